@@ -1,0 +1,6 @@
+"""Numba-compiled numeric kernels for labelgen.
+
+Kernels take and return numpy arrays and do no I/O. Each has a slow, obviously-correct
+reference (usually scikit-image or scipy) that the tests hold it against. Kernels are
+compiled lazily on first call and cached on disk (``cache=True``), never at import.
+"""

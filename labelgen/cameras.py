@@ -1,0 +1,308 @@
+"""Cameras: the Taskonomy (Blender) pinhole convention and the camera files that carry it.
+
+Convention (spec section 2): the rotation matrix ``R`` maps camera axes to world axes; the
+camera looks along its local -Z with +Y up and +X right. ``f = W / (2 tan(fov / 2))`` with
+``fov`` the full horizontal angle; pixel column ``i`` sits at ``x = i - (W - 1) / 2`` and row
+``j`` at ``y = (H - 1) / 2 - j`` on the image plane at distance ``f``.
+
+Camera sources:
+
+* a Taskonomy ``point_info`` JSON (one file, or a folder of them in the current layout
+  ``point_info/*.json`` or the legacy ``points/*_domain_fixatedpose.json``);
+* an Omnidata ``camera_poses.json`` (location + wxyz quaternion), with fov and resolution
+  given separately;
+* :meth:`Camera.look_at` in the Python API.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from .errors import LabelgenError
+
+_NAME = re.compile(r"point_([^_]+)_view_([^_]+)_domain_")
+
+
+@dataclass(frozen=True, eq=False)
+class Camera:
+    """A pinhole camera in the Taskonomy convention.
+
+    Parameters
+    ----------
+    location : (3,) array, world metres.
+    rotation : (3, 3) array, camera-to-world rotation (columns: camera x, y, z in world).
+    fov : full horizontal field of view in radians, in (0, pi).
+    width, height : image size in pixels.
+    point, view : identifiers used in output file names.
+    info : extra point_info fields carried through to the output point_info JSON.
+    """
+
+    location: np.ndarray
+    rotation: np.ndarray
+    fov: float
+    width: int
+    height: int
+    point: str = "0"
+    view: str = "0"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        loc = np.asarray(self.location, dtype=np.float64).reshape(3)
+        rot = np.asarray(self.rotation, dtype=np.float64).reshape(3, 3)
+        object.__setattr__(self, "location", loc)
+        object.__setattr__(self, "rotation", rot)
+        if not np.all(np.isfinite(loc)) or not np.all(np.isfinite(rot)):
+            raise ValueError("camera location and rotation must be finite")
+        if not (0.0 < float(self.fov) < math.pi):
+            raise ValueError(f"field of view must be in (0, pi) radians, got {self.fov}")
+        if int(self.width) <= 0 or int(self.height) <= 0:
+            raise ValueError(f"resolution must be positive, got {self.width}x{self.height}")
+        object.__setattr__(self, "fov", float(self.fov))
+        object.__setattr__(self, "width", int(self.width))
+        object.__setattr__(self, "height", int(self.height))
+        object.__setattr__(self, "point", str(self.point))
+        object.__setattr__(self, "view", str(self.view))
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def look_at(cls, eye, target, up=(0.0, 0.0, 1.0), fov: float = math.radians(60),
+                width: int = 512, height: int = 512, **kw) -> "Camera":
+        """A camera at ``eye`` looking at ``target`` with ``up`` pointing up in the image."""
+        eye = np.asarray(eye, dtype=np.float64)
+        forward = np.asarray(target, dtype=np.float64) - eye
+        if np.linalg.norm(forward) == 0:
+            raise ValueError("look_at: eye and target coincide")
+        forward /= np.linalg.norm(forward)
+        right = np.cross(forward, np.asarray(up, dtype=np.float64))
+        if np.linalg.norm(right) < 1e-12:
+            raise ValueError("look_at: up is parallel to the viewing direction")
+        right /= np.linalg.norm(right)
+        cam_up = np.cross(right, forward)
+        rot = np.stack([right, cam_up, -forward], axis=1)
+        return cls(eye, rot, fov, width, height, **kw)
+
+    @classmethod
+    def from_euler(cls, location, euler_xyz, fov, width, height, **kw) -> "Camera":
+        """From Blender XYZ Euler angles (extrinsic x, then y, then z), in radians."""
+        rot = Rotation.from_euler("xyz", np.asarray(euler_xyz, dtype=np.float64)).as_matrix()
+        return cls(location, rot, fov, width, height, **kw)
+
+    # -- geometry -----------------------------------------------------------------------
+    @property
+    def focal(self) -> float:
+        """Focal length in pixels: ``W / (2 tan(fov / 2))``."""
+        return self.width / (2.0 * math.tan(self.fov / 2.0))
+
+    @property
+    def euler_xyz(self) -> list[float]:
+        """Blender XYZ Euler angles of the rotation (``camera_rotation_final``)."""
+        return [float(a) for a in Rotation.from_matrix(self.rotation).as_euler("xyz")]
+
+    def pixel_directions(self) -> np.ndarray:
+        """(H, W, 3) ray directions in camera axes, scaled so that the z component is -1.
+
+        A hit at parameter ``t`` along such a direction lies at z-buffer depth ``t``.
+        """
+        f = self.focal
+        x = (np.arange(self.width, dtype=np.float64) - (self.width - 1) / 2.0) / f
+        y = ((self.height - 1) / 2.0 - np.arange(self.height, dtype=np.float64)) / f
+        d = np.empty((self.height, self.width, 3), dtype=np.float64)
+        d[:, :, 0] = x[None, :]
+        d[:, :, 1] = y[:, None]
+        d[:, :, 2] = -1.0
+        return d
+
+    def world_to_camera(self, points) -> np.ndarray:
+        """Points (..., 3) in world coordinates to Blender camera coordinates."""
+        return (np.asarray(points, dtype=np.float64) - self.location) @ self.rotation
+
+    def project(self, points) -> np.ndarray:
+        """Pixel coordinates (column, row) of world points, in the pixel-centre convention."""
+        pc = self.world_to_camera(points)
+        f = self.focal
+        col = f * pc[..., 0] / -pc[..., 2] + (self.width - 1) / 2.0
+        row = (self.height - 1) / 2.0 - f * pc[..., 1] / -pc[..., 2]
+        return np.stack([col, row], axis=-1)
+
+    def point_info(self) -> dict[str, Any]:
+        """The point_info JSON for this camera: the carried fields plus the fields used."""
+        out = dict(self.info)
+        out.update({
+            "point_uuid": self.point,
+            "view_id": int(self.view) if self.view.isdigit() else self.view,
+            "camera_location": [float(v) for v in self.location],
+            "camera_rotation_final": self.euler_xyz,
+            "field_of_view_rads": self.fov,
+            "resolution": self.width if self.width == self.height else [self.width, self.height],
+        })
+        return out
+
+
+# -- reading camera files ----------------------------------------------------------------
+
+def _number(value, where, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise LabelgenError(where, f"field '{name}' must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise LabelgenError(where, f"field '{name}' is not finite")
+    return float(value)
+
+
+def _vector(value, n, where, name):
+    if not isinstance(value, (list, tuple)) or len(value) != n:
+        raise LabelgenError(where, f"field '{name}' must be a list of {n} numbers, got {value!r}")
+    return [_number(v, where, name) for v in value]
+
+
+def _field(d, name, where):
+    if name not in d:
+        raise LabelgenError(where, f"missing field '{name}'")
+    return d[name]
+
+
+def parse_resolution(value, where="--resolution") -> tuple[int, int]:
+    """``512``, ``"512"``, ``"640x480"``, ``[640, 480]`` -> (width, height)."""
+    try:
+        if isinstance(value, str):
+            parts = value.lower().split("x")
+            if len(parts) not in (1, 2):
+                raise ValueError
+            w, h = (int(parts[0]), int(parts[-1]))
+        elif isinstance(value, (list, tuple)):
+            if len(value) != 2:
+                raise ValueError
+            w, h = value
+        elif isinstance(value, bool):
+            raise ValueError
+        else:
+            w = h = value
+        if float(w) != int(w) or float(h) != int(h):
+            raise ValueError
+        w, h = int(w), int(h)
+    except (ValueError, TypeError):
+        raise LabelgenError(where, f"resolution must be W or WxH (positive integers), got {value!r}") from None
+    if w <= 0 or h <= 0:
+        raise LabelgenError(where, f"resolution must be positive, got {value!r}")
+    return w, h
+
+
+def _check_fov(fov, where):
+    if not (0.0 < fov < math.pi):
+        raise LabelgenError(where, f"field of view must be in (0, pi) radians, got {fov}")
+    return fov
+
+
+def camera_from_point_info(info: dict, where="point_info", point=None, view=None,
+                           fov: float | None = None, resolution=None) -> Camera:
+    """A :class:`Camera` from a Taskonomy point_info dict (``fov``/``resolution`` override)."""
+    if not isinstance(info, dict):
+        raise LabelgenError(where, "point_info must be a JSON object")
+    loc = _vector(_field(info, "camera_location", where), 3, where, "camera_location")
+    rot = _vector(_field(info, "camera_rotation_final", where), 3, where, "camera_rotation_final")
+    if fov is None:
+        fov = _number(_field(info, "field_of_view_rads", where), where, "field_of_view_rads")
+    fov = _check_fov(float(fov), where if "field_of_view_rads" in info else "--fov")
+    if resolution is None:
+        w, h = parse_resolution(_field(info, "resolution", where), where)
+    else:
+        w, h = parse_resolution(resolution)
+    if point is None:
+        point = info.get("point_uuid", "0")
+    if view is None:
+        view = info.get("view_id", "0")
+    return Camera.from_euler(loc, rot, fov, w, h, point=point, view=view, info=dict(info))
+
+
+def _load_json(path: Path):
+    try:
+        with open(path, "rb") as fh:
+            return json.load(fh)
+    except OSError as err:
+        raise LabelgenError(path, f"cannot read: {err.strerror or err}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise LabelgenError(path, f"not valid JSON ({err})") from None
+
+
+def cameras_from_poses(poses, where, fov, resolution) -> list[Camera]:
+    """Cameras from an Omnidata ``camera_poses.json`` list (point = index, view 0)."""
+    if not isinstance(poses, list):
+        raise LabelgenError(where, "camera_poses.json must hold a list of cameras")
+    cams = []
+    for i, pose in enumerate(poses):
+        w_i = f"{where} (camera {i})"
+        if not isinstance(pose, dict):
+            raise LabelgenError(w_i, "each camera must be a JSON object")
+        loc = _vector(_field(pose, "location", w_i), 3, w_i, "location")
+        q = _vector(_field(pose, "rotation_quaternion", w_i), 4, w_i, "rotation_quaternion")
+        if np.linalg.norm(q) == 0:
+            raise LabelgenError(w_i, "rotation_quaternion is zero")
+        cam_fov = fov if fov is not None else pose.get("field_of_view_rads")
+        if cam_fov is None:
+            raise LabelgenError(where, "camera_poses.json has no field of view: pass --fov RADIANS")
+        cam_fov = _check_fov(_number(cam_fov, w_i, "field_of_view_rads"), "--fov" if fov is not None else w_i)
+        res = resolution if resolution is not None else pose.get("resolution", 512)
+        w, h = parse_resolution(res, "--resolution" if resolution is not None else w_i)
+        rot = Rotation.from_quat([q[1], q[2], q[3], q[0]]).as_matrix()
+        info = {"camera_uuid": str(pose.get("camera_id", i))}
+        cams.append(Camera(loc, rot, cam_fov, w, h, point=str(i), view="0", info=info))
+    return cams
+
+
+def _point_view_from_name(path: Path):
+    m = _NAME.search(path.name)
+    return (m.group(1), m.group(2)) if m else (None, None)
+
+
+def read_cameras(path: str | os.PathLike, fov: float | None = None, resolution=None) -> list[Camera]:
+    """Read cameras from a point_info file or folder, or an Omnidata ``camera_poses.json``.
+
+    ``fov`` (radians) and ``resolution`` (``W``, ``"WxH"``) override the file's values and
+    are required for ``camera_poses.json`` files that do not carry them. Cameras are
+    returned sorted by (point, view).
+    """
+    path = Path(path)
+    if fov is not None:
+        _check_fov(float(fov), "--fov")
+    if resolution is not None:
+        parse_resolution(resolution)
+    if path.is_dir():
+        files = None
+        for sub, pattern in (("point_info", "*.json"), ("points", "*_fixatedpose.json"), (".", "*point_info.json"),
+                             (".", "*_fixatedpose.json")):
+            found = sorted((path / sub).glob(pattern))
+            if found:
+                files = found
+                break
+        if not files:
+            raise LabelgenError(path, "no camera files found (expected point_info/*.json, "
+                                      "points/*_fixatedpose.json or camera_poses.json)")
+        cams = []
+        for f in files:
+            p, v = _point_view_from_name(f)
+            cams.append(camera_from_point_info(_load_json(f), f, p, v, fov, resolution))
+    elif path.exists():
+        data = _load_json(path)
+        if isinstance(data, list):
+            cams = cameras_from_poses(data, path, fov, resolution)
+        elif isinstance(data, dict) and "camera_location" in data:
+            p, v = _point_view_from_name(path)
+            cams = [camera_from_point_info(data, path, p, v, fov, resolution)]
+        else:
+            raise LabelgenError(path, "not a point_info JSON object or a camera_poses.json list")
+    else:
+        raise LabelgenError(path, "no such file or folder")
+    if not cams:
+        raise LabelgenError(path, "holds no cameras")
+
+    def key(c):
+        return tuple((0, int(s), "") if s.isdigit() else (1, 0, s) for s in (c.point, c.view))
+
+    return sorted(cams, key=key)

@@ -1,0 +1,72 @@
+"""The Taskonomy building-folder layout (spec section 1).
+
+Current layout: ``{domain}/point_{P}_view_{V}_domain_{domain}.png`` and
+``point_info/point_{P}_view_{V}_domain_point_info.json``. Legacy layout: the same with the
+legacy domain names (``depth``, ``mist``, ``reshade``, ...) and
+``points/point_{P}_view_{V}_domain_fixatedpose.json``.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .images import write_json, write_png
+from .labels import Label, all_labels
+
+_FILE = re.compile(r"^point_(?P<point>[^_]+)_view_(?P<view>[^_]+)_domain_(?P<domain>.+)\.(?P<ext>png|json)$")
+
+
+def label_path(root, domain: str, point, view, ext: str = "png") -> Path:
+    """``root/{domain}/point_{P}_view_{V}_domain_{domain}.{ext}``."""
+    return Path(root) / domain / f"point_{point}_view_{view}_domain_{domain}.{ext}"
+
+
+def point_info_path(root, point, view) -> Path:
+    return label_path(root, "point_info", point, view, "json")
+
+
+def write_label(root, label: Label, point, view, array: np.ndarray) -> Path:
+    """Write one encoded label array under its current domain name (atomic)."""
+    path = label_path(root, label.name, point, view)
+    write_png(path, array)
+    return path
+
+
+def domain_aliases() -> dict[str, str]:
+    """Folder/domain names (current and legacy) -> current label name."""
+    out = {}
+    for lab in all_labels().values():
+        out[lab.name] = lab.name
+        if lab.legacy_name:
+            out.setdefault(lab.legacy_name, lab.name)
+    out["point_info"] = "point_info"
+    out["fixatedpose"] = "point_info"
+    return out
+
+
+def scan_building(root) -> dict[tuple[str, str], dict[str, Path]]:
+    """Find every view's files in a building folder (either layout, or flat).
+
+    Returns ``{(point, view): {label_name_or_"point_info": path}}``. Files directly in
+    ``root`` are found too (a folder holding one view's files, as downloaded).
+    """
+    root = Path(root)
+    aliases = domain_aliases()
+    views: dict[tuple[str, str], dict[str, Path]] = {}
+    candidates = list(root.glob("*")) + list(root.glob("*/*"))
+    for path in sorted(candidates):
+        if not path.is_file():
+            continue
+        m = _FILE.match(path.name)
+        if not m or m.group("domain") not in aliases:
+            continue
+        name = aliases[m.group("domain")]
+        if (name == "point_info") != (m.group("ext") == "json"):
+            continue
+        entry = views.setdefault((m.group("point"), m.group("view")), {})
+        # a current-layout file wins over a legacy one for the same label
+        if name not in entry or m.group("domain") == name:
+            entry[name] = path
+    return views

@@ -1,0 +1,270 @@
+"""Whole-building jobs: render labels from a mesh, derive labels from a building folder.
+
+These are the functions behind ``labelgen render`` and ``labelgen derive``. Views run in
+order in this process, or in ``workers`` processes (each builds its renderer once).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from .cameras import Camera, camera_from_point_info
+from .errors import LabelgenError
+from .images import read_png, write_json
+from .labels import all_labels, get_label
+from .layout import label_path, point_info_path, scan_building, write_label
+from .meshes import Mesh, load_mesh
+from .pipeline import LazySources, compute_view, plan, resolve_params
+from .rendering import make_renderer
+
+log = logging.getLogger("labelgen")
+
+
+@dataclass
+class Summary:
+    """What a job did: views written, tasks skipped (with reasons) and failures."""
+
+    views: int = 0
+    files: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+
+    def add(self, other: "Summary"):
+        self.views += other.views
+        self.files += other.files
+        self.skipped.update(other.skipped)
+        self.failures.extend(other.failures)
+
+    def lines(self) -> list[str]:
+        out = [f"{self.views} views, {self.files} files written"]
+        for (task, reason), n in sorted(self.skipped.items()):
+            out.append(f"skipped {task} on {n} views: {reason}")
+        if self.failures:
+            out.append(f"{len(self.failures)} failures")
+        return out
+
+
+def check_tasks(tasks: Iterable[str] | None) -> list[str] | None:
+    """Current names of ``tasks`` (legacy names accepted); error for unknown names."""
+    if tasks is None:
+        return None
+    out = []
+    for t in tasks:
+        try:
+            out.append(get_label(t).name)
+        except KeyError:
+            raise LabelgenError("--tasks", f"unknown task '{t}' (see 'labelgen tasks')") from None
+    return out
+
+
+# -- render -----------------------------------------------------------------------------
+
+def render_view(renderer, camera: Camera, tasks: Iterable[str] | None = None,
+                params: dict[str, Any] | None = None):
+    """Render ``tasks`` (default: every label the inputs allow) for one camera.
+
+    ``renderer`` is a renderer (see :mod:`labelgen.rendering`) or a :class:`Mesh`.
+    Returns ``(labels, skipped)``: encoded arrays by label name, and tasks that could not
+    be made with the reason.
+    """
+    if isinstance(renderer, Mesh):
+        renderer = make_renderer(renderer)
+    gbuffer = renderer.render(camera)
+    sources = LazySources(gbuffer=gbuffer, camera=camera, mesh=renderer.mesh)
+    tasks = list(all_labels()) if tasks is None else check_tasks(tasks)
+    return compute_view(tasks, sources, resolve_params(params))
+
+
+def default_render_tasks(mesh: Mesh) -> list[str]:
+    """Every label that a render of ``mesh`` can produce."""
+    _, skipped = plan(list(all_labels()), {"gbuffer": None, "camera": None, "mesh": mesh})
+    return [t for t in all_labels() if t not in skipped]
+
+
+def _write_view(out: Path, camera: Camera, labels: dict[str, np.ndarray]) -> int:
+    registry = all_labels()
+    for name, array in labels.items():
+        write_label(out, registry[name], camera.point, camera.view, array)
+    write_json(point_info_path(out, camera.point, camera.view), camera.point_info())
+    return len(labels) + 1
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_render_worker(mesh_path, backend, threads):
+    _WORKER["renderer"] = make_renderer(load_mesh(mesh_path), backend, threads=threads)
+
+
+def _render_and_write(renderer, camera, tasks, params, out) -> Summary:
+    labels, skipped = render_view(renderer, camera, tasks, params)
+    s = Summary(views=1)
+    s.files = _write_view(out, camera, labels)
+    s.skipped.update((t, r) for t, r in skipped.items())
+    return s
+
+
+def _render_worker(camera, tasks, params, out):
+    return _render_and_write(_WORKER["renderer"], camera, tasks, params, out)
+
+
+def _progress(total, quiet, desc):
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=quiet, desc=desc, unit="view", file=sys.stderr, leave=False)
+
+
+def render_building(mesh: str | os.PathLike | Mesh, cameras: list[Camera], out, tasks=None,
+                    params: dict[str, Any] | None = None, workers: int = 1,
+                    backend: str = "open3d", quiet: bool = True) -> Summary:
+    """Render every camera's labels into the building folder ``out``."""
+    mesh_obj = mesh if isinstance(mesh, Mesh) else load_mesh(mesh)
+    tasks = default_render_tasks(mesh_obj) if tasks is None else check_tasks(tasks)
+    params = resolve_params(params)
+    out = Path(out)
+    _check_writable(out)
+    summary = Summary()
+    with _progress(len(cameras), quiet, "render") as bar:
+        if workers <= 1 or len(cameras) <= 1:
+            renderer = make_renderer(mesh_obj, backend)
+            for cam in cameras:
+                summary.add(_render_and_write(renderer, cam, tasks, params, out))
+                bar.update()
+        else:
+            if mesh_obj.path is None:
+                raise ValueError("workers > 1 needs a mesh read from a file")
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            with ProcessPoolExecutor(workers, initializer=_init_render_worker,
+                                     initargs=(mesh_obj.path, backend, threads)) as pool:
+                futures = [pool.submit(_render_worker, cam, tasks, params, out) for cam in cameras]
+                for fut in futures:
+                    summary.add(fut.result())
+                    bar.update()
+    return summary
+
+
+def _check_writable(out: Path):
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise LabelgenError(out, f"cannot create output folder: {err.strerror or err}") from None
+    if not os.access(out, os.W_OK):
+        raise LabelgenError(out, "output folder is not writable")
+
+
+# -- derive -----------------------------------------------------------------------------
+
+def _file_loader(name, path):
+    label = all_labels()[name]
+
+    def load():
+        array = read_png(path)
+        problem = label.check_array(array, path)
+        if problem:
+            raise LabelgenError(path, problem)
+        return array
+
+    return load
+
+
+def view_sources(files: dict[str, Path], point, view, fov=None, resolution=None) -> LazySources:
+    """Lazy sources for one view of a building folder: its label files and its camera."""
+    loaders = {name: _file_loader(name, path) for name, path in files.items() if name != "point_info"}
+    if "point_info" in files:
+        import json
+
+        def camera():
+            try:
+                info = json.loads(Path(files["point_info"]).read_text())
+            except (OSError, ValueError) as err:
+                raise LabelgenError(files["point_info"], f"cannot read point_info: {err}") from None
+            return camera_from_point_info(info, files["point_info"], point, view, fov, resolution)
+
+        loaders["camera"] = camera
+    return LazySources(loaders)
+
+
+def _check_sizes(inputs: dict[str, np.ndarray], files: dict[str, Path]):
+    shapes = {name: a.shape[:2] for name, a in inputs.items() if isinstance(a, np.ndarray)}
+    if len(set(shapes.values())) > 1:
+        detail = ", ".join(f"{files.get(n, n)} {s[1]}x{s[0]}" for n, s in shapes.items())
+        raise LabelgenError(next(iter(files.values())).parent, f"inputs of one view differ in size: {detail}")
+
+
+def derive_view(files: dict[str, Path], point, view, tasks, params, out, fov=None) -> Summary:
+    """Compute ``tasks`` for one view from its files and write them (see derive_building)."""
+    summary = Summary()
+    sources = view_sources(files, point, view, fov)
+    order, skipped = plan(tasks, sources)
+    for task, reason in skipped.items():
+        summary.skipped[(task, reason)] += 1
+    if not order:
+        return summary
+    try:
+        used = {r for name in order for r in all_labels()[name].requires if r in sources}
+        arrays = {r: sources[r] for r in used}
+        _check_sizes(arrays, files)
+        labels, _ = compute_view([t for t in tasks if t not in skipped], sources, params)
+    except LabelgenError as err:
+        summary.failures.append(str(err))
+        return summary
+    registry = all_labels()
+    for name, array in labels.items():
+        write_label(out, registry[name], point, view, array)
+        summary.files += 1
+    summary.views = 1
+    return summary
+
+
+def _derive_worker(args):
+    return derive_view(*args)
+
+
+def derive_building(building, out, tasks=None, params=None, workers: int = 1, fov=None,
+                    quiet: bool = True, on_failure=None) -> Summary:
+    """Recompute ``tasks`` for every view of an existing building folder.
+
+    For each view, the inputs each task needs are read from the building's files (either
+    layout); a task whose inputs are missing is skipped for that view and counted; a view
+    with unreadable inputs is reported and the others go on. ``on_failure(message)`` is
+    called for each failure as it happens.
+    """
+    building = Path(building)
+    if not building.is_dir():
+        raise LabelgenError(building, "no such building folder")
+    views = scan_building(building)
+    if not views:
+        raise LabelgenError(building, "no Taskonomy label files found")
+    tasks = check_tasks(tasks) if tasks is not None else [
+        n for n, lab in all_labels().items() if "gbuffer" not in lab.requires and "mesh" not in lab.requires]
+    params = resolve_params(params)
+    out = Path(out)
+    _check_writable(out)
+    summary = Summary()
+    jobs = [(files, p, v, tasks, params, out, fov) for (p, v), files in sorted(views.items())]
+    with _progress(len(jobs), quiet, "derive") as bar:
+        if workers <= 1 or len(jobs) <= 1:
+            results = map(_derive_worker, jobs)
+            pool = None
+        else:
+            pool = ProcessPoolExecutor(workers)
+            results = pool.map(_derive_worker, jobs)
+        try:
+            for res in results:
+                for msg in res.failures:
+                    if on_failure:
+                        on_failure(msg)
+                summary.add(res)
+                bar.update()
+        finally:
+            if pool is not None:
+                pool.shutdown()
+    return summary
