@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_params(d)
 
     sub.add_parser("tasks", help="list every label with its inputs and encoding")
+
+    from .sample_cli import add_sample_parser  # labelgen sample (issue 7)
+
+    add_sample_parser(sub)
     return parser
 
 
@@ -121,7 +125,10 @@ def main(argv=None) -> int:
     logging.basicConfig(format="labelgen: %(message)s", level=logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
-        return {"render": _cmd_render, "derive": _cmd_derive, "tasks": _cmd_tasks}[args.command](args)
+        from .sample_cli import cmd_sample
+
+        return {"render": _cmd_render, "derive": _cmd_derive, "tasks": _cmd_tasks,
+                "sample": cmd_sample}[args.command](args)
     except LabelgenError as err:
         print(f"labelgen: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -492,11 +492,12 @@ def read_room_boxes(path) -> dict[str, dict[str, list[float]]]:
     return out
 
 
-def room_of(point, boxes: dict) -> str | None:
-    """Name of the smallest box containing ``point`` (ties: first in the file), or None."""
+def room_of(point, boxes: dict, tolerance: float = 0.001) -> str | None:
+    """Name of the smallest box containing ``point`` within ``tolerance`` metres (points lie on
+    the walls, floors and ceilings that bound the boxes), ties to the first in the file, or None."""
     best, best_vol = None, math.inf
     for name, b in boxes.items():
-        if all(b[ax][0] <= point[i] <= b[ax][1] for i, ax in enumerate("xyz")):
+        if all(b[ax][0] - tolerance <= point[i] <= b[ax][1] + tolerance for i, ax in enumerate("xyz")):
             vol = np.prod([b[ax][1] - b[ax][0] for ax in "xyz"])
             if vol < best_vol:
                 best, best_vol = name, vol
