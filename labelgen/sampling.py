@@ -3,7 +3,7 @@
 Steps (all deterministic for a given ``seed``; see ``docs/sampling.md``):
 
 1. **Cameras.** Scene mode: a Poisson-disk set of (x, y) positions over the mesh's footprint
-   (:class:`scipy.stats.qmc.PoissonDisk`, radius = the minimum camera distance); a vertical
+   (:class:`scipy.stats.qmc.PoissonDisk`, radius >= the minimum camera distance); a vertical
    ray through each lists the mesh's surfaces, and every gap between an up-facing floor and a
    down-facing ceiling above it is free space where a camera is placed at a sampled height
    above the floor. A position is kept when it is at least ``min_mesh_distance`` from the mesh
@@ -226,13 +226,45 @@ def _level_rotations(yaw: np.ndarray) -> np.ndarray:
 
 
 def place_scene_cameras(scene: _Scene, cfg: SampleConfig, rng: np.random.Generator, stats: Counter):
-    """Camera positions in the mesh's free space (see the module notes)."""
+    """Camera positions in the mesh's free space (see the module notes).
+
+    The Poisson-disk radius is first ``max(min_camera_distance, 0.5 sqrt(footprint / cameras))``
+    so that a few cameras spread over a large building; when that leaves fewer positions than
+    requested, the sampling is redone at ``min_camera_distance``.
+    """
+    lo, hi = scene.mesh.bounds
+    ext = hi[:2] - lo[:2]
+    spread = 0.5 * math.sqrt(float(ext[0] * ext[1]) / cfg.num_cameras)
+    if spread > cfg.min_camera_distance:
+        sub = Counter()
+        cand = _scene_candidates(scene, cfg, spread, rng, sub)
+        if len(cand) >= cfg.num_cameras:
+            stats.update(sub)
+            stats["Poisson-disk radius (m)"] = round(spread, 6)
+            return _pick_cameras(cand, cfg, rng)
+    cand = _scene_candidates(scene, cfg, cfg.min_camera_distance, rng, stats)
+    stats["Poisson-disk radius (m)"] = cfg.min_camera_distance
+    if len(cand) == 0:
+        raise LabelgenError(scene.mesh.path or "mesh",
+                            "no enclosed free space found for cameras: " + _stat_text(stats))
+    return _pick_cameras(cand, cfg, rng)
+
+
+def _pick_cameras(cand, cfg, rng):
+    if len(cand) > cfg.num_cameras:
+        pick = np.sort(rng.choice(len(cand), cfg.num_cameras, replace=False))
+        cand = cand[pick]
+    yaw = rng.uniform(-math.pi, math.pi, len(cand))
+    return cand, _level_rotations(yaw)
+
+
+def _scene_candidates(scene: _Scene, cfg: SampleConfig, min_distance: float, rng, stats: Counter):
     from scipy.stats import qmc
 
     lo, hi = scene.mesh.bounds
     ext = hi[:2] - lo[:2]
-    side = float(max(ext.max(), cfg.min_camera_distance * 2))
-    radius = cfg.min_camera_distance / side
+    side = float(max(ext.max(), min_distance * 2))
+    radius = min_distance / side
     if radius >= 0.5:
         xy = np.array([[0.5, 0.5]])
     else:
@@ -283,14 +315,7 @@ def place_scene_cameras(scene: _Scene, cfg: SampleConfig, rng: np.random.Generat
         enclosed = hit.reshape(-1, 8).all(axis=1) & (front.reshape(-1, 8).sum(axis=1) >= 6)
         stats["rejected: not enclosed (horizontal rays escape or hit back faces)"] += int(np.count_nonzero(~enclosed))
         cand = cand[enclosed]
-    if len(cand) == 0:
-        raise LabelgenError(scene.mesh.path or "mesh",
-                            "no enclosed free space found for cameras: " + _stat_text(stats))
-    if len(cand) > cfg.num_cameras:
-        pick = np.sort(rng.choice(len(cand), cfg.num_cameras, replace=False))
-        cand = cand[pick]
-    yaw = rng.uniform(-math.pi, math.pi, len(cand))
-    return cand, _level_rotations(yaw)
+    return cand
 
 
 def place_object_cameras(scene: _Scene, cfg: SampleConfig, rng: np.random.Generator, stats: Counter):
@@ -682,10 +707,13 @@ def _box_dict(b) -> dict[str, list[float]]:
 def _nonfixated(scene, cams, pts, v_point, v_cam, v_rot, v_focal, w, h):
     """Per view: ids of the other points in its frustum and in line of sight, and their pixels."""
     nc, npt = len(cams), len(pts)
-    ci = np.repeat(np.arange(nc), npt)
-    pi = np.tile(np.arange(npt), nc)
-    visible = ~scene.occluded(cams[ci], pts[pi])
-    visible = visible.reshape(nc, npt)
+    visible = np.empty((nc, npt), dtype=bool)
+    block = max(1, (1 << 20) // max(npt, 1))
+    for c0 in range(0, nc, block):
+        c1 = min(nc, c0 + block)
+        ci = np.repeat(np.arange(c0, c1), npt)
+        pi = np.tile(np.arange(npt), c1 - c0)
+        visible[c0:c1] = ~scene.occluded(cams[ci], pts[pi]).reshape(c1 - c0, npt)
     ids_out: list[list[int]] = [[] for _ in range(len(v_point))]
     px_out: list[list[tuple[int, int]]] = [[] for _ in range(len(v_point))]
     by_cam = np.argsort(v_cam, kind="stable")

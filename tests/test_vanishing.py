@@ -150,3 +150,14 @@ def test_manhattan_estimate_recovers_rotation():
         est = estimate_manhattan_rotation(Mesh(m.vertices, m.faces))
         diff = (est - deg + 45.0) % 90.0 - 45.0
         assert abs(diff) < 0.5, (deg, est)
+
+
+def test_render_point_info_recomputes_vanishing_points_on_fov_override():
+    files = _sample_files()
+    shipped = _load(files[0])
+    cam = camera_from_point_info(shipped, files[0], fov=1.0, resolution="640x480")
+    out = cam.point_info()
+    ref = vanishing_points_reference(cam)
+    assert out["vanishing_points_image"] == ref["vanishing_points_image"]
+    assert out["vanishing_points_image"] != shipped["vanishing_points_image"]
+    assert out["field_of_view_rads"] == 1.0 and out["resolution"] == [640, 480]
