@@ -278,26 +278,33 @@ def _scene_candidates(scene: _Scene, cfg: SampleConfig, min_distance: float, rng
     down = np.array([0.0, 0.0, -1.0])
     hits = scene.all_hits(origins, np.tile(down, (len(xy), 1)))
     h_lo, h_hi = cfg.camera_height
-    cand, floors = [], []
-    u = rng.random(len(xy) * 4)  # enough draws for a few storeys each, fixed per position
+    clear = cfg.min_mesh_distance
+    spans = []  # (x, y, lowest z, highest z) allowed for a camera
     for i, (t, face) in enumerate(hits):
         nz = scene.normals[face, 2] if len(face) else np.zeros(0)
-        k = 0
+        # coincident surfaces (an object standing on the floor): its underside comes first
+        order = np.lexsort((nz, np.round(t, 6)))
+        t, nz = t[order], nz[order]
+        z = top - t
         for j in range(len(t) - 1):
-            # ceiling at hit j (faces down), floor at hit j+1 (faces up)
+            # a ceiling at hit j (facing down) above an up-facing surface at hit j + 1
             if not (nz[j] < 0 and nz[j + 1] > 0):
                 continue
-            z_ceil, z_floor = top - t[j], top - t[j + 1]
-            room = z_ceil - z_floor
-            upper = min(h_hi, room - cfg.min_mesh_distance)
-            if upper < h_lo or upper <= 0:
-                stats["rejected: storey too low for the camera height"] += 1
+            # skip furniture: while the surface has an underside less than a camera height
+            # above the next up-facing surface, that lower surface is the floor
+            k = j + 1
+            while k + 2 < len(t) and nz[k + 1] < 0 and nz[k + 2] > 0 and z[k + 1] - z[k + 2] < h_lo + clear:
+                k += 2
+            z_floor = z[k]
+            lower = max(z_floor + h_lo, z[j + 1] + clear)
+            upper = min(z_floor + h_hi, z[j] - clear)
+            if upper < lower:
+                stats["rejected: no room for the camera height (low storey or tall furniture)"] += 1
                 continue
-            h = h_lo + (upper - h_lo) * u[min(4 * i + k, len(u) - 1)]
-            k += 1
-            cand.append([xy[i, 0], xy[i, 1], z_floor + h])
-            floors.append(z_floor)
-    cand = np.asarray(cand, dtype=np.float64).reshape(-1, 3)
+            spans.append((xy[i, 0], xy[i, 1], lower, upper))
+    spans = np.asarray(spans, dtype=np.float64).reshape(-1, 4)
+    u = rng.random(len(spans))
+    cand = np.column_stack([spans[:, :2], spans[:, 2] + (spans[:, 3] - spans[:, 2]) * u])
     stats["camera candidates above a floor"] = len(cand)
     if len(cand):
         ok = scene.distance(cand) >= cfg.min_mesh_distance
