@@ -595,7 +595,7 @@ def sample_building(mesh: Mesh, cfg: SampleConfig | None = None, scene: _Scene |
 
     from kernels.vanishing import vanishing_points
     from .pointinfo import euler_xyz
-    from .vanishing import estimate_manhattan_rotation, vanishing_dict
+    from .vanishing import estimate_manhattan_rotation
 
     cfg = cfg or SampleConfig()
     cfg.check()
@@ -665,33 +665,38 @@ def sample_building(mesh: Mesh, cfg: SampleConfig | None = None, scene: _Scene |
     final_euler = Rotation.from_matrix(v_rot).as_euler("xyz")
     delta = np.einsum("nij,nkj->nik", v_rot, rots_orig[v_cam])
     delta_euler = Rotation.from_matrix(delta).as_euler("xyz")
+    vec = pts[v_point] - cams[v_cam]
+    dist = np.linalg.norm(vec, axis=1)
+    obl = np.arccos(np.minimum(1.0, np.abs(np.einsum("ij,ij->i", vec, nrm[v_point])) / dist))
+    pitch = np.arcsin(np.clip(np.einsum("ij,ij->i", vec, rots_orig[v_cam][:, :, 1]) / dist, -1.0, 1.0))
+    cam_l, pts_l, nrm_l = cams.tolist(), pts.tolist(), (nrm + 0.0).tolist()
+    fin_l, del_l, fov_l = final_euler.tolist(), delta_euler.tolist(), v_fov.tolist()
+    dist_l, obl_l, pitch_l = dist.tolist(), obl.tolist(), pitch.tolist()
+    gs_l, img_l = gs.tolist(), img.tolist()
     views = []
     for k in range(nv):
         p_id, c_id = int(v_point[k]), int(v_cam[k])
-        P, C, N = pts[p_id], cams[c_id], nrm[p_id]
-        vec = P - C
-        dist = float(np.linalg.norm(vec))
-        r_o = rots_orig[c_id]
         info = {
             "point_uuid": str(p_id),
             "view_id": int(v_view[k]),
             "camera_uuid": uuids[c_id],
-            "camera_location": [float(x) for x in C],
+            "camera_location": cam_l[c_id],
             "camera_rotation_original": orig_euler[c_id],
-            "camera_rotation_final": [float(x) for x in final_euler[k]],
-            "camera_rotation_from_original_to_final": [float(x) for x in delta_euler[k]],
-            "field_of_view_rads": float(v_fov[k]),
+            "camera_rotation_final": fin_l[k],
+            "camera_rotation_from_original_to_final": del_l[k],
+            "field_of_view_rads": fov_l[k],
             "resolution": res_field,
-            "point_location": [float(x) for x in P],
-            "point_normal": [float(x) + 0.0 for x in N],
-            "camera_distance": dist,
-            "obliqueness_angle": float(math.acos(min(1.0, abs(float(vec @ N)) / dist))),
-            "point_pitch": float(math.asin(max(-1.0, min(1.0, float(vec @ r_o[:, 1]) / dist)))),
+            "point_location": pts_l[p_id],
+            "point_normal": nrm_l[p_id],
+            "camera_distance": dist_l[k],
+            "obliqueness_angle": obl_l[k],
+            "point_pitch": pitch_l[k],
             "nonfixated_points_in_view": nonfix_ids[k],
             "model_rotation_degrees": model_deg,
             "bounding_box_ranges": point_box[p_id],
+            "vanishing_points_gaussian_sphere": dict(zip("xyz", gs_l[k])),
+            "vanishing_points_image": dict(zip("xyz", img_l[k])),
         }
-        info.update(vanishing_dict(gs[k], img[k]))
         if rooms[p_id] is not None:
             info["room"] = rooms[p_id]
         views.append(info)
