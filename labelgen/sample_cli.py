@@ -1,6 +1,7 @@
 """``labelgen sample``: command-line options and runner (kept out of cli.py to merge cleanly)."""
 from __future__ import annotations
 
+import argparse
 import sys
 
 from .cameras import parse_resolution
@@ -20,7 +21,7 @@ def _manhattan(text):
     try:
         return float(text)
     except ValueError:
-        raise LabelgenError("--manhattan", f"must be 'world', 'estimate' or an angle in degrees, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be 'world', 'estimate' or an angle in degrees, got {text!r}") from None
 
 
 def add_sample_parser(sub):
@@ -78,8 +79,7 @@ def cmd_sample(args) -> int:
     from .sampling import SampleConfig, read_room_boxes, sample_building, write_sample
 
     w, h = parse_resolution(args.resolution)
-    view_distance = tuple(args.view_distance) if args.view_distance else (
-        (0.3, 10.0) if args.mode == "scene" else (0.3, float("inf")))
+    view_distance = tuple(args.view_distance) if args.view_distance else None
     cfg = SampleConfig(
         mode=args.mode, num_cameras=args.num_cameras, num_points=args.num_points,
         points_per_camera=args.points_per_camera, min_views_per_point=args.min_views_per_point,

@@ -65,7 +65,7 @@ class SampleConfig:
     max_roll_degrees: float = 1.0
     fov_degrees: tuple[float, float] = (45.0, 75.0)
     resolution: tuple[int, int] = (512, 512)
-    view_distance: tuple[float, float] = (0.3, 10.0)
+    view_distance: tuple[float, float] | None = None  # default (0.3, 10) in scene mode, (0.3, inf) in object mode
     max_obliqueness_degrees: float = 75.0
     sphere_radius: float | None = None
     manhattan: str | float = "world"
@@ -101,7 +101,7 @@ class SampleConfig:
         lo, hi = self.fov_degrees
         if not 0 < lo <= hi < 180:
             bad("--fov-range", f"needs 0 < min <= max < 180 degrees, got {lo}..{hi}")
-        lo, hi = self.view_distance
+        lo, hi = self.view_range
         if not 0 <= lo < hi:
             bad("--view-distance", f"needs 0 <= min < max, got {lo}..{hi}")
         if not 0 < self.max_obliqueness_degrees <= 90:
@@ -111,6 +111,12 @@ class SampleConfig:
         w, h = self.resolution
         if w <= 0 or h <= 0:
             bad("--resolution", "must be positive")
+
+    @property
+    def view_range(self) -> tuple[float, float]:
+        if self.view_distance is not None:
+            return (float(self.view_distance[0]), float(self.view_distance[1]))
+        return (0.3, 10.0) if self.mode == "scene" else (0.3, math.inf)
 
     @property
     def target_points(self) -> int:
@@ -414,7 +420,7 @@ def sample_points(scene: _Scene, cams: np.ndarray, cfg: SampleConfig, rng: np.ra
     if cum[-1] <= 0:
         raise LabelgenError(mesh.path or "mesh", "mesh has no surface area")
     tree = cKDTree(cams)
-    d_lo, d_hi = cfg.view_distance
+    d_lo, d_hi = cfg.view_range
     cos_obl = math.cos(math.radians(cfg.max_obliqueness_degrees))
     target = cfg.target_points
     budget = cfg.max_candidates or max(200 * target, 20000)
@@ -621,6 +627,10 @@ def sample_building(mesh: Mesh, cfg: SampleConfig | None = None, scene: _Scene |
         warnings.append(f"placed {len(cams)} of {cfg.num_cameras} cameras (free space exhausted at a minimum "
                         f"camera distance of {cfg.min_camera_distance} m)")
     stats["cameras placed"] = len(cams)
+    if len(cams) < cfg.min_views_per_point:
+        raise LabelgenError("--min-views-per-point", f"{cfg.min_views_per_point} views per point need at least as "
+                                                     f"many cameras, but only {len(cams)} could be placed: "
+                                                     + _stat_text(stats))
     uuids = [rng_uuid.bytes(16).hex() for _ in range(len(cams))]
 
     pts, nrm, pviews, tried = sample_points(scene, cams, cfg, rng_pts, stats)

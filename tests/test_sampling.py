@@ -259,9 +259,11 @@ def test_bad_input_errors(tmp_path):
     plane = trimesh.Trimesh([[0, 0, 0], [5, 0, 0], [0, 5, 0]], [[0, 1, 2]])
     with pytest.raises(LabelgenError, match="no enclosed free space"):
         sample_building(Mesh(plane.vertices, plane.faces), SampleConfig(num_cameras=4, num_points=2))
-    with pytest.raises(LabelgenError, match="no point is visible from 50 cameras"):
-        sample_building(apartment(), SampleConfig(**{**CFG, "min_views_per_point": 50, "max_views_per_point": 0,
-                                                     "max_candidates": 500}))
+    with pytest.raises(LabelgenError, match="no point is visible from 12 cameras after 500 candidates"):
+        sample_building(apartment(), SampleConfig(**{**CFG, "min_views_per_point": 12, "max_views_per_point": 0,
+                                                     "max_obliqueness_degrees": 5.0, "max_candidates": 500}))
+    with pytest.raises(LabelgenError, match="only 16 could be placed"):
+        sample_building(apartment(), SampleConfig(**{**CFG, "min_views_per_point": 50, "max_views_per_point": 0}))
     with pytest.raises(LabelgenError, match="--fov-range"):
         SampleConfig(fov_degrees=(80, 40)).check()
     # too many cameras requested: places what fits and says so
@@ -282,3 +284,5 @@ def test_cli_sample(tmp_path):
     assert len(list((out / "point_info").glob("*.json"))) >= 4 * 3
     assert len(list((out / "nonfixated").glob("*.json"))) == 4
     assert main(["sample", str(path), "--out", str(out), "--rooms", str(tmp_path / "missing.json")]) == 2
+    with pytest.raises(SystemExit):
+        main(["sample", str(path), "--out", str(out), "--manhattan", "sideways"])
