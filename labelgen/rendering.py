@@ -5,9 +5,11 @@ The default renderer casts one ray per pixel centre with Open3D's Embree-backed
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from kernels import geometry
 
 from .cameras import Camera
 from .meshes import Mesh
@@ -22,33 +24,33 @@ class GeometryBuffer:
     camera : the view's camera.
     depth : (H, W) float64 z-buffer depth in metres (distance along the viewing axis); inf
         where the ray hits nothing.
+    distance : (H, W) float64 Euclidean distance in metres from the optical centre; inf
+        where the ray hits nothing.
     triangle : (H, W) int64 index of the hit face in the merged mesh, -1 where nothing is hit.
     barycentric : (H, W, 2) float32 (u, v): the hit is ``(1-u-v) v0 + u v1 + v v2``.
-    normal : (H, W, 3) float64 unit face normal in world axes, flipped to face the camera
-        (zero where nothing is hit).
+    normal : (H, W, 3) float64 unit face normal in OpenCV camera axes (x right, y down,
+        z forward), flipped to face the camera; zero where nothing is hit.
     """
 
     camera: Camera
     depth: np.ndarray
+    distance: np.ndarray
     triangle: np.ndarray
     barycentric: np.ndarray
     normal: np.ndarray
+    _valid: dict = field(default_factory=dict, repr=False)
 
     @property
     def hit(self) -> np.ndarray:
         """(H, W) bool: the ray hit the mesh."""
         return self.triangle >= 0
 
-    def euclidean(self) -> np.ndarray:
-        """(H, W) distance in metres from the optical centre to the hit (inf for no hit)."""
-        d = self.camera.pixel_directions()
-        return self.depth * np.sqrt(d[:, :, 0] ** 2 + d[:, :, 1] ** 2 + 1.0)
-
-    def normal_camera(self) -> np.ndarray:
-        """(H, W, 3) normals in OpenCV camera axes (x right, y down, z forward)."""
-        n = self.normal @ self.camera.rotation  # world -> Blender camera axes
-        n[:, :, 1:] *= -1.0
-        return n
+    def valid(self, units_per_meter: float, invalid: int = 65535) -> np.ndarray:
+        """(H, W) bool: hit, and both depths encodable in ``units_per_meter`` below ``invalid``."""
+        key = (float(units_per_meter), int(invalid))
+        if key not in self._valid:
+            self._valid[key] = geometry.valid_depth(self.depth, self.distance, key[0], key[1])
+        return self._valid[key]
 
 
 class Open3DRenderer:
@@ -75,11 +77,7 @@ class Open3DRenderer:
 
     def rays(self, camera: Camera) -> np.ndarray:
         """(H, W, 6) float32 rays [origin, direction], directions with camera-z length 1."""
-        d = camera.pixel_directions() @ camera.rotation.T
-        rays = np.empty(d.shape[:2] + (6,), dtype=np.float32)
-        rays[:, :, :3] = camera.location
-        rays[:, :, 3:] = d
-        return rays
+        return geometry.camera_rays(camera.location, camera.rotation, camera.focal, camera.width, camera.height)
 
     def cast(self, rays: np.ndarray) -> dict:
         """Bare ``cast_rays`` on prepared rays; returns numpy arrays."""
@@ -88,20 +86,10 @@ class Open3DRenderer:
 
     def render(self, camera: Camera) -> GeometryBuffer:
         """Cast one ray per pixel centre and return the view's :class:`GeometryBuffer`."""
-        rays = self.rays(camera)
-        hit = self.cast(rays)
-        t = hit["t_hit"].astype(np.float64)
-        valid = np.isfinite(t)
-        tri = np.where(valid, hit["primitive_ids"].astype(np.int64), -1)
-        normal = np.zeros(t.shape + (3,), dtype=np.float64)
-        n = self._normals[tri[valid]]
-        dirs = rays[:, :, 3:][valid].astype(np.float64)
-        flip = np.einsum("ij,ij->i", n, dirs) > 0
-        n[flip] *= -1.0
-        normal[valid] = n
-        depth = np.where(valid, t, np.inf)
-        bary = np.where(valid[:, :, None], hit["primitive_uvs"], 0).astype(np.float32)
-        return GeometryBuffer(camera, depth, tri, bary, normal)
+        hit = self.cast(self.rays(camera))
+        depth, distance, triangle, normal = geometry.hit_geometry(
+            hit["t_hit"], hit["primitive_ids"], self._normals, camera.rotation, camera.focal)
+        return GeometryBuffer(camera, depth, distance, triangle, hit["primitive_uvs"], normal)
 
 
 RENDERERS = {"open3d": Open3DRenderer}
