@@ -153,3 +153,52 @@ def camera_rays(location, rotation, focal, width, height):
                 rays[j, i, k] = location[k]
                 rays[j, i, 3 + k] = rotation[k, 0] * x + rotation[k, 1] * y - rotation[k, 2]
     return rays
+
+
+@njit(parallel=True, cache=True)
+def intersect_triangles(triangle, vertices, faces, location, rotation, focal):
+    """Exact ray / triangle intersection for rays whose hit triangle is already known.
+
+    For each pixel whose ``triangle`` id is >= 0, intersects the pixel-centre ray (direction
+    ``R @ (x / f, y / f, -1)``) with the plane of that triangle in float64 (Moller-Trumbore).
+
+    Returns ``(t, uv, primitive)``: ``t`` (H, W) float64 hit parameter (= z-buffer depth; inf
+    where there is no triangle or the ray is parallel to it), ``uv`` (H, W, 2) float32
+    barycentrics (hit = (1-u-v) v0 + u v1 + v v2), ``primitive`` (H, W) uint32 ids with
+    0xFFFFFFFF for no hit, as Open3D's ray casting returns them.
+    """
+    h, w = triangle.shape
+    t_out = np.full((h, w), np.inf)
+    uv = np.zeros((h, w, 2), dtype=np.float32)
+    prim = np.full((h, w), INVALID_ID, dtype=np.uint32)
+    cx = (w - 1) / 2.0
+    cy = (h - 1) / 2.0
+    for j in prange(h):
+        y = (cy - j) / focal
+        for i in range(w):
+            f = triangle[j, i]
+            if f < 0:
+                continue
+            x = (i - cx) / focal
+            d = np.empty(3)
+            for k in range(3):
+                d[k] = rotation[k, 0] * x + rotation[k, 1] * y - rotation[k, 2]
+            a = vertices[faces[f, 0]]
+            e1 = vertices[faces[f, 1]] - a
+            e2 = vertices[faces[f, 2]] - a
+            p = np.cross(d, e2)
+            det = np.dot(e1, p)
+            if det == 0.0:
+                continue
+            s = location - a
+            u = np.dot(s, p) / det
+            q = np.cross(s, e1)
+            v = np.dot(d, q) / det
+            t = np.dot(e2, q) / det
+            if not t > 0.0:
+                continue
+            t_out[j, i] = t
+            uv[j, i, 0] = u
+            uv[j, i, 1] = v
+            prim[j, i] = f
+    return t_out, uv, prim
