@@ -295,7 +295,7 @@ def read_cameras(path: str | os.PathLike, fov: float | None = None, resolution=N
         data = _load_json(path)
         if isinstance(data, list):
             cams = cameras_from_poses(data, path, fov, resolution)
-        elif isinstance(data, dict) and "camera_location" in data:
+        elif isinstance(data, dict):
             p, v = _point_view_from_name(path)
             cams = [camera_from_point_info(data, path, p, v, fov, resolution)]
         else:

@@ -14,6 +14,7 @@ from .cameras import parse_resolution, read_cameras
 from .errors import LabelgenError
 from .labels import all_labels, all_params
 from .meshes import load_mesh
+from .rendering import RENDERERS
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURES = 1
@@ -52,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fov", type=float, default=None, metavar="RADIANS",
                    help="override the cameras' horizontal field of view (required for camera_poses.json)")
     r.add_argument("--workers", type=int, default=1, metavar="N", help="processes to render with (default 1)")
+    r.add_argument("--renderer", choices=sorted(RENDERERS), default="open3d",
+                   help="open3d: Embree ray casting (default); pyrender: OpenGL rasterisation (EGL when headless)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--verbose", action="store_true", help="report the mesh and cameras")
     _add_params(r)
@@ -104,7 +107,7 @@ def _cmd_render(args):
         print(f"labelgen: {args.mesh}: {mesh.summary()}", file=sys.stderr)
         print(f"labelgen: {args.cameras}: {len(cameras)} cameras", file=sys.stderr)
     summary = render_building(mesh, cameras, args.out, args.tasks, _params_from(args),
-                              workers=args.workers, quiet=args.quiet)
+                              workers=args.workers, backend=args.renderer, quiet=args.quiet)
     _report(summary, args.quiet)
     return EXIT_FAILURES if summary.failures else 0
 

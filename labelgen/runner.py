@@ -9,7 +9,8 @@ import logging
 import os
 import sys
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -89,10 +90,16 @@ def default_render_tasks(mesh: Mesh) -> list[str]:
     return [t for t in all_labels() if t not in skipped]
 
 
+_WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="labelgen-png")
+
+
 def _write_view(out: Path, camera: Camera, labels: dict[str, np.ndarray]) -> int:
+    """Write a view's labels (PNG encoding runs in threads) and then its point_info."""
     registry = all_labels()
-    for name, array in labels.items():
-        write_label(out, registry[name], camera.point, camera.view, array)
+    futures = [_WRITERS.submit(write_label, out, registry[name], camera.point, camera.view, array)
+               for name, array in labels.items()]
+    for fut in futures:
+        fut.result()
     write_json(point_info_path(out, camera.point, camera.view), camera.point_info())
     return len(labels) + 1
 
@@ -142,7 +149,8 @@ def render_building(mesh: str | os.PathLike | Mesh, cameras: list[Camera], out, 
             if mesh_obj.path is None:
                 raise ValueError("workers > 1 needs a mesh read from a file")
             threads = max(1, (os.cpu_count() or 1) // workers)
-            with ProcessPoolExecutor(workers, initializer=_init_render_worker,
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_init_render_worker,
                                      initargs=(mesh_obj.path, backend, threads)) as pool:
                 futures = [pool.submit(_render_worker, cam, tasks, params, out) for cam in cameras]
                 for fut in futures:
@@ -255,7 +263,7 @@ def derive_building(building, out, tasks=None, params=None, workers: int = 1, fo
             results = map(_derive_worker, jobs)
             pool = None
         else:
-            pool = ProcessPoolExecutor(workers)
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
             results = pool.map(_derive_worker, jobs)
         try:
             for res in results:
