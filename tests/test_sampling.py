@@ -286,3 +286,31 @@ def test_cli_sample(tmp_path):
     assert main(["sample", str(path), "--out", str(out), "--rooms", str(tmp_path / "missing.json")]) == 2
     with pytest.raises(SystemExit):
         main(["sample", str(path), "--out", str(out), "--manhattan", "sideways"])
+
+
+def test_bundled_sample_apartment():
+    """The project's sample apartment (sample_meshes/apartment.glb), when present."""
+    path = Path(__file__).resolve().parents[1] / "sample_meshes" / "apartment.glb"
+    if not path.exists():
+        pytest.skip("sample_meshes/apartment.glb not present")
+    from labelgen.meshes import load_mesh
+
+    mesh = load_mesh(path)
+    cfg = SampleConfig(num_cameras=12, num_points=15, resolution=(64, 48), seed=3)
+    res = sample_building(mesh, cfg)
+    assert len(res.point_locations) == 15
+    renderer = Open3DRenderer(mesh)
+    good = 0
+    views = {}
+    for info in res.views:
+        cam = camera_from_point_info(info)
+        np.testing.assert_allclose(cam.project(info["point_location"]), [31.5, 23.5], atol=1e-6)
+        depth = renderer.render(cam).depth
+        good += abs(depth[23:25, 31:33].mean() - info["camera_distance"]) <= 0.01
+        views[info["point_uuid"]] = views.get(info["point_uuid"], 0) + 1
+    assert good >= 0.95 * len(res.views)
+    assert min(views.values()) >= cfg.min_views_per_point
+    cams = res.camera_locations
+    d = np.linalg.norm(cams[:, None] - cams[None], axis=2) + np.eye(len(cams)) * 1e9
+    assert d.min() >= cfg.min_camera_distance
+    assert _Scene(mesh).distance(cams).min() >= cfg.min_mesh_distance - 1e-5
