@@ -161,3 +161,18 @@ def test_render_point_info_recomputes_vanishing_points_on_fov_override():
     assert out["vanishing_points_image"] == ref["vanishing_points_image"]
     assert out["vanishing_points_image"] != shipped["vanishing_points_image"]
     assert out["field_of_view_rads"] == 1.0 and out["resolution"] == [640, 480]
+
+
+def test_manhattan_estimate_on_bundled_sample_apartment():
+    path = Path(__file__).resolve().parents[1] / "sample_meshes" / "apartment.glb"
+    if not path.exists():
+        pytest.skip("sample_meshes/apartment.glb not present")
+    from scipy.spatial.transform import Rotation
+
+    from labelgen.meshes import Mesh, load_mesh
+
+    mesh = load_mesh(path)
+    for deg in (0.0, 7.3, -38.2, 44.9, 60.0):
+        rot = Rotation.from_euler("z", deg, degrees=True).as_matrix()
+        est = estimate_manhattan_rotation(Mesh(mesh.vertices @ rot.T, mesh.faces))
+        assert abs((est - deg + 45.0) % 90.0 - 45.0) < 0.5, (deg, est)
