@@ -8,7 +8,6 @@ kernel against its per-camera reference on the same views, with ratios.
 from __future__ import annotations
 
 import argparse
-import math
 import tempfile
 import time
 

@@ -161,10 +161,6 @@ def relative_pose_vector(view_a, view_b) -> list[float]:
     return euler_xyz(r) + [float(v) for v in t]
 
 
-def _key(info):
-    return str(info.get("point_uuid")), info.get("view_id")
-
-
 def fixated_pairs(infos: Iterable[dict]) -> list[tuple[dict, dict]]:
     """All ordered-by-input pairs of distinct views of the same point (fixated relative pose)."""
     by_point: dict[str, list[dict]] = {}

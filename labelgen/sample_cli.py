@@ -5,7 +5,6 @@ import argparse
 import sys
 
 from .cameras import parse_resolution
-from .errors import LabelgenError
 
 EPILOG = """\
 Writes DIR/point_info/point_{P}_view_{V}_domain_point_info.json (one fixated view per point and

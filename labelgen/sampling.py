@@ -25,7 +25,6 @@ Steps (all deterministic for a given ``seed``; see ``docs/sampling.md``):
 """
 from __future__ import annotations
 
-import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,7 +36,6 @@ import numpy as np
 from .errors import LabelgenError
 from .meshes import Mesh
 
-log = logging.getLogger("labelgen")
 
 LOS_TOLERANCE = 0.001  # metres: a hit closer than this before the point does not occlude it
 CENTRE_TOLERANCE = 0.005  # metres: central pixels must hit the point's tangent plane this closely
