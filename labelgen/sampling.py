@@ -767,12 +767,22 @@ def write_sample(result: SampleResult, out, resolution=None) -> int:
 
     out = Path(out)
     n = 0
+    written = set()
     for info in result.views:
-        write_json(point_info_path(out, info["point_uuid"], info["view_id"]), info)
+        path = point_info_path(out, info["point_uuid"], info["view_id"])
+        write_json(path, info)
+        written.add(path.name)
         n += 1
     for nf in result.nonfixated:
-        write_json(out / "nonfixated" / f"point_{nf['point_uuid']}_view_all_domain_nonfixatedpose.json", nf)
+        path = out / "nonfixated" / f"point_{nf['point_uuid']}_view_all_domain_nonfixatedpose.json"
+        write_json(path, nf)
+        written.add(path.name)
         n += 1
+    stale = [p for sub in ("point_info", "nonfixated") for p in sorted((out / sub).glob("*.json"))
+             if p.name not in written]
+    if stale:
+        result.warnings.append(f"{len(stale)} older JSON files in {out} were not written by this run "
+                               f"(e.g. {stale[0]}); remove them before rendering")
     fovs = [v["field_of_view_rads"] for v in result.views]
     res = result.views[0]["resolution"] if result.views else resolution
     write_json(out / "camera_poses.json", result.camera_poses(float(np.median(fovs)) if fovs else None, res))

@@ -271,7 +271,7 @@ def test_bad_input_errors(tmp_path):
     assert any("cameras" in w for w in res.warnings) and len(res.camera_locations) < 500
 
 
-def test_cli_sample(tmp_path):
+def test_cli_sample(tmp_path, capsys):
     from labelgen.cli import main
 
     mesh = apartment()
@@ -283,6 +283,10 @@ def test_cli_sample(tmp_path):
     assert rc == 0
     assert len(list((out / "point_info").glob("*.json"))) >= 4 * 3
     assert len(list((out / "nonfixated").glob("*.json"))) == 4
+    capsys.readouterr()
+    assert main(["sample", str(path), "--out", str(out), "--num-cameras", "8", "--num-points", "2",
+                 "--resolution", "32x24", "--seed", "2", "--quiet"]) == 0
+    assert "older JSON files" in capsys.readouterr().err
     assert main(["sample", str(path), "--out", str(out), "--rooms", str(tmp_path / "missing.json")]) == 2
     with pytest.raises(SystemExit):
         main(["sample", str(path), "--out", str(out), "--manhattan", "sideways"])
