@@ -20,8 +20,8 @@ import numpy as np
 from .cameras import Camera, camera_from_point_info
 from .errors import LabelgenError
 from .images import read_png, write_json
-from .labels import all_labels, get_label
-from .layout import label_path, point_info_path, scan_building, write_label
+from .labels import Label, all_labels, get_label
+from .layout import INPUT_DOMAINS, label_path, point_info_path, scan_building, write_label
 from .meshes import Mesh, load_mesh
 from .pipeline import LazySources, compute_view, plan, resolve_params
 from .rendering import make_renderer
@@ -171,7 +171,9 @@ def _check_writable(out: Path):
 # -- derive -----------------------------------------------------------------------------
 
 def _file_loader(name, path):
-    label = all_labels()[name]
+    label = all_labels().get(name)
+    if label is None:  # an input-only domain (layout.INPUT_DOMAINS), e.g. rgb
+        label = Label(name, (), None, INPUT_DOMAINS[name], encoding="", invalid="")
 
     def load():
         array = read_png(path)
