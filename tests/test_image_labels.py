@@ -235,3 +235,22 @@ def test_cli_lists_the_flags():
     assert res.returncode == 0
     for flag in ("--canny-sigma", "--doh-num-sigma", "--depth-units-per-meter", "--occlusion-valid-below"):
         assert flag in res.stdout
+
+
+def test_edge_occlusion_in_render_pipeline():
+    """From a rendered depth, in memory: the same as edge_occlusion of the depth label."""
+    import trimesh
+
+    from labelgen import Camera, Mesh, render_view
+
+    room = trimesh.creation.box(extents=[6, 6, 3])
+    room.invert()
+    cube = trimesh.creation.box(extents=[0.6, 0.6, 0.6])
+    cube.apply_translation([1.5, 0, 0])
+    mesh = Mesh.from_trimesh(trimesh.util.concatenate([room, cube]))
+    cam = Camera.look_at(eye=[-1, 0, 0], target=[2, 0, 0], fov=1.0, width=48, height=36)
+    labels, skipped = render_view(mesh, cam, tasks=["depth_zbuffer", "edge_occlusion", "edge_texture"])
+    assert "edge_texture" in skipped  # an uncoloured mesh has no rgb
+    occ = labels["edge_occlusion"]
+    assert np.array_equal(occ, encode_unit16(edge_occlusion(labels["depth_zbuffer"])))
+    assert occ.max() > 1000  # the cube's silhouette
