@@ -254,3 +254,29 @@ def test_edge_occlusion_in_render_pipeline():
     occ = labels["edge_occlusion"]
     assert np.array_equal(occ, encode_unit16(edge_occlusion(labels["depth_zbuffer"])))
     assert occ.max() > 1000  # the cube's silhouette
+
+
+def test_bad_parameters_are_refused(tmp_path, capsys):
+    with pytest.raises(ValueError):
+        resolve_params({"doh_min_sigma": 0.5})
+    with pytest.raises(ValueError):
+        resolve_params({"canny_sigma": 0})
+    assert resolve_params({"doh_num_sigma": "4"})["doh_num_sigma"] == 4
+    with pytest.raises(SystemExit) as exc:
+        main(["derive", str(tmp_path), "--out", str(tmp_path / "o"), "--canny-sigma", "-1"])
+    assert exc.value.code == 2
+    assert "--canny-sigma: must be greater than 0" in capsys.readouterr().err
+
+
+def test_derive_with_workers_gives_the_same_files(tmp_path, capsys):
+    rgb, depth = _scene(33, 40)
+    src = tmp_path / "b"
+    src.mkdir()
+    _flat_view(src, rgb, depth, point=1)
+    _flat_view(src, rgb[::-1].copy(), depth[::-1].copy(), point=2)
+    outs = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        assert main(["derive", str(src), "--out", str(out), "--quiet", "--workers", str(workers)]) == 0
+        outs.append({p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.png"))})
+    assert len(outs[0]) == 6 and outs[0] == outs[1]

@@ -21,25 +21,49 @@ All three are stored as uint16 ``round(clip(v, 0, 1) * 65535)``.
 """
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
+from ..errors import LabelgenError
 from . import Label, Param, register
 from .geometric import DEPTH_UNITS
 
 #: Taskonomy's depth units: 512 per metre (the recipes below are defined on these units).
 TASKONOMY_DEPTH_UNITS = 512.0
 
+class ParamValueError(ValueError, argparse.ArgumentTypeError):
+    """A parameter value out of its range (argparse reports it as ``argument --flag: ...``)."""
+
+
+def _number(kind, low, inclusive=True):
+    """A Param type: converts with ``kind`` and checks ``value >= low`` (or ``> low``)."""
+
+    def convert(value):
+        v = kind(value)
+        if not (v >= low if inclusive else v > low):
+            raise ParamValueError(f"must be {'at least' if inclusive else 'greater than'} {low}, got {value}")
+        return v
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
+_POSITIVE = _number(float, 0.0, inclusive=False)
+_SCALE = _number(float, 1.0)
+
 CANNY_SIGMA = Param("canny_sigma", 3.0, "standard deviation (pixels) of the Gaussian smoothing before "
-                    "the Sobel filter, for edge_texture")
+                    "the Sobel filter, for edge_texture", _POSITIVE)
 CANNY_TRUNCATE = Param("canny_truncate", 4.0, "Gaussian kernel radius in standard deviations for "
-                       "edge_texture (radius = int(truncate * sigma + 0.5))")
+                       "edge_texture (radius = int(truncate * sigma + 0.5))", _number(float, 0.0))
 DOH_MIN_SIGMA = Param("doh_min_sigma", 1.0, "smallest scale of the Hessian determinant for keypoints2d "
-                      "(box size int(3 * sigma))")
-DOH_MAX_SIGMA = Param("doh_max_sigma", 30.0, "largest scale of the Hessian determinant for keypoints2d")
+                      "(box size int(3 * sigma); at least 1)", _SCALE)
+DOH_MAX_SIGMA = Param("doh_max_sigma", 30.0, "largest scale of the Hessian determinant for keypoints2d",
+                      _SCALE)
 DOH_NUM_SIGMA = Param("doh_num_sigma", 10, "number of scales, evenly spaced from the smallest to the "
-                      "largest, for keypoints2d", int)
+                      "largest, for keypoints2d", _number(int, 1))
 OCCLUSION_VALID_BELOW = Param("occlusion_valid_below", 65036, "depth_zbuffer values (as stored) below "
-                              "this are valid for edge_occlusion (Taskonomy: 2**16 - 500)", int)
+                              "this are valid for edge_occlusion (Taskonomy: 2**16 - 500)", _number(int, 0))
 
 
 def rgb_to_grey(rgb: np.ndarray) -> np.ndarray:
@@ -120,6 +144,8 @@ def _keypoints2d(inputs, params):
 
 
 def _edge_occlusion(inputs, params):
+    if not params["depth_units_per_meter"] > 0:
+        raise LabelgenError("--depth-units-per-meter", "must be positive")
     return encode_unit16(edge_occlusion(inputs["depth_zbuffer"], params["depth_units_per_meter"],
                                         params["occlusion_valid_below"]))
 
