@@ -4,7 +4,6 @@ The reference folder (one shipped view, flat) lives outside the repository, in
 ``shared/reference/taskonomy`` next to (a parent of) the checkout; tests that need it are
 skipped when it is absent.
 """
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -32,6 +32,7 @@ from .geometric import DEPTH_UNITS
 #: Taskonomy's depth units: 512 per metre (the recipes below are defined on these units).
 TASKONOMY_DEPTH_UNITS = 512.0
 
+
 class ParamValueError(ValueError, argparse.ArgumentTypeError):
     """A parameter value out of its range (argparse reports it as ``argument --flag: ...``)."""
 
