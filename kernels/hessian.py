@@ -121,15 +121,22 @@ def _det_scale(S, size, f32, out, use_max):
     s2 = (size - 1) // 2
     s3 = size // 3
     w_i = 1.0 / size / size
-    q_top = np.empty(w + s3 + 1, np.float64)  # B(r - s3, t - s3; s3, s3)
-    q_bot = np.empty(w + s3 + 1, np.float64)  # B(r + 1, t - s3; s3, s3)
+    # rows of s3 x s3 box sums B(R, t - s3; s3, s3): row r needs R = r - s3 (top) and
+    # R = r + 1 (bottom); the top row of r is the bottom row of r - s3 - 1, kept in a ring
+    nring = s3 + 2
+    ring = np.empty((nring, w + s3 + 1), np.float64)
     mid_x = np.empty(w, np.float64)
     side_x = np.empty(w, np.float64)
     mid_y = np.empty(w, np.float64)
     side_y = np.empty(w, np.float64)
     for r in range(h):
-        _box_row(S, r - s3, -s3, s3, s3, q_top)
+        q_bot = ring[r % nring]
         _box_row(S, r + 1, -s3, s3, s3, q_bot)
+        if r >= s3 + 1:
+            q_top = ring[(r - s3 - 1) % nring]
+        else:
+            q_top = ring[(r + 1) % nring]  # a slot not in use yet
+            _box_row(S, r - s3, -s3, s3, s3, q_top)
         _box_row(S, r - s3 + 1, -s2, 2 * s3 - 1, size, mid_x)
         _box_row(S, r - s3 + 1, -(s3 // 2), 2 * s3 - 1, s3, side_x)
         _box_row(S, r - s2, -s3 + 1, size, 2 * s3 - 1, mid_y)
