@@ -108,12 +108,44 @@ def _cols_pass(buf, w, acc):
 
 
 @njit(cache=True)
+def _ring_rows_pass(ring, h, w, i, acc):
+    """Row ``i`` of the axis-0 correlation with ``w`` of an image whose row ``q`` is
+    ``ring[q % len(ring)]`` (the image itself, or a ring of its last rows), zero padding.
+
+    The same sums in the same order as :func:`_rows_pass_at`.
+    """
+    nr = ring.shape[0]
+    wd = acc.shape[0]
+    r = (w.shape[0] - 1) // 2
+    w0 = w[r]
+    mid = ring[i % nr]
+    for j in range(wd):
+        acc[j] = np.float64(mid[j]) * w0
+    for k in range(r, 0, -1):
+        wk = w[r - k]
+        lo = i - k
+        hi = i + k
+        if lo >= 0 and hi < h:
+            a = ring[lo % nr]
+            b = ring[hi % nr]
+            for j in range(wd):
+                acc[j] += (np.float64(a[j]) + np.float64(b[j])) * wk
+        elif lo >= 0 or hi < h:
+            a = ring[(lo if lo >= 0 else hi) % nr]
+            for j in range(wd):
+                acc[j] += np.float64(a[j]) * wk
+        else:
+            for j in range(wd):
+                acc[j] += 0.0
+
+
+@njit(cache=True)
 def _smooth_masked(img, mask, use_mask, w, out):
     """Masked, renormalised smoothing of one (H, W) channel ``img`` into float64 ``out``.
 
-    ``img`` is float32 or float64; the row-pass result and the smoothed image are rounded
+    ``img`` is float32 or float64; the axis-0 pass result and the smoothed image are rounded
     to ``img``'s dtype, as scipy stores them. The smoothed mask is float64. Rows are
-    processed one at a time (pass along axis 0 for row i, then along axis 1), so only
+    processed one at a time (axis-0 pass for row i, then its axis-1 pass), so only
     row-sized temporaries are needed.
     """
     h, wd = img.shape
@@ -130,15 +162,29 @@ def _smooth_masked(img, mask, use_mask, w, out):
     last = np.nan
     # The smoothed mask equals the smoothed all-ones image wherever the kernel window holds
     # no masked pixel (same sums, same order), so only pixels near masked ones are summed.
-    colcnt = np.zeros(wd, np.int64)   # mask pixels in rows [i - r, i + r] per column
-    full0 = np.empty(wd, np.bool_)     # axis-0 window of (i, j) entirely in the mask
+    nr = 2 * r + 1
+    ring = np.zeros((nr if use_mask else 1, wd), img.dtype)  # masked rows i - r .. i + r
+    holes = np.zeros(h, np.int64)        # masked-out pixels per row
+    colcnt = np.zeros(wd, np.int64)      # mask pixels in rows [i - r, i + r] per column
+    full0 = np.empty(wd, np.bool_)       # axis-0 window of (i, j) entirely in the mask
     rowcnt = np.zeros(wd + 1, np.int64)
-    mrow = np.empty(wd, np.float64)    # axis-0 pass of the mask, row i
-    msm = np.empty(wd, np.float64)     # smoothed mask, row i
+    mrow = np.empty(wd, np.float64)      # axis-0 pass of the mask, row i
+    msm = np.empty(wd, np.float64)       # smoothed mask, row i
+    idx = np.empty(wd, np.int64)
+    part = np.empty(wd, np.float64)
+    window_holes = 0                     # masked-out pixels in rows [i - r, i + r]
     if use_mask:
+        for q in range(h):
+            n = 0
+            for j in range(wd):
+                n += 0 if mask[q, j] else 1
+            holes[q] = n
         for q in range(0, min(r, h - 1) + 1):
+            window_holes += holes[q]
+            dst = ring[q % nr]
             for j in range(wd):
                 colcnt[j] += 1 if mask[q, j] else 0
+                dst[j] = img[q, j] if mask[q, j] else 0.0
     for i in range(h):
         _rows_pass_at(ones, ones, False, w, i, c)
         if not (c[0] == last):
@@ -148,60 +194,30 @@ def _smooth_masked(img, mask, use_mask, w, out):
             _cols_pass(buf, w, denom)
         if use_mask:
             if i > 0:
-                if i + r < h:
+                q = i + r
+                if q < h:
+                    window_holes += holes[q]
+                    dst = ring[q % nr]
                     for j in range(wd):
-                        colcnt[j] += 1 if mask[i + r, j] else 0
-                if i - r - 1 >= 0:
+                        colcnt[j] += 1 if mask[q, j] else 0
+                        dst[j] = img[q, j] if mask[q, j] else 0.0
+                q = i - r - 1
+                if q >= 0:
+                    window_holes -= holes[q]
                     for j in range(wd):
-                        colcnt[j] -= 1 if mask[i - r - 1, j] else 0
-            n = min(i + r, h - 1) - max(i - r, 0) + 1
-            nfull = 0
-            for j in range(wd):
-                f = colcnt[j] == n
-                full0[j] = f
-                nfull += 1 if f else 0
-            if 8 * (wd - nfull) > wd:  # many pixels near masked ones: the whole row
-                _rows_pass_at(mask, mask, False, w, i, mrow)
+                        colcnt[j] -= 1 if mask[q, j] else 0
+            if window_holes == 0:
+                for j in range(wd):
+                    msm[j] = denom[j]
             else:
-                for j in range(wd):
-                    if full0[j]:
-                        mrow[j] = last
-                    else:
-                        a = (1.0 if mask[i, j] else 0.0) * w[r]
-                        for k in range(r, 0, -1):
-                            x1 = 1.0 if (i - k >= 0 and mask[i - k, j]) else 0.0
-                            x2 = 1.0 if (i + k < h and mask[i + k, j]) else 0.0
-                            a += (x1 + x2) * w[r - k]
-                        mrow[j] = a
-            for j in range(wd):
-                rowcnt[j + 1] = rowcnt[j] + (1 if full0[j] else 0)
-            nfull = 0
-            for j in range(wd):
-                lo = max(j - r, 0)
-                hi = min(j + r, wd - 1)
-                f = rowcnt[hi + 1] - rowcnt[lo] == hi - lo + 1
-                full0[j] = f  # now: axis-1 window of full axis-0 windows
-                nfull += 1 if f else 0
-            if 8 * (wd - nfull) > wd:
-                for j in range(wd):
-                    buf[j + r] = mrow[j]
-                _cols_pass(buf, w, msm)
-            else:
-                for j in range(wd):
-                    if full0[j]:
-                        msm[j] = denom[j]
-                    else:
-                        a = mrow[j] * w[r]
-                        for k in range(r, 0, -1):
-                            x1 = mrow[j - k] if j - k >= 0 else 0.0
-                            x2 = mrow[j + k] if j + k < wd else 0.0
-                            a += (x1 + x2) * w[r - k]
-                        msm[j] = a
+                _masked_denominator(mask, w, i, colcnt, last, denom, buf, full0, rowcnt, mrow, msm,
+                                    idx, part)
+            _ring_rows_pass(ring, h, w, i, acc)
         else:
             for j in range(wd):
                 msm[j] = denom[j]
+            _ring_rows_pass(img, h, w, i, acc)
         # the image: axis-0 pass of row i, rounded to the image dtype, then axis 1
-        _rows_pass_at(img, mask, use_mask, w, i, acc)
         for j in range(wd):
             row[j] = acc[j]
         for j in range(wd):
@@ -211,6 +227,72 @@ def _smooth_masked(img, mask, use_mask, w, out):
             row[j] = acc[j]
         for j in range(wd):
             out[i, j] = np.float64(row[j]) / (msm[j] + EPS)
+
+
+@njit(cache=True)
+def _masked_denominator(mask, w, i, colcnt, c_i, denom, buf, full0, rowcnt, mrow, msm, idx, part):
+    """Row ``i`` of the smoothed float64 mask into ``msm``.
+
+    ``colcnt`` counts the mask pixels of rows ``i - r .. i + r`` per column, ``c_i`` is row
+    ``i`` of the axis-0 pass of an all-ones image and ``denom`` the smoothed all-ones row.
+    Pixels whose windows hold no masked pixel take those values (the same sums in the same
+    order); the others are summed (as a whole row when they are many). ``buf``, ``full0``,
+    ``rowcnt``, ``idx``, ``part`` are scratch rows.
+    """
+    h, wd = mask.shape
+    r = (w.shape[0] - 1) // 2
+    n = min(i + r, h - 1) - max(i - r, 0) + 1
+    m = 0
+    for j in range(wd):
+        f = colcnt[j] == n
+        full0[j] = f
+        if not f:
+            idx[m] = j
+            m += 1
+    if 8 * m > wd:  # many pixels near masked ones: the whole row
+        _rows_pass_at(mask, mask, False, w, i, mrow)
+    else:
+        for j in range(wd):
+            mrow[j] = c_i
+        for t in range(m):
+            part[t] = (1.0 if mask[i, idx[t]] else 0.0) * w[r]
+        for k in range(r, 0, -1):
+            wk = w[r - k]
+            lo = i - k
+            hi = i + k
+            for t in range(m):
+                x1 = 1.0 if (lo >= 0 and mask[lo, idx[t]]) else 0.0
+                x2 = 1.0 if (hi < h and mask[hi, idx[t]]) else 0.0
+                part[t] += (x1 + x2) * wk
+        for t in range(m):
+            mrow[idx[t]] = part[t]
+    for j in range(wd):
+        rowcnt[j + 1] = rowcnt[j] + (1 if full0[j] else 0)
+    m = 0
+    for j in range(wd):
+        lo = max(j - r, 0)
+        hi = min(j + r, wd - 1)
+        if rowcnt[hi + 1] - rowcnt[lo] != hi - lo + 1:
+            idx[m] = j
+            m += 1
+    if 8 * m > wd:
+        for j in range(wd):
+            buf[j + r] = mrow[j]
+        _cols_pass(buf, w, msm)
+    else:
+        for j in range(wd):
+            msm[j] = denom[j]
+        for t in range(m):
+            part[t] = mrow[idx[t]] * w[r]
+        for k in range(r, 0, -1):
+            wk = w[r - k]
+            for t in range(m):
+                j = idx[t]
+                x1 = mrow[j - k] if j - k >= 0 else 0.0
+                x2 = mrow[j + k] if j + k < wd else 0.0
+                part[t] += (x1 + x2) * wk
+        for t in range(m):
+            msm[idx[t]] = part[t]
 
 
 def gaussian_masked(image: np.ndarray, mask: np.ndarray | None, sigma: float,

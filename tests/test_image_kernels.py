@@ -49,6 +49,18 @@ def test_gaussian_masked_blob_mask_and_truncate(rng):
                               gaussian_masked_ref(image, mask, 3.0, truncate))
 
 
+def test_gaussian_masked_sparse_holes(rng):
+    # few masked pixels: most windows are full, the rest are summed pixel by pixel
+    image = rng.random((120, 131))
+    mask = np.ones(image.shape, bool)
+    mask[rng.integers(0, 120, 6), rng.integers(0, 131, 6)] = False
+    mask[:, 0] = False
+    for sigma in (3.0, 1.0):
+        assert np.array_equal(gaussian_masked(image, mask, sigma), gaussian_masked_ref(image, mask, sigma))
+        assert np.array_equal(gaussian_masked(image.astype(np.float32), mask, sigma),
+                              gaussian_masked_ref(image.astype(np.float32), mask, sigma))
+
+
 def test_gaussian_masked_channels(rng):
     image = rng.random((23, 31, 3))
     mask = rng.random((23, 31)) > 0.2
