@@ -1,12 +1,11 @@
 """edge_texture, keypoints2d and edge_occlusion: the shipped Taskonomy sample and the CLI.
 
 The reference folder (one shipped view, flat) lives outside the repository, in
-``shared/reference/taskonomy`` next to (a parent of) the checkout; tests that need it are
+``../shared/reference/taskonomy`` (see ``conftest.shared_dir``); tests that need it are
 skipped when it is absent.
 """
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,16 +17,15 @@ from labelgen.labels.image_edges import (edge_occlusion, edge_texture, encode_un
                                          rgb_to_grey)
 from labelgen.pipeline import compute_view, resolve_params
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO, shared_dir
+
 PREFIX = "point_202_view_5_domain_"
 
 
 def _reference_dir():
-    for parent in REPO.parents:
-        cand = parent / "shared" / "reference" / "taskonomy"
-        if (cand / f"{PREFIX}rgb.png").exists():
-            return cand
-    return None
+    shared = shared_dir()
+    cand = shared / "reference" / "taskonomy" if shared is not None else None
+    return cand if cand is not None and (cand / f"{PREFIX}rgb.png").exists() else None
 
 
 REF = _reference_dir()
