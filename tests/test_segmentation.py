@@ -252,18 +252,22 @@ def test_bad_image_is_rejected():
 def test_rectangles_2d_identical_partition():
     rgb = rectangles_rgb()
     ours = labseg._segment_unsup2d({"rgb": rgb}, params2d())
-    theirs = ref.reference_2d(rgb)
-    assert same_partition(ours, theirs)
+    for seed in (0, 1):
+        assert same_partition(ours, ref.reference_2d(rgb, seed))
     assert len(np.unique(ours)) == len(RECTS) + 1
 
 
-def test_rectangles_25d_identical_partition():
+def test_planes_25d_partition_is_one_the_reference_gives():
+    # The 2.5D features are small numbers, so every RAG weight exp(-d^2 / 255) is close to 1
+    # and the smoothed normals make rings of superpixels along the plane borders: the
+    # reference's own result depends on its random eigensolver start (13 or 14 segments on
+    # this scene). Ours must be identical to one of its outcomes and close to all.
     depth, normal, edge = planes_25d()
     ours = labseg._segment_unsup25d({"depth_zbuffer": depth, "normal": normal, "edge_occlusion": edge},
                                     params25d())
-    theirs = ref.reference_25d(depth, normal, edge)
-    assert same_partition(ours, theirs)
-    assert len(np.unique(ours)) >= 2
+    theirs = [ref.reference_25d(depth, normal, edge, seed) for seed in range(3)]
+    assert any(same_partition(ours, t) for t in theirs)
+    assert min(ari(ours, t) for t in theirs) >= 0.9
 
 
 def test_features_25d_match_original_construction():
