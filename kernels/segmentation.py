@@ -176,6 +176,8 @@ def _argsort_stable_nonneg(x):
     tmp = np.empty(n, np.int64)
     count = np.empty(65537, np.int64)
     mask = np.uint64(0xFFFF)
+    if n == 0:
+        return idx
     for shift in range(0, 64, 16):
         sh = np.uint64(shift)
         count[:] = 0

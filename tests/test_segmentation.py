@@ -156,6 +156,19 @@ def test_felzenszwalb_matches_skimage(channels, sigma, min_size):
     assert ours.max() > 3
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (5, 3), (9, 2)])
+def test_tiny_and_odd_shapes(shape):
+    from skimage.segmentation import felzenszwalb
+
+    img = np.random.default_rng(11).random(shape + (3,))
+    assert np.array_equal(seg.gaussian_reflect(img, 1.5),
+                          ndi.gaussian_filter(img, [1.5, 1.5, 0], mode="reflect"))
+    assert np.array_equal(seg.felzenszwalb(img, 5, 0.5, 2), felzenszwalb(img, scale=5, sigma=0.5, min_size=2))
+    rgb = np.rint(img * 255).astype(np.uint8)
+    out, _ = compute_view(["segment_unsup2d"], {"rgb": rgb})
+    assert out["segment_unsup2d"].shape == shape and out["segment_unsup2d"].dtype == np.uint8
+
+
 def test_felzenszwalb_reference_rgb_identical():
     from skimage.segmentation import felzenszwalb
 
