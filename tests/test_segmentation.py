@@ -283,13 +283,18 @@ def test_planes_25d_partition_is_one_the_reference_gives():
     assert min(ari(ours, t) for t in theirs) >= 0.9
 
 
+def _cases_25d():
+    cases = [planes_25d()]
+    if REF is not None and all((REF / f"{VIEW}{d}.png").is_file()
+                               for d in ("depth_zbuffer", "normal", "edge_occlusion")):
+        cases.append(tuple(read_png(REF / f"{VIEW}{d}.png") for d in ("depth_zbuffer", "normal", "edge_occlusion")))
+    return cases
+
+
 def test_features_25d_match_original_construction():
-    depth, normal, edge = planes_25d()
-    ours = labseg.features_25d(depth, normal, edge, params25d())
-    theirs = ref.reference_features_25d(depth, normal, edge)
-    valid = depth < 65534
-    assert np.allclose(ours[valid], theirs[valid], rtol=1e-12, atol=1e-12)
-    assert np.allclose(ours, theirs, rtol=1e-6, atol=1e-9)
+    for depth, normal, edge in _cases_25d():
+        ours = labseg.features_25d(depth, normal, edge, params25d())
+        assert np.array_equal(ours, ref.reference_features_25d(depth, normal, edge))
 
 
 def _ari_2d(images):
@@ -305,12 +310,8 @@ def test_ari_2d_real_and_synthetic():
 
 
 def test_ari_25d_real_and_synthetic():
-    cases = [planes_25d()]
-    if REF is not None and all((REF / f"{VIEW}{d}.png").is_file()
-                               for d in ("depth_zbuffer", "normal", "edge_occlusion")):
-        cases.append(tuple(read_png(REF / f"{VIEW}{d}.png") for d in ("depth_zbuffer", "normal", "edge_occlusion")))
     scores = []
-    for depth, normal, edge in cases:
+    for depth, normal, edge in _cases_25d():
         ours = labseg._segment_unsup25d({"depth_zbuffer": depth, "normal": normal, "edge_occlusion": edge},
                                         params25d())
         scores.append(ari(ours, ref.reference_25d(depth, normal, edge)))

@@ -64,19 +64,19 @@ PARAMS_25D = (
 def _smooth_masked(image: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian smoothing of a 2-D image using only the pixels in ``mask``.
 
-    ``G(image * mask) / G(mask)`` with ``G`` a Gaussian of ``sigma`` (truncated at 4 sigma),
-    zero outside the image; 0 where ``G(mask)`` is 0 (farther than the kernel radius from
-    every masked pixel). Values are produced at every pixel, inside the mask or not. Same
-    semantics as ``kernels.filters.gaussian_masked``, which replaces this function once the
-    image-kernels work is merged.
+    ``G(image * mask) / (G(mask) + eps)``, ``G`` a Gaussian of ``sigma`` truncated at 4 sigma
+    with zero padding outside the image (``scipy.ndimage.gaussian_filter(...,
+    mode="constant", truncate=4.0)``), ``eps`` the float64 machine epsilon; so 0 where
+    ``G(mask)`` is 0. Values are produced at every pixel, inside the mask or not. This is
+    the original annotator's ``smooth_with_function_and_mask`` and the semantics of
+    ``kernels.filters.gaussian_masked``, which replaces this function once the image-kernels
+    work is merged.
     """
     image = np.asarray(image, dtype=np.float64)
-    m = np.asarray(mask, dtype=np.float64)
+    mask = np.asarray(mask, dtype=bool)
     num = ndi.gaussian_filter(np.where(mask, image, 0.0), sigma, mode="constant", truncate=4.0)
-    den = ndi.gaussian_filter(m, sigma, mode="constant", truncate=4.0)
-    out = np.zeros_like(num)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
+    den = ndi.gaussian_filter(mask.astype(np.float64), sigma, mode="constant", truncate=4.0)
+    return num / (den + np.finfo(np.float64).eps)
 
 
 def features_25d(depth: np.ndarray, normal: np.ndarray, edge: np.ndarray, params: dict) -> np.ndarray:
