@@ -674,17 +674,14 @@ def _ncut_recursive(n, src, dst, weight, thresh, num_cuts, max_edge):
 
     out = np.empty(n, np.int64)
     local = np.full(n, -1, np.int64)
-    # stack of node sets, stored back to back in `pool`
-    pool = np.empty(2 * n, np.int64)
+    # stack of node sets, stored in `pool`; a set's two halves replace it in place
+    pool = np.arange(n)
     starts = [0]
     sizes = [n]
-    pool[:n] = np.arange(n)
-    top = n
     while len(starts) > 0:
         st = starts.pop()
         m = sizes.pop()
         nodes = pool[st:st + m].copy()
-        top = st
         for i in range(m):
             local[nodes[i]] = i
         wmat = np.zeros((m, m))
@@ -730,19 +727,18 @@ def _ncut_recursive(n, src, dst, weight, thresh, num_cuts, max_edge):
                 na = 0
                 for i in range(m):
                     if mask[i]:
-                        pool[top + na] = nodes[i]
+                        pool[st + na] = nodes[i]
                         na += 1
                 nb = 0
                 for i in range(m):
                     if not mask[i]:
-                        pool[top + na + nb] = nodes[i]
+                        pool[st + na + nb] = nodes[i]
                         nb += 1
                 # push the second set first so that the first is processed next
-                starts.append(top + na)
+                starts.append(st + na)
                 sizes.append(nb)
-                starts.append(top)
+                starts.append(st)
                 sizes.append(na)
-                top += m
         for i in range(m):
             local[nodes[i]] = -1
         if not split:
