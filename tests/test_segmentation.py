@@ -350,21 +350,29 @@ def test_compute_view_output_and_overrides():
     assert coarse["segment_unsup2d"].max() < a.max()
 
 
-def test_more_than_256_segments_are_merged_and_reported(caplog):
-    # 24 x 24 blocks of distinct colours, 6 x 6 pixels each: 576 superpixels, and a cut
-    # threshold above any normalized cut value so that the graph is cut all the way down
+def test_too_many_segments_are_merged_and_reported(caplog):
+    # 17 x 17 blocks of distinct colours, 4 x 4 pixels each: 289 superpixels; a cut
+    # threshold above any normalized cut value cuts the graph down to pairs (212 segments).
+    # The label's limit is 256 ids (uint8); the same code path is run here with a limit of
+    # 100 to keep the test small.
+    assert labseg.MAX_SEGMENTS == 256
     rng = np.random.default_rng(9)
-    colours = rng.permutation(np.array(np.meshgrid(np.arange(0, 256, 30), np.arange(0, 256, 30),
-                                                   np.arange(0, 256, 30))).reshape(3, -1).T)[:576]
-    blocks = np.arange(576).reshape(24, 24)
-    rgb = colours[np.kron(blocks, np.ones((6, 6), int))].astype(np.uint8)
-    params = params2d(seg2d_sigma=0.0, seg2d_min_size=1, seg2d_scale=1.0, seg2d_cut_thresh=3.0)
+    levels = np.arange(0, 256, 30)
+    colours = rng.permutation(np.array(np.meshgrid(levels, levels, levels)).reshape(3, -1).T)[:289]
+    blocks = np.kron(np.arange(289).reshape(17, 17), np.ones((4, 4), int))
+    rgb = colours[blocks].astype(np.uint8)
+    assert seg.felzenszwalb(rgb, 1.0, 0.0, 1).max() == 288
+    args = (rgb, rgb, 1.0, 0.0, 1, 3.0, 10, 2.0, 255.0, "segment_unsup2d")
+    full = labseg.segment(*args)
+    assert full.max() + 1 > 100
     with caplog.at_level(logging.WARNING, logger="labelgen"):
-        out = labseg._segment_unsup2d({"rgb": rgb}, params)
-    assert out.max() == 255
-    assert "more than 256" in caplog.text
-    # still a coarsening of the blocks
-    assert len(set(zip(np.kron(blocks, np.ones((6, 6), int)).ravel().tolist(), out.ravel().tolist()))) == 576
+        out = labseg.segment(*args, max_segments=100)
+    assert out.max() == 99 and out.dtype == np.uint8
+    assert "segment_unsup2d" in caplog.text and "more than 100" in caplog.text
+    # a coarsening of the cut result, ids in raster order of first appearance
+    assert len(set(zip(full.ravel().tolist(), out.ravel().tolist()))) == full.max() + 1
+    first = [int(np.flatnonzero(out.ravel() == i)[0]) for i in range(100)]
+    assert first == sorted(first)
 
 
 _DETERMINISM = """

@@ -109,8 +109,8 @@ def segment(image, features, scale, sigma, min_size, thresh, num_cuts, self_edge
     seg, k = cut_normalized(sp, features, thresh, num_cuts, self_edge, similarity_sigma)
     if k > max_segments:
         seg, k2, _ = limit_segments(seg, features, max_segments)
-        log.warning("%s: %d segments, more than %d ids fit in uint8; merged the smallest into "
-                    "their most similar neighbours (%d left)", name, k, max_segments, k2)
+        log.warning("%s: %d segments, more than %d (the ids a uint8 label holds); merged the "
+                    "smallest into their most similar neighbours, %d left", name, k, max_segments, k2)
     return seg.astype(np.uint8)
 
 
