@@ -407,10 +407,11 @@ def rag_mean_features(labels: np.ndarray, features: np.ndarray, sigma: float = 2
 
 @njit(cache=True)
 def _tridiagonalize(a):
-    """Householder reduction of symmetric ``a`` (overwritten) to tridiagonal ``T = Q^T a Q``.
+    """Householder reduction of symmetric ``a`` to tridiagonal ``T = Q^T a Q``.
 
-    Returns the diagonal ``d``, the off-diagonal ``e`` and the unit Householder vectors
-    ``v`` (row k acts on entries k+1..m-1; ``Q = H_0 H_1 ... H_{m-3}``, ``H_k = I - 2 v v^T``).
+    Only the lower triangle of ``a`` is read and updated (``a`` is overwritten). Returns
+    the diagonal ``d``, the off-diagonal ``e`` and the unit Householder vectors ``v`` (row k
+    acts on entries k+1..m-1; ``Q = H_0 H_1 ... H_{m-3}``, ``H_k = I - 2 v v^T``).
     """
     m = a.shape[0]
     d = np.zeros(m)
@@ -418,43 +419,52 @@ def _tridiagonalize(a):
     v = np.zeros((m, m))
     p = np.zeros(m)
     for k in range(m - 2):
-        norm2 = 0.0
-        for i in range(k + 1, m):
-            norm2 += a[i, k] * a[i, k]
+        n1 = k + 1
+        vk = v[k]
         d[k] = a[k, k]
+        norm2 = 0.0
+        for i in range(n1, m):
+            norm2 += a[i, k] * a[i, k]
         if norm2 == 0.0:
             e[k] = 0.0
             continue
         alpha = np.sqrt(norm2)
-        if a[k + 1, k] > 0:
+        if a[n1, k] > 0:
             alpha = -alpha
         e[k] = alpha
         # v = x - alpha e1, normalised
+        for i in range(n1, m):
+            vk[i] = a[i, k]
+        vk[n1] -= alpha
         vn2 = 0.0
-        for i in range(k + 1, m):
-            v[k, i] = a[i, k]
-        v[k, k + 1] -= alpha
-        for i in range(k + 1, m):
-            vn2 += v[k, i] * v[k, i]
+        for i in range(n1, m):
+            vn2 += vk[i] * vk[i]
         vn = np.sqrt(vn2)
-        for i in range(k + 1, m):
-            v[k, i] /= vn
-        # A22 <- A22 - 2 (v w^T + w v^T), p = A22 v, w = p - (v . p) v
-        for i in range(k + 1, m):
-            s = 0.0
-            for j in range(k + 1, m):
-                s += a[i, j] * v[k, j]
-            p[i] = s
+        for i in range(n1, m):
+            vk[i] /= vn
+        # p = A22 v from the lower triangle
+        for i in range(n1, m):
+            p[i] = 0.0
+        for i in range(n1, m):
+            row = a[i]
+            vi = vk[i]
+            sdot = 0.0
+            for j in range(n1, i):
+                sdot += row[j] * vk[j]
+                p[j] += row[j] * vi
+            p[i] += sdot + row[i] * vi
+        # w = p - (v . p) v ; A22 <- A22 - 2 (v w^T + w v^T), lower triangle
         kk = 0.0
-        for i in range(k + 1, m):
-            kk += v[k, i] * p[i]
-        for i in range(k + 1, m):
-            p[i] -= kk * v[k, i]
-        for i in range(k + 1, m):
-            vi = v[k, i]
-            pi = p[i]
-            for j in range(k + 1, m):
-                a[i, j] -= 2.0 * (vi * p[j] + pi * v[k, j])
+        for i in range(n1, m):
+            kk += vk[i] * p[i]
+        for i in range(n1, m):
+            p[i] -= kk * vk[i]
+        for i in range(n1, m):
+            row = a[i]
+            vi2 = 2.0 * vk[i]
+            pi2 = 2.0 * p[i]
+            for j in range(n1, i + 1):
+                row[j] -= vi2 * p[j] + pi2 * vk[j]
     if m >= 2:
         d[m - 2] = a[m - 2, m - 2]
         e[m - 2] = a[m - 1, m - 2]
