@@ -581,8 +581,19 @@ def _tridiag_eigenvector(d, e, lam):
             if i + 2 < m:
                 s -= u2[i] * y[i + 2]
             y[i] = s / u0[i]
+            if abs(y[i]) > 1e150:
+                # rescale the whole (linear) system to avoid overflow with tiny pivots
+                for j in range(m):
+                    y[j] *= 1e-150
+        amax = 0.0
+        for i in range(m):
+            amax = max(amax, abs(y[i]))
+        if not amax > 0.0 or not np.isfinite(amax):
+            y[:] = 1.0
+            amax = 1.0
         nrm = 0.0
         for i in range(m):
+            y[i] /= amax
             nrm += y[i] * y[i]
         nrm = np.sqrt(nrm)
         for i in range(m):
@@ -631,6 +642,8 @@ def _ncut_cost(mask, dvec, wmat):
             assoc_a += dvec[i]
         else:
             assoc_b += dvec[i]
+    if assoc_a == 0.0 or assoc_b == 0.0:
+        return np.inf
     return cut / assoc_a + cut / assoc_b
 
 
@@ -781,7 +794,9 @@ def ncut_labels(n: int, src, dst, weight, thresh: float = 0.001, num_cuts: int =
         Number of nodes.
     src, dst, weight : (E,) ndarrays
         Undirected edges (no self edges, no duplicates) and their similarity weights.
-    thresh, num_cuts, max_edge : see above.
+    thresh, num_cuts : see above.
+    max_edge : float
+        Self-edge weight, > 0 (keeps every degree positive).
 
     Returns
     -------
@@ -791,6 +806,10 @@ def ncut_labels(n: int, src, dst, weight, thresh: float = 0.001, num_cuts: int =
     src = np.ascontiguousarray(src, dtype=np.int64)
     dst = np.ascontiguousarray(dst, dtype=np.int64)
     weight = np.ascontiguousarray(weight, dtype=np.float64)
+    if not max_edge > 0:
+        raise ValueError(f"max_edge (self-edge weight) must be > 0, got {max_edge}")
+    if src.shape != dst.shape or src.shape != weight.shape:
+        raise ValueError("src, dst and weight must have the same length")
     if n == 0:
         return np.zeros(0, np.int64)
     return _ncut_recursive(int(n), src, dst, weight, float(thresh), int(num_cuts), float(max_edge))

@@ -253,6 +253,15 @@ def test_limit_segments_merges_smallest_into_most_similar():
     assert seg.limit_segments(labels, feat, 100)[2] == 0
 
 
+@pytest.mark.parametrize("name,value", [("seg2d_num_cuts", 0), ("seg2d_sigma", -1.0),
+                                        ("seg2d_self_edge_weight", 0.0)])
+def test_bad_parameters_name_the_flag(name, value):
+    from labelgen.errors import LabelgenError
+
+    with pytest.raises(LabelgenError, match="--" + name.replace("_", "-")):
+        compute_view(["segment_unsup2d"], {"rgb": rectangles_rgb()}, resolve_params({name: value}))
+
+
 def test_bad_image_is_rejected():
     img = np.zeros((8, 8, 3))
     img[2, 2, 1] = np.nan

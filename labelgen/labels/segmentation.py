@@ -26,6 +26,7 @@ import logging
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..errors import LabelgenError
 from . import Label, Param, register
 
 log = logging.getLogger("labelgen")
@@ -114,22 +115,29 @@ def segment(image, features, scale, sigma, min_size, thresh, num_cuts, self_edge
     return seg.astype(np.uint8)
 
 
-def _check_positive(params, names):
-    for n in names:
+def _check_params(params, positive, non_negative):
+    """Raise LabelgenError naming the flag of a parameter out of range."""
+    for n in positive:
         if not params[n] > 0:
-            raise ValueError(f"parameter {n} must be > 0, got {params[n]}")
+            raise LabelgenError("--" + n.replace("_", "-"), f"must be > 0, got {params[n]}")
+    for n in non_negative:
+        if not params[n] >= 0:
+            raise LabelgenError("--" + n.replace("_", "-"), f"must be >= 0, got {params[n]}")
 
 
 def _segment_unsup2d(inputs, params):
     rgb = inputs["rgb"]
-    _check_positive(params, ("seg2d_num_cuts", "seg2d_similarity_sigma"))
+    _check_params(params, ("seg2d_num_cuts", "seg2d_similarity_sigma", "seg2d_self_edge_weight"),
+                  ("seg2d_sigma", "seg2d_scale", "seg2d_min_size"))
     return segment(rgb[:, :, :3], rgb[:, :, :3], params["seg2d_scale"], params["seg2d_sigma"],
                    params["seg2d_min_size"], params["seg2d_cut_thresh"], params["seg2d_num_cuts"],
                    params["seg2d_self_edge_weight"], params["seg2d_similarity_sigma"], "segment_unsup2d")
 
 
 def _segment_unsup25d(inputs, params):
-    _check_positive(params, ("seg25d_num_cuts", "seg25d_similarity_sigma"))
+    _check_params(params, ("seg25d_num_cuts", "seg25d_similarity_sigma", "seg25d_self_edge_weight"),
+                  ("seg25d_sigma", "seg25d_scale", "seg25d_min_size", "seg25d_depth_sigma",
+                   "seg25d_normal_sigma"))
     feat = features_25d(inputs["depth_zbuffer"], inputs["normal"], inputs["edge_occlusion"], params)
     return segment(feat, feat, params["seg25d_scale"], params["seg25d_sigma"], params["seg25d_min_size"],
                    params["seg25d_cut_thresh"], params["seg25d_num_cuts"], params["seg25d_self_edge_weight"],
