@@ -131,72 +131,85 @@ def _grid_edges(img):
     Order: right (p+1, p), down (p+W, p), down-right (p+W+1, p), up-right ((r, c+1),
     (r+1, c)), each in raster order of its first array slice. Cost: Euclidean distance
     over channels, summed in channel order as numpy does for ``np.sum(d * d, axis=-1)``.
+    Returns ``(cost, code)`` with ``code = a * 4 + kind`` (``a`` the first pixel's flat
+    index, ``kind`` 0..3 as listed; the second pixel is ``a - (1, W, W + 1, 1 - W)[kind]``).
     """
     h, w, c = img.shape
     ne = h * (w - 1) + (h - 1) * w + 2 * (h - 1) * (w - 1)
-    a = np.empty(ne, np.int64)
-    b = np.empty(ne, np.int64)
+    code = np.empty(ne, np.int64)
     cost = np.empty(ne, np.float64)
     e = 0
     for kind in range(4):
         if kind == 0:
-            r0, r1, c0, c1, dr0, dc0, dr1, dc1 = 0, h, 0, w - 1, 0, 1, 0, 0
+            r1, c1, dr0, dc0, dr1, dc1 = h, w - 1, 0, 1, 0, 0
         elif kind == 1:
-            r0, r1, c0, c1, dr0, dc0, dr1, dc1 = 0, h - 1, 0, w, 1, 0, 0, 0
+            r1, c1, dr0, dc0, dr1, dc1 = h - 1, w, 1, 0, 0, 0
         elif kind == 2:
-            r0, r1, c0, c1, dr0, dc0, dr1, dc1 = 0, h - 1, 0, w - 1, 1, 1, 0, 0
+            r1, c1, dr0, dc0, dr1, dc1 = h - 1, w - 1, 1, 1, 0, 0
         else:
-            r0, r1, c0, c1, dr0, dc0, dr1, dc1 = 0, h - 1, 0, w - 1, 0, 1, 1, 0
-        for r in range(r0, r1):
-            for cc in range(c0, c1):
+            r1, c1, dr0, dc0, dr1, dc1 = h - 1, w - 1, 0, 1, 1, 0
+        for r in range(r1):
+            for cc in range(c1):
                 ra, ca = r + dr0, cc + dc0
                 rb, cb = r + dr1, cc + dc1
                 s = 0.0
                 for ch in range(c):
                     d = img[ra, ca, ch] - img[rb, cb, ch]
                     s += d * d
-                a[e] = ra * w + ca
-                b[e] = rb * w + cb
+                code[e] = (ra * w + ca) * 4 + kind
                 cost[e] = np.sqrt(s)
                 e += 1
-    return a, b, cost
+    return cost, code
+
+
+@njit(cache=True)
+def _radix_sort_pairs(x, payload):
+    """Sort non-negative finite float64 ``x`` stably, carrying ``payload`` along.
+
+    LSD radix sort on the IEEE bit patterns (for non-negative doubles they order like the
+    values) with 8-bit digits; equal values keep their input order. Returns the sorted
+    values and payloads (new arrays).
+    """
+    n = x.shape[0]
+    keys = x.view(np.uint64).copy()
+    pay = payload.copy()
+    if n == 0:
+        return keys.view(np.float64), pay
+    ktmp = np.empty(n, np.uint64)
+    ptmp = np.empty(n, np.int64)
+    # 8-bit digits (8 passes): few enough buckets to stay in cache while scattering
+    bits = 8
+    npass = 8
+    nb = 1 << bits
+    mask = np.uint64(nb - 1)
+    count = np.zeros((npass, nb + 1), np.int64)
+    for i in range(n):
+        k = keys[i]
+        for q in range(npass):
+            count[q, ((k >> np.uint64(bits * q)) & mask) + 1] += 1
+    for q in range(npass):
+        sh = np.uint64(bits * q)
+        cq = count[q]
+        # skip a pass where every key has the same digit
+        if cq[((keys[0] >> sh) & mask) + 1] == n:
+            continue
+        for k in range(nb):
+            cq[k + 1] += cq[k]
+        for i in range(n):
+            dgt = (keys[i] >> sh) & mask
+            pos = cq[dgt]
+            cq[dgt] = pos + 1
+            ktmp[pos] = keys[i]
+            ptmp[pos] = pay[i]
+        keys, ktmp = ktmp, keys
+        pay, ptmp = ptmp, pay
+    return keys.view(np.float64), pay
 
 
 @njit(cache=True)
 def _argsort_stable_nonneg(x):
-    """Stable argsort of non-negative finite float64 values (LSD radix sort, 16-bit digits).
-
-    For non-negative IEEE doubles the bit pattern orders like the value, so sorting the
-    64-bit patterns sorts the numbers; equal values keep their input order.
-    """
-    n = x.shape[0]
-    keys = x.view(np.uint64).copy()
-    ktmp = np.empty(n, np.uint64)
-    idx = np.arange(n)
-    tmp = np.empty(n, np.int64)
-    count = np.empty(65537, np.int64)
-    mask = np.uint64(0xFFFF)
-    if n == 0:
-        return idx
-    for shift in range(0, 64, 16):
-        sh = np.uint64(shift)
-        count[:] = 0
-        for i in range(n):
-            count[((keys[i] >> sh) & mask) + 1] += 1
-        # skip a pass where every key has the same digit
-        if count[((keys[0] >> sh) & mask) + 1] == n:
-            continue
-        for k in range(65536):
-            count[k + 1] += count[k]
-        for i in range(n):
-            dgt = (keys[i] >> sh) & mask
-            pos = count[dgt]
-            count[dgt] = pos + 1
-            tmp[pos] = idx[i]
-            ktmp[pos] = keys[i]
-        idx, tmp = tmp, idx
-        keys, ktmp = ktmp, keys
-    return idx
+    """Stable argsort of non-negative finite float64 values (see _radix_sort_pairs)."""
+    return _radix_sort_pairs(x, np.arange(x.shape[0]))[1]
 
 
 @njit(cache=True)
@@ -209,14 +222,18 @@ def _find(parent, n):
 
 
 @njit(cache=True)
-def _felzenszwalb_merge(npix, a, b, cost, scale, min_size):
-    """Union-find merging over edges already sorted by cost (scikit-image's loop)."""
+def _felzenszwalb_merge(h, w, cost, code, scale, min_size):
+    """Union-find merging over edges sorted by cost (scikit-image's loop); ``code`` as
+    returned by :func:`_grid_edges`."""
+    npix = h * w
+    offset = np.array([1, w, w + 1, 1 - w], np.int64)
     parent = np.arange(npix)
     size = np.ones(npix, np.int64)
     cint = np.zeros(npix)
     for e in range(cost.shape[0]):
-        s0 = _find(parent, a[e])
-        s1 = _find(parent, b[e])
+        pa = code[e] >> 2
+        s0 = _find(parent, pa)
+        s1 = _find(parent, pa - offset[code[e] & 3])
         if s0 == s1:
             continue
         # scikit-image stores these thresholds as float32
@@ -229,8 +246,9 @@ def _felzenszwalb_merge(npix, a, b, cost, scale, min_size):
             size[s0] += size[s1]
             cint[s0] = cost[e]
     for e in range(cost.shape[0]):
-        s0 = _find(parent, a[e])
-        s1 = _find(parent, b[e])
+        pa = code[e] >> 2
+        s0 = _find(parent, pa)
+        s1 = _find(parent, pa - offset[code[e] & 3])
         if s0 == s1:
             continue
         if size[s0] < min_size or size[s1] < min_size:
@@ -296,10 +314,9 @@ def felzenszwalb(image: np.ndarray, scale: float = 1.0, sigma: float = 0.8,
         raise ValueError("image contains NaN or infinite values")
     img = gaussian_reflect(img, sigma)
     h, w = img.shape[:2]
-    a, b, cost = _grid_edges(img)
-    order = _argsort_stable_nonneg(cost)
-    labels, _ = _felzenszwalb_merge(h * w, a[order], b[order], cost[order],
-                                    float(scale) / 255.0, int(min_size))
+    cost, code = _grid_edges(img)
+    cost, code = _radix_sort_pairs(cost, code)
+    labels, _ = _felzenszwalb_merge(h, w, cost, code, float(scale) / 255.0, int(min_size))
     return labels.reshape(h, w)
 
 
