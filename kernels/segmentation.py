@@ -19,7 +19,7 @@ differences that make the result deterministic and independent of the machine:
 * The normalized cut takes its eigenvector from a **dense** symmetric eigensolver written
   here in Numba (Householder tridiagonalisation, Sturm-sequence bisection for the
   eigenvalue, inverse iteration from an all-ones start for the eigenvector; no BLAS
-  threads, so the arithmetic and hence the result are the same on every run and machine)
+  threads, so the arithmetic and hence the result are the same on every run)
   instead of ARPACK's ``eigsh`` with a random start vector, and fixes the eigenvector's sign
   (its largest-magnitude component, first one on ties, is made positive). scikit-image
   draws the start vector at random, so its sign, and hence which of the two extreme
