@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy import ndimage as ndi
+from kernels.filters import gaussian_masked
 
 from ..errors import LabelgenError
 from . import Label, Param, register
@@ -62,31 +62,6 @@ PARAMS_25D = (
 )
 
 
-def _smooth_masked(image: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian smoothing of an (H, W) or (H, W, C) image using only the pixels in ``mask``.
-
-    Per channel ``G(image * mask) / (G(mask) + eps)``, ``G`` a Gaussian of ``sigma``
-    truncated at 4 sigma with zero padding outside the image
-    (``scipy.ndimage.gaussian_filter(..., mode="constant", truncate=4.0)``), ``eps`` the
-    float64 machine epsilon; so 0 where ``G(mask)`` is 0. Values are produced at every
-    pixel, inside the mask or not; float64 result. This is the original annotator's
-    ``smooth_with_function_and_mask`` and the semantics of
-    ``kernels.filters.gaussian_masked``, which replaces this function once the
-    image-kernels work is merged.
-    """
-    image = np.asarray(image, dtype=np.float64)
-    mask = np.asarray(mask, dtype=bool)
-    den = ndi.gaussian_filter(mask.astype(np.float64), sigma, mode="constant", truncate=4.0)
-    den += np.finfo(np.float64).eps
-    if image.ndim == 2:
-        return ndi.gaussian_filter(np.where(mask, image, 0.0), sigma, mode="constant", truncate=4.0) / den
-    out = np.empty(image.shape)
-    for c in range(image.shape[2]):
-        out[:, :, c] = ndi.gaussian_filter(np.where(mask, image[:, :, c], 0.0), sigma, mode="constant",
-                                           truncate=4.0) / den
-    return out
-
-
 def features_25d(depth: np.ndarray, normal: np.ndarray, edge: np.ndarray, params: dict) -> np.ndarray:
     """The (H, W, 5) float64 feature image of ``segment_unsup25d`` from encoded inputs.
 
@@ -99,9 +74,9 @@ def features_25d(depth: np.ndarray, normal: np.ndarray, edge: np.ndarray, params
     mask = d < DEPTH_MASK_BELOW
     out = np.empty(d.shape + (5,))
     logd = np.log(np.maximum(d, 1).astype(np.float64)) / 16.0
-    out[:, :, 0] = _smooth_masked(logd, mask, params["seg25d_depth_sigma"]) * params["seg25d_depth_weight"]
+    out[:, :, 0] = gaussian_masked(logd, mask, params["seg25d_depth_sigma"]) * params["seg25d_depth_weight"]
     nrm = np.asarray(normal, dtype=np.float64) / 255.0
-    out[:, :, 1:4] = _smooth_masked(nrm, mask, params["seg25d_normal_sigma"]) * params["seg25d_normal_weight"]
+    out[:, :, 1:4] = gaussian_masked(nrm, mask, params["seg25d_normal_sigma"]) * params["seg25d_normal_weight"]
     out[:, :, 4] = np.asarray(edge, dtype=np.float64) / 255.0 / 255.0 * params["seg25d_edge_weight"]
     return out
 
