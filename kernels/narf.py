@@ -228,13 +228,16 @@ def _unit_orthogonal(v0, v1, v2):
 
 
 @njit(cache=True)
-def eigen33(mat, evecs, evals, variant=0):
+def eigen33(mat, evecs, evals, variant=0, work=None):
     """``pcl::eigen33`` (PCL 1.7/1.8) on a symmetric float32 3x3 matrix.
 
     Fills ``evals`` (ascending) and ``evecs`` (columns), with PCL's choice of eigenvector
     signs (cross products of the rows of ``mat - lambda I``). ``variant`` 1 selects the
     re-orthogonalisation of PCL >= 1.10 (used only to compare with a modern PCL build).
+    ``work``: optional (3, 3, 3) float32 scratch array (avoids allocations in hot loops).
     """
+    if work is None:
+        work = np.empty((3, 3, 3), np.float32)
     scale = _Z
     for i in range(3):
         for j in range(3):
@@ -243,12 +246,12 @@ def eigen33(mat, evecs, evals, variant=0):
                 scale = a
     if scale <= _FLT_MIN:
         scale = _ONE
-    sm = np.empty((3, 3), np.float32)
+    sm = work[0]
     for i in range(3):
         for j in range(3):
             sm[i, j] = mat[i, j] / scale
     _compute_roots(sm, evals)
-    tmp = np.empty((3, 3), np.float32)
+    tmp = work[1]
     if (evals[2] - evals[0]) <= _FLT_EPS:
         for i in range(3):
             for j in range(3):
@@ -272,7 +275,7 @@ def eigen33(mat, evecs, evals, variant=0):
         c = _cross(evecs[0, 0], evecs[1, 0], evecs[2, 0], u[0], u[1], u[2])
         evecs[0, 2], evecs[1, 2], evecs[2, 2] = c
     elif variant == 1:
-        lens = np.empty(3, np.float32)
+        lens = work[2, 0]
         for c in range(3):
             tmp[:] = sm
             for i in range(3):
@@ -294,7 +297,7 @@ def eigen33(mat, evecs, evals, variant=0):
             c3 = _normalized(c3[0], c3[1], c3[2])
             evecs[0, el], evecs[1, el], evecs[2, el] = c3
     else:
-        mmax = np.empty(3, np.float32)
+        mmax = work[2, 0]
         tmp[:] = sm
         for i in range(3):
             tmp[i, i] -= evals[2]
@@ -437,9 +440,10 @@ def _partition_pivot(d, k, first, last):
 
 
 @njit(cache=True)
-def _std_sort(d, k, n):
-    """libstdc++'s introsort + final insertion sort (n is small: no heap-sort fallback)."""
-    stack = np.empty(64, np.int64)
+def _std_sort(d, k, n, stack):
+    """libstdc++'s introsort + final insertion sort (n is small: no heap-sort fallback).
+
+    ``stack``: int64 scratch array of at least 64 entries."""
     top = 0
     stack[0] = 0
     stack[1] = n
@@ -584,6 +588,8 @@ def _local_surfaces(pts, rng, w, h, radius, variant):
     cov = np.empty((3, 3), np.float32)
     evecs = np.empty((3, 3), np.float32)
     evals = np.empty(3, np.float32)
+    work = np.empty((3, 3, 3), np.float32)
+    stack = np.empty(64, np.int64)
     for y in range(h):
         for x in range(w):
             i = y * w + x
@@ -607,7 +613,7 @@ def _local_surfaces(pts, rng, w, h, radius, variant):
                     nbr[cnt] = j
                     cnt += 1
             k = min(cnt, n_closest)
-            _std_sort(dist, nbr, cnt)
+            _std_sort(dist, nbr, cnt, stack)
             md2 = dist[k - 1]
             maxd2[i] = md2
             lim = md2 * _FOUR
@@ -620,7 +626,7 @@ def _local_surfaces(pts, rng, w, h, radius, variant):
             if state[0] < 3:
                 continue
             _vavg_cov(state, cov)
-            eigen33(cov, evecs, evals, variant)
+            eigen33(cov, evecs, evals, variant, work)
             n0, n1, n2 = evecs[0, 0], evecs[1, 0], evecs[2, 0]
             v = _normalized(_Z - px, _Z - py, _Z - pz)
             if _dot(n0, n1, n2, v[0], v[1], v[2]) < _Z:
@@ -894,6 +900,7 @@ def _surface_changes(rng, w, h, traits, ok, normal, bdir, bhas, radius, variant)
     evecs = np.empty((3, 3), np.float32)
     evals = np.empty(3, np.float32)
     beams = np.zeros(9, np.bool_)
+    work = np.empty((3, 3, 3), np.float32)
     for y in range(h):
         for x in range(w):
             i = y * w + x
@@ -931,7 +938,7 @@ def _surface_changes(rng, w, h, traits, ok, normal, bdir, bhas, radius, variant)
             if state[0] < 3:
                 continue
             _vavg_cov(state, cov)
-            eigen33(cov, evecs, evals, variant)
+            eigen33(cov, evecs, evals, variant, work)
             mag = math.sqrt(evals[2])
             if not np.isfinite(mag):
                 continue
@@ -953,22 +960,38 @@ class BorderExtraction(NamedTuple):
     surface_change_directions: np.ndarray  # (N, 3) float32
 
 
-def border_extraction(ri: RangeImage, eigen_variant: int = 0) -> BorderExtraction:
+def border_extraction(ri: RangeImage, eigen_variant: int = 0, timings: dict | None = None) -> BorderExtraction:
     """``RangeImageBorderExtractor`` (default parameters) on a range image.
 
     ``eigen_variant``: 0 = PCL 1.7/1.8's ``eigen33`` (Taskonomy), 1 = PCL >= 1.10's.
+    ``timings``: if a dict, seconds per sub-stage are added to it.
     """
+    import time
+
     w, h = ri.width, ri.height
+    clock = [time.perf_counter()]
+
+    def lap(name):
+        if timings is not None:
+            now = time.perf_counter()
+            timings[name] = timings.get(name, 0.0) + now - clock[0]
+            clock[0] = now
+
     ok, maxd2, normal, mean = _local_surfaces(ri.points, ri.ranges, w, h, PIXEL_RADIUS_PLANE_EXTRACTION,
                                               eigen_variant)
+    lap("local surfaces")
     sc = _border_scores(ri.points, ri.ranges, w, h, ok, maxd2, PIXEL_RADIUS_BORDERS)
     sc = _propagate_scores(sc, w, h, MINIMUM_BORDER_PROBABILITY)
+    lap("border scores")
     traits = _classify(sc, w, h, PIXEL_RADIUS_BORDERS, MINIMUM_BORDER_PROBABILITY)
+    lap("shadow borders + classification")
     bdir, bhas = _border_directions(ri.points, ri.ranges, w, h, traits, ok, maxd2, normal, mean,
                                     ri.focal, ri.cx, ri.cy, PIXEL_RADIUS_BORDER_DIRECTION,
                                     MINIMUM_BORDER_PROBABILITY)
+    lap("border directions")
     score, direc = _surface_changes(ri.ranges, w, h, traits, ok, normal, bdir, bhas,
                                     PIXEL_RADIUS_PRINCIPAL_CURVATURE, eigen_variant)
+    lap("surface changes")
     return BorderExtraction(ok, normal, sc, traits, bdir, bhas, score, direc)
 
 
@@ -1173,7 +1196,7 @@ def interest_image(depth_m, focal, support_size: float = 0.2, center=None, recur
     for s in range(len(scales) - 1, -1, -1):
         im = scales[s]
         t = time.perf_counter()
-        be = border_extraction(im)
+        be = border_extraction(im, timings=None if timings is None else timings.setdefault("border extraction stages", {}))
         t2 = time.perf_counter()
         cur = _interest(im.points, im.ranges, im.width, im.height, be.traits, be.surface_change_scores,
                         be.surface_change_directions, f32(support_size), starts[s], half, hw, hh,
@@ -1181,6 +1204,7 @@ def interest_image(depth_m, focal, support_size: float = 0.2, center=None, recur
         if timings is not None:
             timings["border extraction"] += t2 - t
             timings["interest values"] += time.perf_counter() - t2
+            timings.setdefault("interest values per scale", {})[f"{im.width}x{im.height}"] = time.perf_counter() - t2
         half, hw, hh = cur, im.width, im.height
     return half.reshape(ri.height, ri.width)
 

@@ -65,7 +65,7 @@ def test_std_sort_sorts_pairs():
             d = rng.integers(0, 6, size=n).astype(np.float32)  # many ties
             k = np.arange(n, dtype=np.int64)
             d0 = d.copy()
-            narf._std_sort(d, k, n)
+            narf._std_sort(d, k, n, np.empty(64, np.int64))
             assert np.array_equal(d, np.sort(d0))
             assert np.array_equal(np.sort(k), np.arange(n))
             assert np.array_equal(d0[k], d)
