@@ -1001,10 +1001,27 @@ def border_extraction(ri: RangeImage, eigen_variant: int = 0, timings: dict | No
 
 @njit(cache=True)
 def _interest(pts, rng, w, h, traits, sc_score, sc_dir, support_size, start_usage_range,
-              half, hw, hh, bilinear):
-    """``calculateCompleteInterestImage`` for one scale (``half``: next coarser result)."""
+              half, hw, hh, bilinear, focal, cx, cy):
+    """``calculateCompleteInterestImage`` for one scale (``half``: next coarser result).
+
+    Speed-up that does not change the result: a point whose support sphere (projected to a
+    conservative pixel window) holds no point with a surface change score >= 0.2 gets no
+    vote, so its interest is 0 without region growing (checked with a summed-area table).
+    """
     n = w * h
     out = np.zeros(n, np.float32)
+    sat = np.zeros((h + 1, w + 1), np.int64)
+    for y in range(h):
+        row = 0
+        for x in range(w):
+            i = y * w + x
+            if np.isfinite(rng[i]) and not (traits[i] & _SHADOW_OR_VEIL) and sc_score[i] >= MIN_SURFACE_CHANGE_SCORE:
+                row += 1
+            sat[y + 1, x + 1] = sat[y, x + 1] + row
+    r64 = np.float64(_HALF * support_size)
+    f64 = np.float64(focal)
+    cx64 = np.float64(cx)
+    cy64 = np.float64(cy)
     search_radius = _HALF * support_size
     radius_sq = search_radius * search_radius
     radius_recip = _ONE / search_radius
@@ -1050,6 +1067,31 @@ def _interest(pts, rng, w, h, traits, sc_score, sc_dir, support_size, start_usag
                 out[index] = half[hy * hw + hx]
             continue
         px, py, pz = pts[index, 0], pts[index, 1], pts[index, 2]
+        x0 = max(0, x - 3)
+        x1 = min(w - 1, x + 3)
+        y0 = max(0, y - 3)
+        y1 = min(h - 1, y + 3)
+        pz64 = np.float64(pz)
+        if pz64 - r64 > 0:
+            px64 = np.float64(px)
+            py64 = np.float64(py)
+            near = pz64 - r64
+            far = pz64 + r64
+            hi_x = (px64 + r64) / (near if px64 + r64 >= 0 else far)
+            lo_x = (px64 - r64) / (near if px64 - r64 < 0 else far)
+            hi_y = (py64 + r64) / (near if py64 + r64 >= 0 else far)
+            lo_y = (py64 - r64) / (near if py64 - r64 < 0 else far)
+            x0 = min(x0, max(0, int(math.floor(lo_x * f64 + cx64)) - 2))
+            x1 = max(x1, min(w - 1, int(math.ceil(hi_x * f64 + cx64)) + 2))
+            y0 = min(y0, max(0, int(math.floor(lo_y * f64 + cy64)) - 2))
+            y1 = max(y1, min(h - 1, int(math.ceil(hi_y * f64 + cy64)) + 2))
+        else:
+            x0 = 0
+            x1 = w - 1
+            y0 = 0
+            y1 = h - 1
+        if sat[y1 + 1, x1 + 1] - sat[y0, x1 + 1] - sat[y1 + 1, x0] + sat[y0, x0] == 0:
+            continue
         # rotation to the viewer frame: z along the viewing ray, y as close to -y as possible
         v = _normalized(px, py, pz)
         t0 = _cross(_Z, f32(-1.0), _Z, v[0], v[1], v[2])
@@ -1200,7 +1242,7 @@ def interest_image(depth_m, focal, support_size: float = 0.2, center=None, recur
         t2 = time.perf_counter()
         cur = _interest(im.points, im.ranges, im.width, im.height, be.traits, be.surface_change_scores,
                         be.surface_change_directions, f32(support_size), starts[s], half, hw, hh,
-                        bool(taskonomy_upsampling))
+                        bool(taskonomy_upsampling), im.focal, im.cx, im.cy)
         if timings is not None:
             timings["border extraction"] += t2 - t
             timings["interest values"] += time.perf_counter() - t2
