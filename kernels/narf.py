@@ -1180,6 +1180,75 @@ def _interest(pts, rng, w, h, traits, sc_score, sc_dir, support_size, start_usag
     return out
 
 
+def interest_values_reference(ri: RangeImage, be: BorderExtraction, support_size: float) -> np.ndarray:
+    """Slow, plain-Python NARF interest values of one scale (float64; for tests and benchmarks).
+
+    Same definition as :func:`_interest` without scale reduction: breadth-first region growing
+    from each point over 8-neighbours, a pixel passing when it is observed, not a shadow border
+    or veil point, and within ``support_size / 2`` of the point (or at most 2 pixels away).
+    """
+    from collections import deque
+
+    support = support_size
+    w, h = ri.width, ri.height
+    pts = ri.points.astype(np.float64)
+    valid = np.isfinite(ri.ranges)
+    bad = (be.traits & (SHADOW_BORDER | VEIL_POINT)) != 0
+    radius = support / 2
+    out = np.zeros(w * h)
+    for index in range(w * h):
+        if not valid[index] or bad[index]:
+            continue
+        y, x = divmod(index, w)
+        p = pts[index]
+        v = p / np.linalg.norm(p)
+        t0 = np.cross([0, -1, 0], v)
+        t0 /= np.linalg.norm(t0)
+        t1 = np.cross(v, t0)
+        t1 /= np.linalg.norm(t1)
+        hist = np.zeros(18)
+        negative = 1.0
+        seen = {index}
+        todo = deque([index])
+        while todo:
+            j = todo.popleft()
+            if not valid[j] or bad[j]:
+                continue
+            y2, x2 = divmod(j, w)
+            pix = max(abs(x2 - x), abs(y2 - y))
+            dist = np.linalg.norm(pts[j] - p)
+            if pix > 2 and dist > radius:
+                continue
+            for y3 in range(max(0, y2 - 1), min(y2 + 1, h - 1) + 1):
+                for x3 in range(max(0, x2 - 1), min(x2 + 1, w - 1) + 1):
+                    k = y3 * w + x3
+                    if k not in seen:
+                        seen.add(k)
+                        todo.append(k)
+            s = float(be.surface_change_scores[j])
+            if s < 0.2:
+                continue
+            df = dist / radius
+            negative = min(negative, (1 - 0.5 * s * max(1 - df / 0.25, 0)) ** 2)
+            pos = s if pix < 2 else s * (1 - df)
+            e = be.surface_change_directions[j].astype(np.float64)
+            r = np.array([t0 @ e, t1 @ e])
+            dx = r[0] / np.linalg.norm(r) if np.linalg.norm(r) > 0 else 0.0
+            a = math.acos(max(-1.0, min(1.0, dx)))
+            angle = a if a < math.pi / 2 else a - math.pi   # PCL: 0.5 * normAngle(2 acos(dx))
+            cell = min(17, max(0, math.floor((angle + math.pi / 2) / math.pi * 18)))
+            hist[cell] = max(hist[cell], pos)
+        best = 0.0
+        for c1 in range(17):
+            for c2 in range(c1 + 1, 18):
+                if hist[c1] and hist[c2]:
+                    nad = 2 * (c2 - c1) / 18
+                    nad = nad if nad <= 1 else 2 - nad
+                    best = max(best, hist[c1] * hist[c2] * nad)
+        out[index] = negative * math.sqrt(best)
+    return out.reshape(h, w)
+
+
 def scale_space(ri: RangeImage, recursive: bool = True) -> list[RangeImage]:
     """The range images NARF works on: the input, then half images while half the angular
     resolution stays below 2 degrees (``NarfKeypoint::calculateScaleSpace``)."""
@@ -1202,7 +1271,8 @@ def start_usage_ranges(scales: list[RangeImage], support_size: float) -> list[np
 
 
 def interest_image(depth_m, focal, support_size: float = 0.2, center=None, recursive: bool = True,
-                   taskonomy_upsampling: bool = True, timings: dict | None = None) -> np.ndarray:
+                   taskonomy_upsampling: bool = True, timings: dict | None = None,
+                   eigen_variant: int = 0) -> np.ndarray:
     """NARF interest image (float32, (H, W), values in [0, 1]) of a z-buffer depth image.
 
     Parameters
@@ -1215,6 +1285,8 @@ def interest_image(depth_m, focal, support_size: float = 0.2, center=None, recur
     taskonomy_upsampling : take values from coarser scales by Taskonomy's bilinear
         interpolation (True) or by stock PCL's nearest pixel (False).
     timings : if a dict, filled with seconds per stage.
+    eigen_variant : 0 = PCL 1.7/1.8's 3x3 eigen solver (Taskonomy); 1 = PCL >= 1.10's (to
+        compare with a modern PCL build).
 
     References
     ----------
@@ -1238,7 +1310,7 @@ def interest_image(depth_m, focal, support_size: float = 0.2, center=None, recur
     for s in range(len(scales) - 1, -1, -1):
         im = scales[s]
         t = time.perf_counter()
-        be = border_extraction(im, timings=None if timings is None else timings.setdefault("border extraction stages", {}))
+        be = border_extraction(im, eigen_variant, timings=None if timings is None else timings.setdefault("border extraction stages", {}))
         t2 = time.perf_counter()
         cur = _interest(im.points, im.ranges, im.width, im.height, be.traits, be.surface_change_scores,
                         be.surface_change_directions, f32(support_size), starts[s], half, hw, hh,

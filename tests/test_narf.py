@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections import deque
 
 import numpy as np
 import pytest
@@ -171,67 +170,6 @@ def test_box_corner_is_interesting_and_straight_edges_are_not():
 
 # -- the interest stage against a slow reference -------------------------------------------
 
-def interest_reference(ri, be, support):
-    """Plain-Python NARF interest values (non-recursive), float64 arithmetic."""
-    w, h = ri.width, ri.height
-    pts = ri.points.astype(np.float64)
-    valid = np.isfinite(ri.ranges)
-    bad = (be.traits & (narf.SHADOW_BORDER | narf.VEIL_POINT)) != 0
-    radius = support / 2
-    out = np.zeros(w * h)
-    for index in range(w * h):
-        if not valid[index] or bad[index]:
-            continue
-        y, x = divmod(index, w)
-        p = pts[index]
-        v = p / np.linalg.norm(p)
-        t0 = np.cross([0, -1, 0], v)
-        t0 /= np.linalg.norm(t0)
-        t1 = np.cross(v, t0)
-        t1 /= np.linalg.norm(t1)
-        hist = np.zeros(18)
-        negative = 1.0
-        seen = {index}
-        todo = deque([index])
-        while todo:
-            j = todo.popleft()
-            if not valid[j] or bad[j]:
-                continue
-            y2, x2 = divmod(j, w)
-            pix = max(abs(x2 - x), abs(y2 - y))
-            dist = np.linalg.norm(pts[j] - p)
-            if pix > 2 and dist > radius:
-                continue
-            for y3 in range(max(0, y2 - 1), min(y2 + 1, h - 1) + 1):
-                for x3 in range(max(0, x2 - 1), min(x2 + 1, w - 1) + 1):
-                    k = y3 * w + x3
-                    if k not in seen:
-                        seen.add(k)
-                        todo.append(k)
-            s = float(be.surface_change_scores[j])
-            if s < 0.2:
-                continue
-            df = dist / radius
-            negative = min(negative, (1 - 0.5 * s * max(1 - df / 0.25, 0)) ** 2)
-            pos = s if pix < 2 else s * (1 - df)
-            e = be.surface_change_directions[j].astype(np.float64)
-            r = np.array([t0 @ e, t1 @ e])
-            dx = r[0] / np.linalg.norm(r) if np.linalg.norm(r) > 0 else 0.0
-            a = math.acos(max(-1.0, min(1.0, dx)))
-            angle = a if a < math.pi / 2 else a - math.pi   # PCL: 0.5 * normAngle(2 acos(dx))
-            cell = min(17, max(0, math.floor((angle + math.pi / 2) / math.pi * 18)))
-            hist[cell] = max(hist[cell], pos)
-        best = 0.0
-        for c1 in range(17):
-            for c2 in range(c1 + 1, 18):
-                if hist[c1] and hist[c2]:
-                    nad = 2 * (c2 - c1) / 18
-                    nad = nad if nad <= 1 else 2 - nad
-                    best = max(best, hist[c1] * hist[c2] * nad)
-        out[index] = negative * math.sqrt(best)
-    return out.reshape(h, w)
-
-
 def tilted_box_scene(n=40):
     """A rotated box face on a tilted plane in front of a tilted wall (no direction lies
     exactly on a histogram cell boundary, so float32 and float64 agree)."""
@@ -249,7 +187,7 @@ def test_interest_kernel_matches_reference(scene):
     ri = narf.planar_range_image(depth, 40.0)
     be = narf.border_extraction(ri)
     got = narf.interest_image(depth, 40.0, 0.2, recursive=False)
-    ref = interest_reference(ri, be, 0.2)
+    ref = narf.interest_values_reference(ri, be, 0.2)
     assert np.abs(got - ref).max() < 1e-4
 
 
