@@ -572,8 +572,12 @@ def half_image(ri: RangeImage) -> RangeImage:
 # ---------------------------------------------------------------------------------------
 
 @njit(cache=True)
-def _local_surfaces(pts, rng, w, h, radius, variant):
-    """Per point: valid flag, squared distance of the k-th closest neighbour, normal, mean."""
+def _local_surfaces(pts, rng, w, h, radius, variant, need, fit_only):
+    """Per point: valid flag, squared distance of the k-th closest neighbour, normal, mean.
+
+    The plane (normal, mean) is only fitted where ``need`` is set; the flag and the distance,
+    which do not depend on the fit, are computed everywhere unless ``fit_only``.
+    """
     n = w * h
     ok = np.zeros(n, np.bool_)
     maxd2 = np.zeros(n, np.float32)
@@ -590,10 +594,13 @@ def _local_surfaces(pts, rng, w, h, radius, variant):
     evals = np.empty(3, np.float32)
     work = np.empty((3, 3, 3), np.float32)
     stack = np.empty(64, np.int64)
+    top = np.empty(block, np.float32)
+    sd = np.empty(block, np.float32)
+    sk = np.empty(block, np.int64)
     for y in range(h):
         for x in range(w):
             i = y * w + x
-            if not np.isfinite(rng[i]):
+            if not np.isfinite(rng[i]) or (fit_only and not need[i]):
                 continue
             px, py, pz = pts[i, 0], pts[i, 1], pts[i, 2]
             cnt = 0
@@ -613,15 +620,72 @@ def _local_surfaces(pts, rng, w, h, radius, variant):
                     nbr[cnt] = j
                     cnt += 1
             k = min(cnt, n_closest)
-            _std_sort(dist, nbr, cnt, stack)
-            md2 = dist[k - 1]
+            if not need[i]:
+                # no plane fit: only the k-th smallest distance and how many are within
+                # 4 times it are needed (a partial insertion sort instead of std::sort)
+                m = 0
+                for t in range(cnt):
+                    v = dist[t]
+                    if m == k and not (v < top[k - 1]):
+                        continue
+                    u = m if m < k else k - 1
+                    while u > 0 and v < top[u - 1]:
+                        top[u] = top[u - 1]
+                        u -= 1
+                    top[u] = v
+                    if m < k:
+                        m += 1
+                md2 = top[k - 1]
+                maxd2[i] = md2
+                lim = md2 * _FOUR
+                used = 0
+                for t in range(cnt):
+                    if not (dist[t] > lim):
+                        used += 1
+                ok[i] = used >= 3
+                continue
+            # k-th smallest distance, then the neighbours within 4 times it in ascending order
+            # (std::sort's order; only ties between equal distances need its exact emulation)
+            m = 0
+            for t in range(cnt):
+                v = dist[t]
+                if m == k and not (v < top[k - 1]):
+                    continue
+                u = m if m < k else k - 1
+                while u > 0 and v < top[u - 1]:
+                    top[u] = top[u - 1]
+                    u -= 1
+                top[u] = v
+                if m < k:
+                    m += 1
+            md2 = top[k - 1]
             maxd2[i] = md2
             lim = md2 * _FOUR
-            state[:] = _Z
+            m = 0
+            tie = False
             for t in range(cnt):
-                if dist[t] > lim:
-                    break
-                j = nbr[t]
+                v = dist[t]
+                if v > lim:
+                    continue
+                u = m
+                while u > 0 and v < sd[u - 1]:
+                    sd[u] = sd[u - 1]
+                    sk[u] = sk[u - 1]
+                    u -= 1
+                if u > 0 and sd[u - 1] == v:
+                    tie = True
+                if u < m and sd[u + 1] == v:
+                    tie = True
+                sd[u] = v
+                sk[u] = nbr[t]
+                m += 1
+            if tie:
+                _std_sort(dist, nbr, cnt, stack)
+                for t in range(m):
+                    sk[t] = nbr[t]
+            state[:] = _Z
+            for t in range(m):
+                j = sk[t]
                 _vavg_add(state, pts[j, 0], pts[j, 1], pts[j, 2])
             if state[0] < 3:
                 continue
@@ -890,8 +954,9 @@ def _border_directions(pts, rng, w, h, traits, ok, maxd2, normal, mean, focal, c
 
 
 @njit(cache=True)
-def _surface_changes(rng, w, h, traits, ok, normal, bdir, bhas, radius, variant):
-    """Surface change score and direction: borders, else the main principal curvature."""
+def _surface_changes(rng, w, h, traits, ok, normal, bdir, bhas, radius, variant, need):
+    """Surface change score and direction: borders, else the main principal curvature
+    (only where ``need`` is set)."""
     n = w * h
     score = np.zeros(n, np.float32)
     direc = np.zeros((n, 3), np.float32)
@@ -904,7 +969,7 @@ def _surface_changes(rng, w, h, traits, ok, normal, bdir, bhas, radius, variant)
     for y in range(h):
         for x in range(w):
             i = y * w + x
-            if traits[i] & _SHADOW_OR_VEIL:
+            if not need[i] or traits[i] & _SHADOW_OR_VEIL:
                 continue
             if bhas[i]:
                 score[i] = _ONE
@@ -960,39 +1025,111 @@ class BorderExtraction(NamedTuple):
     surface_change_directions: np.ndarray  # (N, 3) float32
 
 
+@njit(cache=True)
+def _dilate(mask, w, h, r):
+    """Chebyshev (square) dilation of a flattened boolean image by ``r`` pixels."""
+    tmp = np.zeros(w * h, np.bool_)
+    out = np.zeros(w * h, np.bool_)
+    for y in range(h):
+        last = -10 * r - 10
+        for x in range(w):
+            if mask[y * w + x]:
+                last = x
+            if x - last <= r:
+                tmp[y * w + x] = True
+        last = w + 10 * r + 10
+        for x in range(w - 1, -1, -1):
+            if mask[y * w + x]:
+                last = x
+            if last - x <= r:
+                tmp[y * w + x] = True
+    for x in range(w):
+        last = -10 * r - 10
+        for y in range(h):
+            if tmp[y * w + x]:
+                last = y
+            if y - last <= r:
+                out[y * w + x] = True
+        last = h + 10 * r + 10
+        for y in range(h - 1, -1, -1):
+            if tmp[y * w + x]:
+                last = y
+            if last - y <= r:
+                out[y * w + x] = True
+    return out
+
+
+@njit(cache=True)
+def _obstacle_or(mask, traits):
+    out = mask.copy()
+    for i in range(traits.shape[0]):
+        if traits[i] & OBSTACLE_BORDER:
+            out[i] = True
+    return out
+
+
+class _Borders(NamedTuple):
+    ok: np.ndarray
+    maxd2: np.ndarray
+    scores: np.ndarray
+    traits: np.ndarray
+
+
+def _borders(ri: RangeImage, variant: int, lap) -> _Borders:
+    """Border extraction up to the classification (needs no plane fit)."""
+    w, h = ri.width, ri.height
+    none = np.zeros(w * h, np.bool_)
+    ok, maxd2, _, _ = _local_surfaces(ri.points, ri.ranges, w, h, PIXEL_RADIUS_PLANE_EXTRACTION,
+                                      variant, none, False)
+    lap("neighbour distances")
+    sc = _border_scores(ri.points, ri.ranges, w, h, ok, maxd2, PIXEL_RADIUS_BORDERS)
+    sc = _propagate_scores(sc, w, h, MINIMUM_BORDER_PROBABILITY)
+    lap("border scores")
+    traits = _classify(sc, w, h, PIXEL_RADIUS_BORDERS, MINIMUM_BORDER_PROBABILITY)
+    lap("shadow borders + classification")
+    return _Borders(ok, maxd2, sc, traits)
+
+
+def _surface_change(ri: RangeImage, b: _Borders, need: np.ndarray, variant: int, lap) -> BorderExtraction:
+    """Local planes, border directions and surface changes where ``need`` is set."""
+    w, h = ri.width, ri.height
+    fit = _obstacle_or(_dilate(need, w, h, PIXEL_RADIUS_PRINCIPAL_CURVATURE), b.traits)
+    _, _, normal, mean = _local_surfaces(ri.points, ri.ranges, w, h, PIXEL_RADIUS_PLANE_EXTRACTION,
+                                         variant, fit, True)
+    lap("local planes")
+    bdir, bhas = _border_directions(ri.points, ri.ranges, w, h, b.traits, b.ok, b.maxd2, normal, mean,
+                                    ri.focal, ri.cx, ri.cy, PIXEL_RADIUS_BORDER_DIRECTION,
+                                    MINIMUM_BORDER_PROBABILITY)
+    lap("border directions")
+    score, direc = _surface_changes(ri.ranges, w, h, b.traits, b.ok, normal, bdir, bhas,
+                                    PIXEL_RADIUS_PRINCIPAL_CURVATURE, variant, need)
+    lap("surface changes")
+    return BorderExtraction(b.ok, normal, b.scores, b.traits, bdir, bhas, score, direc)
+
+
+def _lap_clock(timings):
+    import time
+
+    clock = [time.perf_counter()]
+
+    def lap(name):
+        now = time.perf_counter()
+        if timings is not None:
+            timings[name] = timings.get(name, 0.0) + now - clock[0]
+        clock[0] = now
+
+    return lap
+
+
 def border_extraction(ri: RangeImage, eigen_variant: int = 0, timings: dict | None = None) -> BorderExtraction:
     """``RangeImageBorderExtractor`` (default parameters) on a range image.
 
     ``eigen_variant``: 0 = PCL 1.7/1.8's ``eigen33`` (Taskonomy), 1 = PCL >= 1.10's.
     ``timings``: if a dict, seconds per sub-stage are added to it.
     """
-    import time
-
-    w, h = ri.width, ri.height
-    clock = [time.perf_counter()]
-
-    def lap(name):
-        if timings is not None:
-            now = time.perf_counter()
-            timings[name] = timings.get(name, 0.0) + now - clock[0]
-            clock[0] = now
-
-    ok, maxd2, normal, mean = _local_surfaces(ri.points, ri.ranges, w, h, PIXEL_RADIUS_PLANE_EXTRACTION,
-                                              eigen_variant)
-    lap("local surfaces")
-    sc = _border_scores(ri.points, ri.ranges, w, h, ok, maxd2, PIXEL_RADIUS_BORDERS)
-    sc = _propagate_scores(sc, w, h, MINIMUM_BORDER_PROBABILITY)
-    lap("border scores")
-    traits = _classify(sc, w, h, PIXEL_RADIUS_BORDERS, MINIMUM_BORDER_PROBABILITY)
-    lap("shadow borders + classification")
-    bdir, bhas = _border_directions(ri.points, ri.ranges, w, h, traits, ok, maxd2, normal, mean,
-                                    ri.focal, ri.cx, ri.cy, PIXEL_RADIUS_BORDER_DIRECTION,
-                                    MINIMUM_BORDER_PROBABILITY)
-    lap("border directions")
-    score, direc = _surface_changes(ri.ranges, w, h, traits, ok, normal, bdir, bhas,
-                                    PIXEL_RADIUS_PRINCIPAL_CURVATURE, eigen_variant)
-    lap("surface changes")
-    return BorderExtraction(ok, normal, sc, traits, bdir, bhas, score, direc)
+    lap = _lap_clock(timings)
+    b = _borders(ri, eigen_variant, lap)
+    return _surface_change(ri, b, np.ones(ri.width * ri.height, np.bool_), eigen_variant, lap)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1001,8 +1138,9 @@ def border_extraction(ri: RangeImage, eigen_variant: int = 0, timings: dict | No
 
 @njit(cache=True)
 def _interest(pts, rng, w, h, traits, sc_score, sc_dir, support_size, start_usage_range,
-              half, hw, hh, bilinear, focal, cx, cy):
-    """``calculateCompleteInterestImage`` for one scale (``half``: next coarser result).
+              half, hw, hh, bilinear, focal, cx, cy, need):
+    """``calculateCompleteInterestImage`` for one scale (``half``: next coarser result),
+    for the pixels where ``need`` is set (the others are left at 0).
 
     Speed-up that does not change the result: a point whose support sphere (projected to a
     conservative pixel window) holds no point with a surface change score >= 0.2 gets no
@@ -1035,7 +1173,7 @@ def _interest(pts, rng, w, h, traits, sc_score, sc_dir, support_size, start_usag
     touched = np.full(n, -1, np.int64)
     queue = np.empty(n, np.int64)
     for index in range(n):
-        if not np.isfinite(rng[index]):
+        if not need[index] or not np.isfinite(rng[index]):
             continue
         if traits[index] & _SHADOW_OR_VEIL:
             continue
@@ -1270,6 +1408,58 @@ def start_usage_ranges(scales: list[RangeImage], support_size: float) -> list[np
     return out
 
 
+@njit(cache=True)
+def _copy_footprint(rng, traits, need, w, h, start_usage_range, hw, hh, bilinear):
+    """Pixels of the half image whose interest a scale copies (so they must be computed)."""
+    out = np.zeros(hw * hh, np.bool_)
+    for index in range(w * h):
+        if not need[index] or not np.isfinite(rng[index]) or traits[index] & _SHADOW_OR_VEIL:
+            continue
+        if not (rng[index] < start_usage_range):
+            continue
+        y = index // w
+        x = index - y * w
+        if bilinear:
+            f_y = f32(index) / f32(w)
+            f_x = f32(index) - f32(y) * f32(w)
+            fhx = f_x / _TWO
+            fhy = f_y / _TWO
+            hx = min(int(math.floor(fhx)), hw - 1)
+            hy = min(int(math.floor(fhy)), hh - 1)
+            hxr = min(int(math.ceil(fhx)), hw - 1)
+            hyr = min(int(math.ceil(fhy)), hh - 1)
+            out[hy * hw + hx] = True
+            out[hy * hw + hxr] = True
+            out[hyr * hw + hx] = True
+            out[hyr * hw + hxr] = True
+        else:
+            out[min(y // 2, hh - 1) * hw + min(x // 2, hw - 1)] = True
+    return out
+
+
+@njit(cache=True)
+def _support_candidates(rng, traits, computed, w, h, start_usage_range, radius):
+    """Points that can vote for a computed point: within 2 pixels of one, or not closer to the
+    sensor than the nearest computed point minus the support radius."""
+    near = _dilate(computed, w, h, 2)
+    lo = start_usage_range - radius * f32(1.001) - f32(1e-3)
+    out = np.zeros(w * h, np.bool_)
+    for i in range(w * h):
+        if not np.isfinite(rng[i]) or traits[i] & _SHADOW_OR_VEIL:
+            continue
+        out[i] = near[i] or rng[i] >= lo
+    return out
+
+
+@njit(cache=True)
+def _computed(rng, traits, need, start_usage_range):
+    out = np.zeros(rng.shape[0], np.bool_)
+    for i in range(rng.shape[0]):
+        out[i] = need[i] and np.isfinite(rng[i]) and not (traits[i] & _SHADOW_OR_VEIL) \
+            and not (rng[i] < start_usage_range)
+    return out
+
+
 def interest_image(depth_m, focal, support_size: float = 0.2, center=None, recursive: bool = True,
                    taskonomy_upsampling: bool = True, timings: dict | None = None,
                    eigen_variant: int = 0) -> np.ndarray:
@@ -1297,29 +1487,49 @@ def interest_image(depth_m, focal, support_size: float = 0.2, center=None, recur
 
     if not support_size > 0:
         raise ValueError(f"support_size must be positive, got {support_size}")
+    support = f32(support_size)
     t = time.perf_counter()
     ri = planar_range_image(depth_m, focal, center)
     scales = scale_space(ri, recursive)
     starts = start_usage_ranges(scales, support_size)
     if timings is not None:
         timings["range images"] = time.perf_counter() - t
-        timings.setdefault("border extraction", 0.0)
-        timings.setdefault("interest values", 0.0)
+    stages = None if timings is None else timings.setdefault("border extraction stages", {})
+    lap = _lap_clock(stages)
+    # border classification at every scale, then (fine to coarse) which pixels are needed:
+    # all of the finest scale, and at each coarser one those that a finer scale copies
+    t = time.perf_counter()
+    borders = [_borders(im, eigen_variant, lap) for im in scales]
+    needs = [np.ones(ri.width * ri.height, np.bool_)]
+    for s in range(len(scales) - 1):
+        im, nxt = scales[s], scales[s + 1]
+        needs.append(_copy_footprint(im.ranges, borders[s].traits, needs[s], im.width, im.height,
+                                     starts[s], nxt.width, nxt.height, bool(taskonomy_upsampling)))
+    t_borders = time.perf_counter() - t
+    t_surface = t_interest = 0.0
+    per_scale = {}
     half = np.zeros(1, np.float32)
     hw = hh = 1
     for s in range(len(scales) - 1, -1, -1):
-        im = scales[s]
+        im, b = scales[s], borders[s]
         t = time.perf_counter()
-        be = border_extraction(im, eigen_variant, timings=None if timings is None else timings.setdefault("border extraction stages", {}))
+        computed = _computed(im.ranges, b.traits, needs[s], starts[s])
+        voters = _support_candidates(im.ranges, b.traits, computed, im.width, im.height, starts[s],
+                                     _HALF * support)
+        be = _surface_change(im, b, voters, eigen_variant, lap)
         t2 = time.perf_counter()
         cur = _interest(im.points, im.ranges, im.width, im.height, be.traits, be.surface_change_scores,
-                        be.surface_change_directions, f32(support_size), starts[s], half, hw, hh,
-                        bool(taskonomy_upsampling), im.focal, im.cx, im.cy)
-        if timings is not None:
-            timings["border extraction"] += t2 - t
-            timings["interest values"] += time.perf_counter() - t2
-            timings.setdefault("interest values per scale", {})[f"{im.width}x{im.height}"] = time.perf_counter() - t2
+                        be.surface_change_directions, support, starts[s], half, hw, hh,
+                        bool(taskonomy_upsampling), im.focal, im.cx, im.cy, needs[s])
+        t3 = time.perf_counter()
+        t_surface += t2 - t
+        t_interest += t3 - t2
+        per_scale[f"{im.width}x{im.height}"] = t3 - t2
         half, hw, hh = cur, im.width, im.height
+    if timings is not None:
+        timings["border extraction"] = t_borders + t_surface
+        timings["interest values"] = t_interest
+        timings["interest values per scale"] = per_scale
     return half.reshape(ri.height, ri.width)
 
 
