@@ -1170,8 +1170,13 @@ def _interest(pts, rng, w, h, traits, sc_score, sc_dir, support_size, start_usag
     nhist = HISTOGRAM_SIZE
     fhist = f32(nhist)
     hist = np.zeros(nhist, np.float32)
-    touched = np.full(n, -1, np.int64)
+    touched = np.zeros(n, np.int32)
+    stamp = 0
     queue = np.empty(n, np.int64)
+    qd = np.empty(n, np.float32)
+    usable = np.zeros(n, np.bool_)
+    for i in range(n):
+        usable[i] = np.isfinite(rng[i]) and not (traits[i] & _SHADOW_OR_VEIL)
     for index in range(n):
         if not need[index] or not np.isfinite(rng[index]):
             continue
@@ -1239,34 +1244,43 @@ def _interest(pts, rng, w, h, traits, sc_score, sc_dir, support_size, start_usag
         negative = _ONE
         for c in range(nhist):
             hist[c] = _Z
-        # region growing over the connected points within the support radius
+        # region growing over the connected points within the support radius: a pixel is
+        # queued when it passes (observed, no shadow border or veil point, and within the
+        # radius or at most 2 pixels away); all passing pixels reachable through passing
+        # 8-neighbours vote, as in PCL's breadth-first search (the votes are max/min, so the
+        # visiting order does not matter)
+        stamp += 1
         head = 0
         tail = 1
         queue[0] = index
-        touched[index] = index
+        qd[0] = _Z
+        touched[index] = stamp
         while head < tail:
             j = queue[head]
+            dsq = qd[head]
             head += 1
-            if not np.isfinite(rng[j]):
-                continue
-            if traits[j] & _SHADOW_OR_VEIL:
-                continue
             y2 = j // w
             x2 = j - y2 * w
-            pix = max(abs(x2 - x), abs(y2 - y))
-            d0 = pts[j, 0] - px
-            d1 = pts[j, 1] - py
-            d2 = pts[j, 2] - pz
-            dsq = _sqdist(d0, d1, d2)
-            if pix > 2 and dsq > radius_sq:
-                continue
             for y3 in range(max(0, y2 - 1), min(y2 + 1, h - 1) + 1):
+                k0 = y3 * w
+                far_y = abs(y3 - y) > 2
                 for x3 in range(max(0, x2 - 1), min(x2 + 1, w - 1) + 1):
-                    k = y3 * w + x3
-                    if touched[k] != index:
-                        touched[k] = index
-                        queue[tail] = k
-                        tail += 1
+                    k = k0 + x3
+                    if touched[k] == stamp:
+                        continue
+                    touched[k] = stamp
+                    if not usable[k]:
+                        continue
+                    e0 = pts[k, 0] - px
+                    e1 = pts[k, 1] - py
+                    e2 = pts[k, 2] - pz
+                    dk = _sqdist(e0, e1, e2)
+                    if (far_y or abs(x3 - x) > 2) and dk > radius_sq:
+                        continue
+                    queue[tail] = k
+                    qd[tail] = dk
+                    tail += 1
+            pix = max(abs(x2 - x), abs(y2 - y))
             s = sc_score[j]
             if s < min_score:
                 continue
