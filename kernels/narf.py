@@ -332,6 +332,10 @@ def eigen33(mat, evecs, evals, variant=0, work=None):
         evals[i] *= scale
 
 
+_RECIP = np.array([0.0] + [f32(1.0) / f32(k) for k in range(1, 64)], np.float32)
+_ONE_MINUS_RECIP = np.array([f32(1.0) - r for r in _RECIP], np.float32)
+
+
 @njit(cache=True, inline="always")
 def _vavg_add(state, s0, s1, s2):
     """``VectorAverage3f::add`` (weight 1): streaming float32 mean and covariance.
@@ -340,8 +344,9 @@ def _vavg_add(state, s0, s1, s2):
     """
     state[0] += _ONE
     state[1] += _ONE
-    alpha = _ONE / state[1]
-    oma = _ONE - alpha
+    n = int(state[1])
+    alpha = _RECIP[n]  # == 1.0f / n
+    oma = _ONE_MINUS_RECIP[n]
     d0 = s0 - state[2]
     d1 = s1 - state[3]
     d2 = s2 - state[4]
@@ -1113,8 +1118,9 @@ def _lap_clock(timings):
     clock = [time.perf_counter()]
 
     def lap(name):
+        """Add the time since the last call (or reset) to ``name``; ``name=None`` resets."""
         now = time.perf_counter()
-        if timings is not None:
+        if timings is not None and name is not None:
             timings[name] = timings.get(name, 0.0) + now - clock[0]
         clock[0] = now
 
@@ -1527,9 +1533,11 @@ def interest_image(depth_m, focal, support_size: float = 0.2, center=None, recur
     for s in range(len(scales) - 1, -1, -1):
         im, b = scales[s], borders[s]
         t = time.perf_counter()
+        lap(None)
         computed = _computed(im.ranges, b.traits, needs[s], starts[s])
         voters = _support_candidates(im.ranges, b.traits, computed, im.width, im.height, starts[s],
                                      _HALF * support)
+        lap("masks of needed pixels")
         be = _surface_change(im, b, voters, eigen_variant, lap)
         t2 = time.perf_counter()
         cur = _interest(im.points, im.ranges, im.width, im.height, be.traits, be.surface_change_scores,
