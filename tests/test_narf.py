@@ -268,3 +268,15 @@ def test_shipped_keypoints3d_is_reproduced(reference):
     assert np.corrcoef(ours.ravel(), shipped.ravel())[0, 1] >= 0.98
     assert np.median(err) <= 100
     assert np.mean(err == 0) >= 0.999 and err.max() <= 2
+
+
+def test_odd_non_square_sizes_and_empty_depth():
+    depth = box_scene(67, 101, 20, 45)
+    f = 101 / (2 * math.tan(1.18 / 2))
+    out = narf.interest_image(depth, f, 0.2)
+    assert out.shape == (67, 101) and np.isfinite(out).all() and out.max() > 0
+    assert [s.width for s in narf.scale_space(narf.planar_range_image(depth, f))][:2] == [101, 50]
+    assert not narf.interest_image(np.zeros((33, 47), np.float32), 30.0, 0.2).any()
+    nan = np.full((20, 30), np.nan, np.float32)
+    nan[5:15, 5:25] = 2.0
+    assert np.isfinite(narf.interest_image(nan, 30.0, 0.2)).all()
