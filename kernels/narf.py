@@ -536,7 +536,9 @@ def planar_range_image(depth_m, focal, center=None) -> RangeImage:
     cx, cy = f32(center[0]), f32(center[1])
     pts, rng = _planar_points(depth, focal, cx, cy)
     half_w = f32(0.5) * f32(w)
-    res = f32(np.arcsin(half_w / focal)) / half_w
+    with np.errstate(invalid="ignore"):
+        # NaN for fields of view over 90 degrees, as in PCL: then no scale reduction happens
+        res = f32(np.arcsin(half_w / focal)) / half_w
     return RangeImage(pts, rng, w, h, focal, cx, cy, f32(res))
 
 
