@@ -1179,6 +1179,9 @@ def _interest(pts, rng, w, h, traits, sc_score, sc_dir, support_size, start_usag
     fhist = f32(nhist)
     hist = np.zeros(nhist, np.float32)
     touched = np.zeros(n, np.int32)
+    nb_dx = np.array([-1, 0, 1, -1, 1, -1, 0, 1], np.int64)
+    nb_dy = np.array([-1, -1, -1, 0, 0, 1, 1, 1], np.int64)
+    nb_off = nb_dy * w + nb_dx
     stamp = 0
     queue = np.empty(n, np.int64)
     qd = np.empty(n, np.float32)
@@ -1269,25 +1272,37 @@ def _interest(pts, rng, w, h, traits, sc_score, sc_dir, support_size, start_usag
             head += 1
             y2 = j // w
             x2 = j - y2 * w
-            for y3 in range(max(0, y2 - 1), min(y2 + 1, h - 1) + 1):
-                k0 = y3 * w
-                far_y = abs(y3 - y) > 2
-                for x3 in range(max(0, x2 - 1), min(x2 + 1, w - 1) + 1):
-                    k = k0 + x3
+            if 0 < x2 < w - 1 and 0 < y2 < h - 1:
+                for t in range(8):  # interior pixel: the 8 neighbours without bound checks
+                    k = j + nb_off[t]
                     if touched[k] == stamp:
                         continue
                     touched[k] = stamp
                     if not usable[k]:
                         continue
-                    e0 = pts[k, 0] - px
-                    e1 = pts[k, 1] - py
-                    e2 = pts[k, 2] - pz
-                    dk = _sqdist(e0, e1, e2)
-                    if (far_y or abs(x3 - x) > 2) and dk > radius_sq:
+                    dk = _sqdist(pts[k, 0] - px, pts[k, 1] - py, pts[k, 2] - pz)
+                    if dk > radius_sq and (abs(x2 + nb_dx[t] - x) > 2 or abs(y2 + nb_dy[t] - y) > 2):
                         continue
                     queue[tail] = k
                     qd[tail] = dk
                     tail += 1
+            else:
+                for y3 in range(max(0, y2 - 1), min(y2 + 1, h - 1) + 1):
+                    k0 = y3 * w
+                    far_y = abs(y3 - y) > 2
+                    for x3 in range(max(0, x2 - 1), min(x2 + 1, w - 1) + 1):
+                        k = k0 + x3
+                        if touched[k] == stamp:
+                            continue
+                        touched[k] = stamp
+                        if not usable[k]:
+                            continue
+                        dk = _sqdist(pts[k, 0] - px, pts[k, 1] - py, pts[k, 2] - pz)
+                        if (far_y or abs(x3 - x) > 2) and dk > radius_sq:
+                            continue
+                        queue[tail] = k
+                        qd[tail] = dk
+                        tail += 1
             pix = max(abs(x2 - x), abs(y2 - y))
             s = sc_score[j]
             if s < min_score:
