@@ -611,21 +611,29 @@ def _local_surfaces(pts, rng, w, h, radius, variant, need, fit_only):
                 continue
             px, py, pz = pts[i, 0], pts[i, 1], pts[i, 2]
             cnt = 0
-            for y2 in range(y - radius, y + radius + 1, step):
-                if y2 < 0 or y2 >= h:
-                    continue
-                for x2 in range(x - radius, x + radius + 1, step):
-                    if x2 < 0 or x2 >= w:
+            if step == 1 and radius <= x < w - radius and radius <= y < h - radius:
+                for y2 in range(y - radius, y + radius + 1):
+                    j0 = y2 * w
+                    for x2 in range(x - radius, x + radius + 1):
+                        j = j0 + x2
+                        if not np.isfinite(rng[j]):
+                            continue
+                        dist[cnt] = _sqdist(pts[j, 0] - px, pts[j, 1] - py, pts[j, 2] - pz)
+                        nbr[cnt] = j
+                        cnt += 1
+            else:
+                for y2 in range(y - radius, y + radius + 1, step):
+                    if y2 < 0 or y2 >= h:
                         continue
-                    j = y2 * w + x2
-                    if not np.isfinite(rng[j]):
-                        continue
-                    d0 = pts[j, 0] - px
-                    d1 = pts[j, 1] - py
-                    d2 = pts[j, 2] - pz
-                    dist[cnt] = _sqdist(d0, d1, d2)
-                    nbr[cnt] = j
-                    cnt += 1
+                    for x2 in range(x - radius, x + radius + 1, step):
+                        if x2 < 0 or x2 >= w:
+                            continue
+                        j = y2 * w + x2
+                        if not np.isfinite(rng[j]):
+                            continue
+                        dist[cnt] = _sqdist(pts[j, 0] - px, pts[j, 1] - py, pts[j, 2] - pz)
+                        nbr[cnt] = j
+                        cnt += 1
             k = min(cnt, n_closest)
             if not need[i]:
                 # no plane fit: only the k-th smallest distance and how many are within
