@@ -1159,8 +1159,9 @@ def _interest(pts, rng, w, h, traits, sc_score, sc_dir, support_size, start_usag
     for the pixels where ``need`` is set (the others are left at 0).
 
     Speed-up that does not change the result: a point whose support sphere (projected to a
-    conservative pixel window) holds no point with a surface change score >= 0.2 gets no
-    vote, so its interest is 0 without region growing (checked with a summed-area table).
+    conservative pixel window) holds at most one point with a surface change score >= 0.2
+    has at most one histogram cell set, so its interest is 0 without region growing
+    (checked with a summed-area table).
     """
     n = w * h
     out = np.zeros(n, np.float32)
@@ -1252,7 +1253,7 @@ def _interest(pts, rng, w, h, traits, sc_score, sc_dir, support_size, start_usag
             x1 = w - 1
             y0 = 0
             y1 = h - 1
-        if sat[y1 + 1, x1 + 1] - sat[y0, x1 + 1] - sat[y1 + 1, x0] + sat[y0, x0] == 0:
+        if sat[y1 + 1, x1 + 1] - sat[y0, x1 + 1] - sat[y1 + 1, x0] + sat[y0, x0] <= 1:
             continue
         # rotation to the viewer frame: z along the viewing ray, y as close to -y as possible
         v = _normalized(px, py, pz)
