@@ -110,30 +110,30 @@ _SHADOW_OR_VEIL = SHADOW_BORDER | VEIL_POINT
 # small float32 linear algebra (Eigen / PCL semantics)
 # ---------------------------------------------------------------------------------------
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _cross(a0, a1, a2, b0, b1, b2):
     return a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _sqnorm(a0, a1, a2):
     """Eigen's squaredNorm of a 3-vector (unrolled redux: ``a0 + (a1 + a2)``)."""
     return a0 * a0 + (a1 * a1 + a2 * a2)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _dot(a0, a1, a2, b0, b1, b2):
     """Eigen's dot product of 3-vectors (unrolled redux: ``a0 b0 + (a1 b1 + a2 b2)``)."""
     return a0 * b0 + (a1 * b1 + a2 * b2)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _sqdist(a0, a1, a2):
     """PCL's ``squaredEuclideanDistance`` of a difference (left to right)."""
     return (a0 * a0 + a1 * a1) + a2 * a2
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _normalized(a0, a1, a2):
     """Eigen's ``normalized()``: divide by the norm (a zero vector is returned unchanged)."""
     n2 = _sqnorm(a0, a1, a2)
@@ -143,7 +143,7 @@ def _normalized(a0, a1, a2):
     return a0, a1, a2
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _compute_roots2(b, c, roots):
     roots[0] = _Z
     d = f32(np.float64(b * b) - 4.0 * np.float64(c))  # Scalar(b * b - 4.0 * c): double arithmetic
@@ -154,7 +154,7 @@ def _compute_roots2(b, c, roots):
     roots[1] = _HALF * (b - sd)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _compute_roots(m, roots):
     """``pcl::computeRoots``: eigenvalues of a symmetric 3x3 matrix, ascending."""
     m00, m01, m02 = m[0, 0], m[0, 1], m[0, 2]
@@ -194,7 +194,7 @@ def _compute_roots(m, roots):
         _compute_roots2(c2, c1, roots)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _largest_cross(t, out, col):
     """Row cross product of largest norm of ``t`` (a matrix minus an eigenvalue), normalised
     into ``out[:, col]``; returns its squared norm (PCL 1.7/1.8 ``eigen33`` helper)."""
@@ -217,7 +217,7 @@ def _largest_cross(t, out, col):
     return 3, l1, l2, l3
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _unit_orthogonal(v0, v1, v2):
     """Eigen's ``unitOrthogonal()`` for a 3-vector."""
     if not (abs(v0) <= abs(v2) * _PREC) or not (abs(v1) <= abs(v2) * _PREC):
@@ -227,7 +227,7 @@ def _unit_orthogonal(v0, v1, v2):
     return _Z, -v2 * inv, v1 * inv
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def eigen33(mat, evecs, evals, variant=0, work=None):
     """``pcl::eigen33`` (PCL 1.7/1.8) on a symmetric float32 3x3 matrix.
 
@@ -336,7 +336,7 @@ _RECIP = np.array([0.0] + [f32(1.0) / f32(k) for k in range(1, 64)], np.float32)
 _ONE_MINUS_RECIP = np.array([f32(1.0) - r for r in _RECIP], np.float32)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _vavg_add(state, s0, s1, s2):
     """``VectorAverage3f::add`` (weight 1): streaming float32 mean and covariance.
 
@@ -361,7 +361,7 @@ def _vavg_add(state, s0, s1, s2):
     state[4] += d2 * alpha
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _vavg_cov(state, cov):
     cov[0, 0] = state[5]
     cov[0, 1] = cov[1, 0] = state[6]
@@ -375,13 +375,13 @@ def _vavg_cov(state, cov):
 # libstdc++ std::sort on (distance, index) pairs, by distance (order decides float sums)
 # ---------------------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _swap(d, k, i, j):
     d[i], d[j] = d[j], d[i]
     k[i], k[j] = k[j], k[i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _unguarded_linear_insert(d, k, last):
     vd = d[last]
     vk = k[last]
@@ -395,7 +395,7 @@ def _unguarded_linear_insert(d, k, last):
     k[last] = vk
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _insertion_sort(d, k, first, last):
     if first == last:
         return
@@ -412,7 +412,7 @@ def _insertion_sort(d, k, first, last):
             _unguarded_linear_insert(d, k, i)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _partition_pivot(d, k, first, last):
     mid = first + (last - first) // 2
     a, b, c = first + 1, mid, last - 1
@@ -444,7 +444,7 @@ def _partition_pivot(d, k, first, last):
         lo += 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _std_sort(d, k, n, stack):
     """libstdc++'s introsort + final insertion sort (n is small: no heap-sort fallback).
 
@@ -477,7 +477,7 @@ def _std_sort(d, k, n, stack):
 # 1. range image
 # ---------------------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _planar_points(depth, focal, cx, cy):
     h, w = depth.shape
     pts = np.full((h * w, 3), np.nan, np.float32)
@@ -542,7 +542,7 @@ def planar_range_image(depth_m, focal, center=None) -> RangeImage:
     return RangeImage(pts, rng, w, h, focal, cx, cy, f32(res))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _half_points(pts, rng, w, h):
     w2 = w // 2
     h2 = h // 2
@@ -578,7 +578,7 @@ def half_image(ri: RangeImage) -> RangeImage:
 # 2. border extraction
 # ---------------------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _local_surfaces(pts, rng, w, h, radius, variant, need, fit_only):
     """Per point: valid flag, squared distance of the k-th closest neighbour, normal, mean.
 
@@ -716,7 +716,7 @@ def _local_surfaces(pts, rng, w, h, radius, variant, need, fit_only):
     return ok, maxd2, normal, mean
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _distance_change_score(pts, rng, w, h, maxd2_i, x, y, ox, oy, npts):
     """``getNeighborDistanceChangeScore`` with ``get1dPointAverage`` of ``npts`` points."""
     i = y * w + x
@@ -762,7 +762,7 @@ def _distance_change_score(pts, rng, w, h, maxd2_i, x, y, ox, oy, npts):
     return ret
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _border_scores(pts, rng, w, h, ok, maxd2, radius):
     """Border score images (0 left, 1 right, 2 top, 3 bottom)."""
     n = w * h
@@ -779,7 +779,7 @@ def _border_scores(pts, rng, w, h, ok, maxd2, radius):
     return sc
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _propagate_scores(sc, w, h, min_prob):
     """``updatedScoreAccordingToNeighborValues`` on each of the four score images."""
     out = np.empty_like(sc)
@@ -808,7 +808,7 @@ def _propagate_scores(sc, w, h, min_prob):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _shadow_candidate(sc, k_self, k_other, w, h, x, y, ox, oy, radius, min_prob):
     """``changeScoreAccordingToShadowBorderValue`` (modifies ``sc[k_self]`` in place)."""
     i = y * w + x
@@ -838,7 +838,7 @@ def _shadow_candidate(sc, k_self, k_other, w, h, x, y, ox, oy, radius, min_prob)
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _is_maximum(s, w, h, x, y, ox, oy, shadow_idx, radius):
     i = y * w + x
     b = s[i]
@@ -859,7 +859,7 @@ def _is_maximum(s, w, h, x, y, ox, oy, shadow_idx, radius):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _classify(sc, w, h, radius, min_prob):
     """Shadow-border search (in raster order, in place) then border classification."""
     n = w * h
@@ -893,7 +893,7 @@ def _classify(sc, w, h, radius, min_prob):
     return traits
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _border_directions(pts, rng, w, h, traits, ok, maxd2, normal, mean, focal, cx, cy,
                        radius, min_prob):
     """3D border directions of obstacle borders, then their average over a window."""
@@ -968,7 +968,7 @@ def _border_directions(pts, rng, w, h, traits, ok, maxd2, normal, mean, focal, c
     return avg, avg_has
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _surface_changes(rng, w, h, traits, ok, normal, bdir, bhas, radius, variant, need):
     """Surface change score and direction: borders, else the main principal curvature
     (only where ``need`` is set)."""
@@ -1040,7 +1040,7 @@ class BorderExtraction(NamedTuple):
     surface_change_directions: np.ndarray  # (N, 3) float32
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _dilate(mask, w, h, r):
     """Chebyshev (square) dilation of a flattened boolean image by ``r`` pixels."""
     tmp = np.zeros(w * h, np.bool_)
@@ -1074,7 +1074,7 @@ def _dilate(mask, w, h, r):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _obstacle_or(mask, traits):
     out = mask.copy()
     for i in range(traits.shape[0]):
@@ -1152,7 +1152,7 @@ def border_extraction(ri: RangeImage, eigen_variant: int = 0, timings: dict | No
 # 3. interest values
 # ---------------------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _interest(pts, rng, w, h, traits, sc_score, sc_dir, support_size, start_usage_range,
               half, hw, hh, bilinear, focal, cx, cy, need):
     """``calculateCompleteInterestImage`` for one scale (``half``: next coarser result),
@@ -1454,7 +1454,7 @@ def start_usage_ranges(scales: list[RangeImage], support_size: float) -> list[np
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _copy_footprint(rng, traits, need, w, h, start_usage_range, hw, hh, bilinear):
     """Pixels of the half image whose interest a scale copies (so they must be computed)."""
     out = np.zeros(hw * hh, np.bool_)
@@ -1483,7 +1483,7 @@ def _copy_footprint(rng, traits, need, w, h, start_usage_range, hw, hh, bilinear
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _support_candidates(rng, traits, computed, w, h, start_usage_range, radius):
     """Points that can vote for a computed point: within 2 pixels of one, or not closer to the
     sensor than the nearest computed point minus the support radius."""
@@ -1497,7 +1497,7 @@ def _support_candidates(rng, traits, computed, w, h, start_usage_range, radius):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _computed(rng, traits, need, start_usage_range):
     out = np.zeros(rng.shape[0], np.bool_)
     for i in range(rng.shape[0]):
