@@ -698,13 +698,32 @@ def _local_surfaces(pts, rng, w, h, radius, variant, need, fit_only):
                 _std_sort(dist, nbr, cnt, stack)
                 for t in range(m):
                     sk[t] = nbr[t]
-            state[:] = _Z
+            if m < 3:
+                continue
+            # VectorAverage3f::add over the sorted neighbours, in registers
+            m0 = m1 = m2 = c00 = c01 = c02 = c11 = c12 = c22 = _Z
             for t in range(m):
                 j = sk[t]
-                _vavg_add(state, pts[j, 0], pts[j, 1], pts[j, 2])
-            if state[0] < 3:
-                continue
-            _vavg_cov(state, cov)
+                alpha = _RECIP[t + 1]
+                oma = _ONE_MINUS_RECIP[t + 1]
+                d0 = pts[j, 0] - m0
+                d1 = pts[j, 1] - m1
+                d2 = pts[j, 2] - m2
+                c00 = (c00 + (d0 * d0) * alpha) * oma
+                c01 = (c01 + (d0 * d1) * alpha) * oma
+                c02 = (c02 + (d0 * d2) * alpha) * oma
+                c11 = (c11 + (d1 * d1) * alpha) * oma
+                c12 = (c12 + (d1 * d2) * alpha) * oma
+                c22 = (c22 + (d2 * d2) * alpha) * oma
+                m0 += d0 * alpha
+                m1 += d1 * alpha
+                m2 += d2 * alpha
+            cov[0, 0] = c00
+            cov[0, 1] = cov[1, 0] = c01
+            cov[0, 2] = cov[2, 0] = c02
+            cov[1, 1] = c11
+            cov[1, 2] = cov[2, 1] = c12
+            cov[2, 2] = c22
             eigen33(cov, evecs, evals, variant, work)
             n0, n1, n2 = evecs[0, 0], evecs[1, 0], evecs[2, 0]
             v = _normalized(_Z - px, _Z - py, _Z - pz)
@@ -712,7 +731,7 @@ def _local_surfaces(pts, rng, w, h, radius, variant, need, fit_only):
                 n0, n1, n2 = n0 * f32(-1.0), n1 * f32(-1.0), n2 * f32(-1.0)
             ok[i] = True
             normal[i, 0], normal[i, 1], normal[i, 2] = n0, n1, n2
-            mean[i, 0], mean[i, 1], mean[i, 2] = state[2], state[3], state[4]
+            mean[i, 0], mean[i, 1], mean[i, 2] = m0, m1, m2
     return ok, maxd2, normal, mean
 
 
