@@ -477,6 +477,24 @@ def _std_sort(d, k, n, stack):
 # 1. range image
 # ---------------------------------------------------------------------------------------
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _kth_smallest(dist, cnt, k, top):
+    """The k-th smallest of ``dist[:cnt]`` by a partial insertion sort into ``top[:k]``."""
+    m = 0
+    for t in range(cnt):
+        v = dist[t]
+        if m == k and not (v < top[k - 1]):
+            continue
+        u = m if m < k else k - 1
+        while u > 0 and v < top[u - 1]:
+            top[u] = top[u - 1]
+            u -= 1
+        top[u] = v
+        if m < k:
+            m += 1
+    return top[k - 1]
+
+
 @njit(cache=True, error_model="numpy")
 def _planar_points(depth, focal, cx, cy):
     h, w = depth.shape
@@ -638,19 +656,7 @@ def _local_surfaces(pts, rng, w, h, radius, variant, need, fit_only):
             if not need[i]:
                 # no plane fit: only the k-th smallest distance and how many are within
                 # 4 times it are needed (a partial insertion sort instead of std::sort)
-                m = 0
-                for t in range(cnt):
-                    v = dist[t]
-                    if m == k and not (v < top[k - 1]):
-                        continue
-                    u = m if m < k else k - 1
-                    while u > 0 and v < top[u - 1]:
-                        top[u] = top[u - 1]
-                        u -= 1
-                    top[u] = v
-                    if m < k:
-                        m += 1
-                md2 = top[k - 1]
+                md2 = _kth_smallest(dist, cnt, k, top)
                 maxd2[i] = md2
                 lim = md2 * _FOUR
                 used = 0
@@ -661,19 +667,7 @@ def _local_surfaces(pts, rng, w, h, radius, variant, need, fit_only):
                 continue
             # k-th smallest distance, then the neighbours within 4 times it in ascending order
             # (std::sort's order; only ties between equal distances need its exact emulation)
-            m = 0
-            for t in range(cnt):
-                v = dist[t]
-                if m == k and not (v < top[k - 1]):
-                    continue
-                u = m if m < k else k - 1
-                while u > 0 and v < top[u - 1]:
-                    top[u] = top[u - 1]
-                    u -= 1
-                top[u] = v
-                if m < k:
-                    m += 1
-            md2 = top[k - 1]
+            md2 = _kth_smallest(dist, cnt, k, top)
             maxd2[i] = md2
             lim = md2 * _FOUR
             m = 0
