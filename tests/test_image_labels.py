@@ -22,6 +22,8 @@ from conftest import REPO, shared_dir
 PREFIX = "point_202_view_5_domain_"
 
 
+IMAGE_TASKS = "edge_texture,keypoints2d,edge_occlusion"
+
 def _reference_dir():
     shared = shared_dir()
     cand = shared / "reference" / "taskonomy" if shared is not None else None
@@ -193,7 +195,7 @@ def test_derive_bad_inputs(tmp_path, capsys):
     (b / "point_6_view_0_domain_rgb.png").write_text("not an image")          # not a PNG
     write_png(b / "point_7_view_0_domain_rgb.png", rgb.astype(np.uint16) * 257)  # 16-bit RGB
     out = tmp_path / "out"
-    rc = main(["derive", str(b), "--out", str(out), "--quiet"])
+    rc = main(["derive", str(b), "--out", str(out), "--quiet", "--tasks", IMAGE_TASKS])
     err = capsys.readouterr().err
     assert rc == 1
     lines = [ln for ln in err.splitlines() if ln.startswith("labelgen: error:")]
@@ -274,6 +276,7 @@ def test_derive_with_workers_gives_the_same_files(tmp_path, capsys):
     outs = []
     for workers in (1, 2):
         out = tmp_path / f"w{workers}"
-        assert main(["derive", str(src), "--out", str(out), "--quiet", "--workers", str(workers)]) == 0
+        assert main(["derive", str(src), "--out", str(out), "--quiet", "--workers", str(workers),
+                     "--tasks", IMAGE_TASKS]) == 0
         outs.append({p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.png"))})
     assert len(outs[0]) == 6 and outs[0] == outs[1]
