@@ -4,7 +4,8 @@ The estimator follows Guennebaud & Gross, "Algebraic Point Set Surfaces" (SIGGRA
 Guennebaud, Germann & Gross, "Dynamic Sampling and Rendering of Algebraic Point Set
 Surfaces" (Eurographics 2008), as MeshLab's "Colorize curvature (APSS)" filter applies it:
 
-* every point ``p_j`` (a mesh vertex with its area-weighted normal ``n_j``) has a support
+* every point ``p_j`` (a mesh vertex with its angle-weighted, unnormalised normal ``n_j``,
+  see :func:`vertex_normals`) has a support
   radius ``h_j = 2 * sqrt(d16^2 / 16)``, ``d16`` being the distance to its 16th nearest point
   counting itself;
 * at a query position ``x`` the neighbours are the points whose scaled ball reaches ``x``,
@@ -43,19 +44,32 @@ _KERNELS = {}
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted vertex normals (sum of the faces' cross products), unit length.
+    """Angle-weighted vertex normals, *not* normalised (MeshLab's per-vertex normals).
 
-    Vertices used by no face, or only by degenerate faces, get a zero normal.
+    Each face adds its unit normal times its interior angle at the vertex, so an interior
+    vertex of a flat region gets a normal of length 2*pi. APSS uses the normals with this
+    length (it weights each point's normal constraint by it), as MeshLab does. Vertices used
+    by no face, or only by degenerate faces, get a zero normal.
     """
     v = np.asarray(vertices, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
-    cross = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    p0, p1, p2 = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+    e01, e12, e20 = p1 - p0, p2 - p1, p0 - p2
+    cross = np.cross(e01, -e20)
+    length = np.linalg.norm(cross, axis=1, keepdims=True)
+    fn = np.divide(cross, length, out=np.zeros_like(cross), where=length > 0)
+
+    def angle(a, b):
+        la = np.linalg.norm(a, axis=1)
+        lb = np.linalg.norm(b, axis=1)
+        cos = np.einsum("ij,ij->i", a, b) / np.maximum(la * lb, 1e-300)
+        return np.arccos(np.clip(cos, -1.0, 1.0))
+
+    ang = np.stack([angle(e01, -e20), angle(e12, -e01), angle(e20, -e12)], axis=1)
     n = np.zeros_like(v)
     for c in range(3):
-        w = np.repeat(cross[:, c], 3)
-        n[:, c] = np.bincount(f.ravel(), weights=w, minlength=len(v))
-    length = np.linalg.norm(n, axis=1, keepdims=True)
-    return np.divide(n, length, out=np.zeros_like(n), where=length > 0)
+        n[:, c] = np.bincount(f.ravel(), weights=(ang * fn[:, c:c + 1]).ravel(), minlength=len(v))
+    return n
 
 
 def point_radii(points: np.ndarray, k: int = 16, tree=None) -> np.ndarray:
@@ -117,7 +131,8 @@ def apss_curvature(points, normals, radii=None, filter_scale: float = 4.0, spher
     Parameters
     ----------
     points : (N, 3) float64 positions.
-    normals : (N, 3) float64 unit normals; points with a zero normal are not used (status 1).
+    normals : (N, 3) float64 normals (:func:`vertex_normals`); points with a zero normal are not
+        used (status 1).
     radii : (N,) support radii; default :func:`point_radii`.
     filter_scale : ball radius of each point in units of its support radius (MeshLab:
         "MLS - Filter scale"; Taskonomy used 4).
@@ -135,7 +150,7 @@ def apss_curvature(points, normals, radii=None, filter_scale: float = 4.0, spher
     """
     points = np.ascontiguousarray(points, dtype=np.float64)
     normals = np.ascontiguousarray(normals, dtype=np.float64)
-    usable = np.linalg.norm(normals, axis=1) > 0.5
+    usable = np.linalg.norm(normals, axis=1) > 1e-12
     n = len(points)
     k1 = np.zeros(n)
     k2 = np.zeros(n)
@@ -197,7 +212,7 @@ def apss_curvature_reference(points, normals, radii, filter_scale=4.0, spherical
     k1 = np.zeros(n)
     k2 = np.zeros(n)
     status = np.full(n, NO_POINT, dtype=np.int8)
-    use = np.linalg.norm(N, axis=1) > 0.5
+    use = np.linalg.norm(N, axis=1) > 1e-12
     Pu, Nu, Ru = P[use], N[use], R[use]
     eps2 = (accuracy * Ru.mean()) ** 2
 
