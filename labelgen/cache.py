@@ -29,6 +29,19 @@ log = logging.getLogger("labelgen")
 _STATE = {"enabled": True, "dir": None}
 
 
+#: Per-mesh computations of labels, by label name: ``f(mesh, params)``. The runner calls
+#: them (:func:`prepare`) before starting worker processes, so that the workers find the
+#: results in the disk cache instead of each computing them.
+PREPARERS: dict[str, Callable] = {}
+
+
+def prepare(mesh, tasks, params: dict) -> None:
+    """Run the per-mesh computations of ``tasks`` for ``mesh`` now (see :data:`PREPARERS`)."""
+    for task in tasks:
+        if task in PREPARERS:
+            PREPARERS[task](mesh, params)
+
+
 def configure(enabled: bool | None = None, directory: str | os.PathLike | None = None) -> None:
     """Turn the disk cache on or off, or point it at ``directory``, for this process."""
     if enabled is not None:

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, default=1, metavar="N", help="processes to render with (default 1)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--verbose", action="store_true", help="report the mesh and cameras")
+    r.add_argument("--no-cache", action="store_true",
+                   help="do not read or write the cache of per-mesh results such as curvature "
+                        "($LABELGEN_CACHE_DIR, default ~/.cache/labelgen)")
     _add_params(r)
 
     d = sub.add_parser("derive", help="recompute image-derived labels from an existing building folder",
@@ -100,7 +103,7 @@ def _cmd_render(args):
         print(f"labelgen: {args.mesh}: {mesh.summary()}", file=sys.stderr)
         print(f"labelgen: {args.cameras}: {len(cameras)} cameras", file=sys.stderr)
     summary = render_building(mesh, cameras, args.out, args.tasks, _params_from(args),
-                              workers=args.workers, quiet=args.quiet)
+                              workers=args.workers, quiet=args.quiet, cache=not args.no_cache)
     _report(summary, args.quiet)
     return EXIT_FAILURES if summary.failures else 0
 

@@ -142,6 +142,18 @@ def _principal_curvature(inputs, params):
     return out
 
 
+def _prepare(mesh, params):
+    vertex_curvatures(mesh, params)
+
+
+def _register_preparer():
+    from .. import cache
+
+    cache.PREPARERS["principal_curvature"] = _prepare
+
+
+_register_preparer()
+
 register(Label(
     "principal_curvature", ("gbuffer", "mesh"), _principal_curvature, "rgb8", legacy_name="curvature",
     encoding="uint8 RGB: R = k1 (larger magnitude), G = k2, B = 0; per vertex round((k * r_min + 1) / 2 * 254), "
