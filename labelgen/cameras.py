@@ -133,7 +133,8 @@ class Camera:
         return np.stack([col, row], axis=-1)
 
     def point_info(self) -> dict[str, Any]:
-        """The point_info JSON for this camera: the carried fields plus the fields used."""
+        """The point_info JSON for this camera: the carried fields, the fields used, and every
+        field computable from the pose (see :func:`labelgen.pointinfo.complete_point_info`)."""
         out = dict(self.info)
         out.update({
             "point_uuid": self.point,
@@ -143,7 +144,9 @@ class Camera:
             "field_of_view_rads": self.fov,
             "resolution": self.width if self.width == self.height else [self.width, self.height],
         })
-        return out
+        from .pointinfo import complete_point_info  # vanishing points and other pose fields
+
+        return complete_point_info(self, out)
 
 
 # -- reading camera files ----------------------------------------------------------------
@@ -292,7 +295,7 @@ def read_cameras(path: str | os.PathLike, fov: float | None = None, resolution=N
         data = _load_json(path)
         if isinstance(data, list):
             cams = cameras_from_poses(data, path, fov, resolution)
-        elif isinstance(data, dict) and "camera_location" in data:
+        elif isinstance(data, dict):
             p, v = _point_view_from_name(path)
             cams = [camera_from_point_info(data, path, p, v, fov, resolution)]
         else:

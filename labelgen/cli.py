@@ -14,6 +14,7 @@ from .cameras import parse_resolution, read_cameras
 from .errors import LabelgenError
 from .labels import all_labels, all_params
 from .meshes import load_mesh
+from .rendering import RENDERERS
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURES = 1
@@ -52,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fov", type=float, default=None, metavar="RADIANS",
                    help="override the cameras' horizontal field of view (required for camera_poses.json)")
     r.add_argument("--workers", type=int, default=1, metavar="N", help="processes to render with (default 1)")
+    r.add_argument("--renderer", choices=sorted(RENDERERS), default="open3d",
+                   help="open3d: Embree ray casting (default); pyrender: OpenGL rasterisation (EGL when headless)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--verbose", action="store_true", help="report the mesh and cameras")
     r.add_argument("--no-cache", action="store_true",
@@ -72,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_params(d)
 
     sub.add_parser("tasks", help="list every label with its inputs and encoding")
+
+    from .sample_cli import add_sample_parser  # labelgen sample (issue 7)
+
+    add_sample_parser(sub)
     return parser
 
 
@@ -103,7 +110,8 @@ def _cmd_render(args):
         print(f"labelgen: {args.mesh}: {mesh.summary()}", file=sys.stderr)
         print(f"labelgen: {args.cameras}: {len(cameras)} cameras", file=sys.stderr)
     summary = render_building(mesh, cameras, args.out, args.tasks, _params_from(args),
-                              workers=args.workers, quiet=args.quiet, cache=not args.no_cache)
+                              workers=args.workers, backend=args.renderer, quiet=args.quiet,
+                              cache=not args.no_cache)
     _report(summary, args.quiet)
     return EXIT_FAILURES if summary.failures else 0
 
@@ -124,7 +132,10 @@ def main(argv=None) -> int:
     logging.basicConfig(format="labelgen: %(message)s", level=logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
-        return {"render": _cmd_render, "derive": _cmd_derive, "tasks": _cmd_tasks}[args.command](args)
+        from .sample_cli import cmd_sample
+
+        return {"render": _cmd_render, "derive": _cmd_derive, "tasks": _cmd_tasks,
+                "sample": cmd_sample}[args.command](args)
     except LabelgenError as err:
         print(f"labelgen: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -17,6 +17,8 @@ import numpy as np
 from .errors import LabelgenError
 
 cv2.setNumThreads(1)
+# corrupt files are reported by read_png itself, naming the file; silence OpenCV's own log lines
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

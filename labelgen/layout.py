@@ -34,6 +34,12 @@ def write_label(root, label: Label, point, view, array: np.ndarray) -> Path:
     return path
 
 
+#: Image domains read from building folders as inputs even when no label of that name is
+#: registered (an RGB image may come from a camera rather than from a render), with their
+#: storage ("gray8", "gray16" or "rgb8").
+INPUT_DOMAINS = {"rgb": "rgb8"}
+
+
 def domain_aliases() -> dict[str, str]:
     """Folder/domain names (current and legacy) -> current label name."""
     out = {}
@@ -41,6 +47,8 @@ def domain_aliases() -> dict[str, str]:
         out[lab.name] = lab.name
         if lab.legacy_name:
             out.setdefault(lab.legacy_name, lab.name)
+    for name in INPUT_DOMAINS:
+        out.setdefault(name, name)
     out["point_info"] = "point_info"
     out["fixatedpose"] = "point_info"
     return out

@@ -5,9 +5,14 @@ The default renderer casts one ray per pixel centre with Open3D's Embree-backed
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+from kernels import geometry
 
 from .cameras import Camera
 from .meshes import Mesh
@@ -22,33 +27,33 @@ class GeometryBuffer:
     camera : the view's camera.
     depth : (H, W) float64 z-buffer depth in metres (distance along the viewing axis); inf
         where the ray hits nothing.
+    distance : (H, W) float64 Euclidean distance in metres from the optical centre; inf
+        where the ray hits nothing.
     triangle : (H, W) int64 index of the hit face in the merged mesh, -1 where nothing is hit.
     barycentric : (H, W, 2) float32 (u, v): the hit is ``(1-u-v) v0 + u v1 + v v2``.
-    normal : (H, W, 3) float64 unit face normal in world axes, flipped to face the camera
-        (zero where nothing is hit).
+    normal : (H, W, 3) float64 unit face normal in OpenCV camera axes (x right, y down,
+        z forward), flipped to face the camera; zero where nothing is hit.
     """
 
     camera: Camera
     depth: np.ndarray
+    distance: np.ndarray
     triangle: np.ndarray
     barycentric: np.ndarray
     normal: np.ndarray
+    _valid: dict = field(default_factory=dict, repr=False)
 
     @property
     def hit(self) -> np.ndarray:
         """(H, W) bool: the ray hit the mesh."""
         return self.triangle >= 0
 
-    def euclidean(self) -> np.ndarray:
-        """(H, W) distance in metres from the optical centre to the hit (inf for no hit)."""
-        d = self.camera.pixel_directions()
-        return self.depth * np.sqrt(d[:, :, 0] ** 2 + d[:, :, 1] ** 2 + 1.0)
-
-    def normal_camera(self) -> np.ndarray:
-        """(H, W, 3) normals in OpenCV camera axes (x right, y down, z forward)."""
-        n = self.normal @ self.camera.rotation  # world -> Blender camera axes
-        n[:, :, 1:] *= -1.0
-        return n
+    def valid(self, units_per_meter: float, invalid: int = 65535) -> np.ndarray:
+        """(H, W) bool: hit, and both depths encodable in ``units_per_meter`` below ``invalid``."""
+        key = (float(units_per_meter), int(invalid))
+        if key not in self._valid:
+            self._valid[key] = geometry.valid_depth(self.depth, self.distance, key[0], key[1])
+        return self._valid[key]
 
 
 class Open3DRenderer:
@@ -75,11 +80,7 @@ class Open3DRenderer:
 
     def rays(self, camera: Camera) -> np.ndarray:
         """(H, W, 6) float32 rays [origin, direction], directions with camera-z length 1."""
-        d = camera.pixel_directions() @ camera.rotation.T
-        rays = np.empty(d.shape[:2] + (6,), dtype=np.float32)
-        rays[:, :, :3] = camera.location
-        rays[:, :, 3:] = d
-        return rays
+        return geometry.camera_rays(camera.location, camera.rotation, camera.focal, camera.width, camera.height)
 
     def cast(self, rays: np.ndarray) -> dict:
         """Bare ``cast_rays`` on prepared rays; returns numpy arrays."""
@@ -88,23 +89,121 @@ class Open3DRenderer:
 
     def render(self, camera: Camera) -> GeometryBuffer:
         """Cast one ray per pixel centre and return the view's :class:`GeometryBuffer`."""
-        rays = self.rays(camera)
-        hit = self.cast(rays)
-        t = hit["t_hit"].astype(np.float64)
-        valid = np.isfinite(t)
-        tri = np.where(valid, hit["primitive_ids"].astype(np.int64), -1)
-        normal = np.zeros(t.shape + (3,), dtype=np.float64)
-        n = self._normals[tri[valid]]
-        dirs = rays[:, :, 3:][valid].astype(np.float64)
-        flip = np.einsum("ij,ij->i", n, dirs) > 0
-        n[flip] *= -1.0
-        normal[valid] = n
-        depth = np.where(valid, t, np.inf)
-        bary = np.where(valid[:, :, None], hit["primitive_uvs"], 0).astype(np.float32)
-        return GeometryBuffer(camera, depth, tri, bary, normal)
+        hit = self.cast(self.rays(camera))
+        depth, distance, triangle, normal = geometry.hit_geometry(
+            hit["t_hit"], hit["primitive_ids"], self._normals, camera.rotation, camera.focal)
+        return GeometryBuffer(camera, depth, distance, triangle, hit["primitive_uvs"], normal)
 
 
-RENDERERS = {"open3d": Open3DRenderer}
+SHADERS = Path(__file__).resolve().parent / "shaders"
+
+
+class PyrenderRenderer:
+    """Rasterisation with pyrender (OpenGL; EGL when headless).
+
+    OpenGL only decides which triangle each pixel centre sees; the hit distance and
+    barycentrics are then computed exactly in float64 by intersecting the pixel's ray with
+    that triangle, so the labels agree with the ray-casting renderer except where the two
+    pick different triangles (pixel centres exactly on an edge, z-fighting surfaces).
+
+    Parameters
+    ----------
+    mesh : the mesh; its GPU buffers are built once here.
+    znear : near clipping distance in metres (geometry closer than this is not seen).
+    zfar : far clipping distance in metres.
+    """
+
+    name = "pyrender"
+    CHUNK = 1 << 22
+
+    def __init__(self, mesh: Mesh, znear: float = 0.05, zfar: float = 1000.0, threads: int = 0):
+        os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+        try:
+            import pyrender
+        except Exception as err:  # ImportError, or an OpenGL platform that cannot load
+            raise RuntimeError(f"the pyrender backend needs pyrender and OpenGL/EGL: {err}") from None
+        self._pyrender = pyrender
+        self.mesh = mesh
+        self.znear, self.zfar = float(znear), float(zfar)
+        self._normals = mesh.face_normals()
+        self.scene = pyrender.Scene(bg_color=[0, 0, 0, 0])
+        self._seg = {}
+        verts = mesh.vertices.astype(np.float32)
+        for k, start in enumerate(range(0, len(mesh.faces), self.CHUNK)):
+            faces = mesh.faces[start:start + self.CHUNK]
+            # both windings, so that no triangle is culled whichever side the camera is on
+            both = np.concatenate([faces, faces[:, ::-1]]).astype(np.uint32)
+            prim = pyrender.Primitive(positions=verts, indices=both, mode=pyrender.constants.GLTF.TRIANGLES)
+            node = self.scene.add(pyrender.Mesh([prim]))
+            self._seg[node] = (k, len(faces))
+        self._gl = None
+        self._camera_node = None
+
+    def _renderer(self, width, height):
+        """The offscreen renderer (one GL context per mesh), resized to ``width`` x ``height``."""
+        if self._gl is None:
+            from pyrender.shader_program import ShaderProgram
+
+            self._gl = self._pyrender.OffscreenRenderer(width, height)
+
+            class IdPrograms:
+                """Program cache answering every request with the triangle-id program."""
+
+                def __init__(self):
+                    self._programs = {}
+
+                def get_program(self, vertex_shader, fragment_shader, geometry_shader=None, defines=None):
+                    key = tuple(sorted((defines or {}).items()))
+                    if key not in self._programs:
+                        self._programs[key] = ShaderProgram(str(SHADERS / "triangle_id.vert"),
+                                                            str(SHADERS / "triangle_id.frag"), None, defines=defines)
+                    return self._programs[key]
+
+                def clear(self):
+                    for p in self._programs.values():
+                        p.delete()
+                    self._programs = {}
+
+            self._gl._renderer._program_cache = IdPrograms()
+        self._gl.viewport_width, self._gl.viewport_height = width, height
+        return self._gl
+
+    def triangle_ids(self, camera: Camera) -> np.ndarray:
+        """(H, W) int64 id of the triangle seen at each pixel centre, -1 for none."""
+        pr = self._pyrender
+        f = camera.focal
+        # principal point W/2, H/2 in window coordinates = pixel centre (W-1)/2 of spec section 2
+        cam = pr.IntrinsicsCamera(f, f, camera.width / 2.0, camera.height / 2.0, znear=self.znear, zfar=self.zfar)
+        pose = np.eye(4)
+        pose[:3, :3] = camera.rotation
+        pose[:3, 3] = camera.location
+        if self._camera_node is not None:
+            self.scene.remove_node(self._camera_node)
+        self._camera_node = self.scene.add(cam, pose=pose)
+        seg = {node: [k, 0, 0] for node, (k, _) in self._seg.items()}
+        color, depth = self._renderer(camera.width, camera.height).render(
+            self.scene, flags=pr.RenderFlags.SEG | pr.RenderFlags.RGBA, seg_node_map=seg)
+        c = color.astype(np.int64)
+        raw = c[..., 0] | (c[..., 1] << 8) | (c[..., 2] << 16)
+        chunk = c[..., 3]
+        n_faces = np.array([n for _, n in sorted(self._seg.values())], dtype=np.int64)
+        hit = depth > 0
+        ids = np.full(depth.shape, -1, dtype=np.int64)
+        k = np.minimum(chunk[hit], len(n_faces) - 1)
+        ids[hit] = k * self.CHUNK + raw[hit] % n_faces[k]  # the reversed copy maps back to its face
+        return ids
+
+    def render(self, camera: Camera) -> GeometryBuffer:
+        """Rasterise the triangle ids, then intersect each pixel's ray with its triangle."""
+        tri = self.triangle_ids(camera)
+        t, uv, prim = geometry.intersect_triangles(tri, self.mesh.vertices, self.mesh.faces, camera.location,
+                                                   camera.rotation, camera.focal)
+        depth, distance, triangle, normal = geometry.hit_geometry(t, prim, self._normals, camera.rotation,
+                                                                  camera.focal)
+        return GeometryBuffer(camera, depth, distance, triangle, uv, normal)
+
+
+RENDERERS = {"open3d": Open3DRenderer, "pyrender": PyrenderRenderer}
 
 
 def make_renderer(mesh: Mesh, backend: str = "open3d", **kw):

@@ -9,7 +9,8 @@ import logging
 import os
 import sys
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -19,8 +20,8 @@ import numpy as np
 from .cameras import Camera, camera_from_point_info
 from .errors import LabelgenError
 from .images import read_png, write_json
-from .labels import all_labels, get_label
-from .layout import label_path, point_info_path, scan_building, write_label
+from .labels import Label, all_labels, get_label
+from .layout import INPUT_DOMAINS, label_path, point_info_path, scan_building, write_label
 from .meshes import Mesh, load_mesh
 from .pipeline import LazySources, compute_view, plan, resolve_params
 from .rendering import make_renderer
@@ -89,10 +90,16 @@ def default_render_tasks(mesh: Mesh) -> list[str]:
     return [t for t in all_labels() if t not in skipped]
 
 
+_WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="labelgen-png")
+
+
 def _write_view(out: Path, camera: Camera, labels: dict[str, np.ndarray]) -> int:
+    """Write a view's labels (PNG encoding runs in threads) and then its point_info."""
     registry = all_labels()
-    for name, array in labels.items():
-        write_label(out, registry[name], camera.point, camera.view, array)
+    futures = [_WRITERS.submit(write_label, out, registry[name], camera.point, camera.view, array)
+               for name, array in labels.items()]
+    for fut in futures:
+        fut.result()
     write_json(point_info_path(out, camera.point, camera.view), camera.point_info())
     return len(labels) + 1
 
@@ -164,7 +171,8 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
                 from . import cache as mesh_cache
 
                 mesh_cache.prepare(mesh_obj, tasks, params)
-            with ProcessPoolExecutor(workers, initializer=_init_render_worker,
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_init_render_worker,
                                      initargs=(mesh_obj.path, backend, threads, cache)) as pool:
                 futures = [pool.submit(_render_worker, cam, tasks, params, out) for cam in cameras]
                 for fut in futures:
@@ -185,16 +193,25 @@ def _check_writable(out: Path):
 # -- derive -----------------------------------------------------------------------------
 
 def _file_loader(name, path):
-    label = all_labels()[name]
+    label = all_labels().get(name)
+    if label is None:  # an input-only domain (layout.INPUT_DOMAINS), e.g. rgb
+        label = Label(name, (), None, INPUT_DOMAINS[name], encoding="", invalid="")
 
     def load():
         array = read_png(path)
-        problem = label.check_array(array, path)
-        if problem:
-            raise LabelgenError(path, problem)
+        if label.check_array(array, path):
+            want = {"gray8": "an 8-bit grey", "gray16": "a 16-bit grey", "rgb8": "an 8-bit RGB"}[label.storage]
+            raise LabelgenError(path, f"{name} must be {want} image, this file is {_describe(array)}")
         return array
 
     return load
+
+
+def _describe(array: np.ndarray) -> str:
+    """'8-bit RGBA 512x512' and the like, for messages about unsuitable images."""
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    kind = {1: "grey", 2: "grey+alpha", 3: "RGB", 4: "RGBA"}.get(channels, f"{channels}-channel")
+    return f"{array.dtype.itemsize * 8}-bit {kind} {array.shape[1]}x{array.shape[0]}"
 
 
 def view_sources(files: dict[str, Path], point, view, fov=None, resolution=None) -> LazySources:
@@ -221,28 +238,55 @@ def _check_sizes(inputs: dict[str, np.ndarray], files: dict[str, Path]):
         raise LabelgenError(next(iter(files.values())).parent, f"inputs of one view differ in size: {detail}")
 
 
+def _missing_files(label, sources, registry, seen=()) -> set[str]:
+    """Input files (domain names) that ``label`` lacks in a building folder's ``sources``."""
+    missing = set()
+    for req in label.requires:
+        if req in sources or req in seen or req in ("gbuffer", "mesh"):
+            continue
+        lab = registry.get(req)
+        if lab is not None and not {"gbuffer", "mesh"} & set(lab.requires):
+            missing |= _missing_files(lab, sources, registry, seen + (req,))
+        else:
+            missing.add("point_info" if req == "camera" else req)
+    return missing
+
+
 def derive_view(files: dict[str, Path], point, view, tasks, params, out, fov=None) -> Summary:
-    """Compute ``tasks`` for one view from its files and write them (see derive_building)."""
+    """Compute ``tasks`` for one view from its files and write them (see derive_building).
+
+    Each input file that cannot be used is reported (one failure per file) and the tasks
+    that need it are not made; the other tasks of the view still are. Inputs of different
+    sizes fail the whole view.
+    """
     summary = Summary()
     sources = view_sources(files, point, view, fov)
     order, skipped = plan(tasks, sources)
+    registry = all_labels()
     for task, reason in skipped.items():
+        missing = _missing_files(registry[task], sources, registry)
+        if missing:
+            reason = "no " + ", ".join(sorted(missing)) + " file"
         summary.skipped[(task, reason)] += 1
     if not order:
         return summary
+    used = sorted({r for name in order for r in registry[name].requires if r in sources})
+    good = {}
+    for r in used:
+        try:
+            good[r] = sources[r]
+        except LabelgenError as err:
+            summary.failures.append(str(err))
     try:
-        used = {r for name in order for r in all_labels()[name].requires if r in sources}
-        arrays = {r: sources[r] for r in used}
-        _check_sizes(arrays, files)
-        labels, _ = compute_view([t for t in tasks if t not in skipped], sources, params)
+        _check_sizes(good, files)
+        labels, _ = compute_view([t for t in tasks if t not in skipped], LazySources(**good), params)
     except LabelgenError as err:
         summary.failures.append(str(err))
         return summary
-    registry = all_labels()
     for name, array in labels.items():
         write_label(out, registry[name], point, view, array)
         summary.files += 1
-    summary.views = 1
+    summary.views = 1 if labels else 0
     return summary
 
 
@@ -277,7 +321,7 @@ def derive_building(building, out, tasks=None, params=None, workers: int = 1, fo
             results = map(_derive_worker, jobs)
             pool = None
         else:
-            pool = ProcessPoolExecutor(workers)
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
             results = pool.map(_derive_worker, jobs)
         try:
             for res in results:

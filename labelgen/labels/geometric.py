@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernels import geometry
+
 from . import Label, Param, register
 
 DEPTH_UNITS = Param("depth_units_per_meter", 512.0,
@@ -17,11 +19,9 @@ INVALID_RESHADING = 13
 
 def encode_depth(metres: np.ndarray, units_per_meter: float) -> np.ndarray:
     """uint16 ``round(metres * units)``; 65535 where invalid (no hit or beyond the range)."""
-    scaled = np.asarray(metres, dtype=np.float64) * units_per_meter
-    ok = np.isfinite(scaled) & (scaled < INVALID_DEPTH - 0.5) & (scaled >= 0)
-    out = np.full(scaled.shape, INVALID_DEPTH, dtype=np.uint16)
-    out[ok] = np.rint(scaled[ok]).astype(np.uint16)
-    return out
+    metres = np.ascontiguousarray(metres, dtype=np.float64)
+    valid = geometry.valid_depth(metres, metres, float(units_per_meter), INVALID_DEPTH)
+    return geometry.encode_depth(metres, valid, float(units_per_meter), INVALID_DEPTH)
 
 
 def decode_depth(encoded: np.ndarray, params: dict) -> np.ndarray:
@@ -31,32 +31,18 @@ def decode_depth(encoded: np.ndarray, params: dict) -> np.ndarray:
     return out
 
 
-def valid_pixels(gbuffer, units_per_meter: float) -> np.ndarray:
-    """Pixels with a hit whose z-buffer and Euclidean depths are both encodable."""
-    return (encode_depth(gbuffer.euclidean(), units_per_meter) != INVALID_DEPTH) & \
-           (encode_depth(gbuffer.depth, units_per_meter) != INVALID_DEPTH)
-
-
 def _depth_zbuffer(inputs, params):
-    gb = inputs["gbuffer"]
-    valid = valid_pixels(gb, params["depth_units_per_meter"])
-    return encode_depth(np.where(valid, gb.depth, np.inf), params["depth_units_per_meter"])
+    gb, units = inputs["gbuffer"], params["depth_units_per_meter"]
+    return geometry.encode_depth(gb.depth, gb.valid(units, INVALID_DEPTH), units, INVALID_DEPTH)
 
 
 def _depth_euclidean(inputs, params):
-    gb = inputs["gbuffer"]
-    valid = valid_pixels(gb, params["depth_units_per_meter"])
-    return encode_depth(np.where(valid, gb.euclidean(), np.inf), params["depth_units_per_meter"])
+    gb, units = inputs["gbuffer"], params["depth_units_per_meter"]
+    return geometry.encode_depth(gb.distance, gb.valid(units, INVALID_DEPTH), units, INVALID_DEPTH)
 
 
 def _mask_valid(inputs, params):
-    valid = valid_pixels(inputs["gbuffer"], params["depth_units_per_meter"])
-    return np.where(valid, 255, 0).astype(np.uint8)
-
-
-def encode_normal(n: np.ndarray) -> np.ndarray:
-    """uint8 ``round((n + 1) / 2 * 255)`` per channel."""
-    return np.rint((np.clip(n, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+    return np.where(inputs["gbuffer"].valid(params["depth_units_per_meter"], INVALID_DEPTH), 255, 0).astype(np.uint8)
 
 
 def decode_normal(encoded: np.ndarray, params: dict) -> np.ndarray:
@@ -68,33 +54,14 @@ def decode_normal(encoded: np.ndarray, params: dict) -> np.ndarray:
 
 def _normal(inputs, params):
     gb = inputs["gbuffer"]
-    valid = valid_pixels(gb, params["depth_units_per_meter"])
-    out = encode_normal(gb.normal_camera())
-    out[~valid] = INVALID_NORMAL
-    return out
-
-
-def shading(normal_cam, distance, light_dirs, energy=1.6, falloff=8.0):
-    """Lambert shading from a point light at the camera, Blender Internal inverse-square.
-
-    ``s = energy * falloff / (falloff + r^2) * max(0, n . l)`` with ``l`` the unit vector from
-    the hit to the camera and ``r`` the Euclidean distance.
-    """
-    cos = np.maximum(0.0, np.einsum("...i,...i->...", normal_cam, light_dirs))
-    return energy * falloff / (falloff + distance ** 2) * cos
+    return geometry.encode_normal(gb.normal, gb.valid(params["depth_units_per_meter"], INVALID_DEPTH), INVALID_NORMAL)
 
 
 def _reshading(inputs, params):
     gb = inputs["gbuffer"]
-    valid = valid_pixels(gb, params["depth_units_per_meter"])
-    d = gb.camera.pixel_directions()
-    to_cam = -d / np.linalg.norm(d, axis=-1, keepdims=True)  # Blender camera axes
-    n_blender = gb.normal @ gb.camera.rotation
-    r = gb.euclidean()
-    s = shading(n_blender, np.where(valid, r, 0.0), to_cam,
-                params["lamp_energy"] * params["diffuse"], params["lamp_falloff_distance"])
-    grey = np.rint(np.clip(s, 0.0, 1.0) * 255.0).astype(np.uint8)
-    grey[~valid] = INVALID_RESHADING
+    grey = geometry.reshade(gb.normal, gb.distance, gb.valid(params["depth_units_per_meter"], INVALID_DEPTH),
+                            gb.camera.focal, params["lamp_energy"] * params["diffuse"],
+                            params["lamp_falloff_distance"], INVALID_RESHADING)
     return np.repeat(grey[:, :, None], 3, axis=2)
 
 

@@ -1,0 +1,82 @@
+"""Geometric-label pipeline vs. the bare Open3D ray cast.
+
+Renders every geometric label for 20 views of a ~300k-triangle scene (the sample apartment
+plus finely tessellated spheres) at 512x512, writing the PNGs, and prints per view the time
+of the whole pipeline next to the time of Open3D's ``cast_rays`` on the same rays, in the
+same process. Run: ``.venv/bin/python benchmarks/bench_render.py [--threads N]``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from labelgen import Camera, Mesh, make_renderer  # noqa: E402
+from labelgen.runner import _render_and_write  # noqa: E402
+from labelgen.pipeline import resolve_params  # noqa: E402
+
+TASKS = ["depth_zbuffer", "depth_euclidean", "normal", "reshading", "mask_valid"]
+
+
+def scene():
+    apt = trimesh.load(ROOT / "sample_meshes" / "apartment.glb", force="scene")
+    parts = list(apt.dump())
+    for i, centre in enumerate([(2.3, 4.1, 1.2), (4.2, 1.0, 1.4), (1.0, 1.5, 0.8), (6.8, 1.1, 0.9)]):
+        s = trimesh.creation.icosphere(subdivisions=6, radius=0.3)
+        s.apply_translation(centre)
+        parts.append(s)
+    merged = trimesh.util.concatenate([trimesh.Trimesh(p.vertices, p.faces, process=False) for p in parts])
+    return Mesh.from_arrays(merged.vertices, merged.faces)
+
+
+def cameras(n=20, size=512):
+    rng = np.random.default_rng(0)
+    cams = []
+    for i in range(n):
+        eye = rng.uniform([0.5, 0.5, 1.2], [4.5, 5.5, 1.8])
+        target = rng.uniform([0, 0, 0.3], [8, 6, 1.5])
+        cams.append(Camera.look_at(eye, target, fov=1.2, width=size, height=size, point=str(i)))
+    return cams
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--views", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=0, help="cast_rays threads (0 = all cores)")
+    ap.add_argument("--renderer", default="open3d", help="renderer of the pipeline (open3d or pyrender)")
+    args = ap.parse_args()
+    mesh = scene()
+    renderer = make_renderer(mesh, args.renderer, threads=args.threads)
+    bare = renderer if args.renderer == "open3d" else make_renderer(mesh, threads=args.threads)
+    cams = cameras(args.views)
+    params = resolve_params()
+    print(f"scene: {len(mesh.faces)} triangles; {len(cams)} views at 512x512; cast_rays threads={args.threads or 'all'}")
+    # warm up both paths once
+    bare.cast(bare.rays(cams[0]))
+    with tempfile.TemporaryDirectory() as out:
+        _render_and_write(renderer, cams[0], TASKS, params, Path(out))
+        t_cast = t_pipe = 0.0
+        for cam in cams:
+            rays = bare.rays(cam)
+            t0 = time.perf_counter()
+            bare.cast(rays)
+            t_cast += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            _render_and_write(renderer, cam, TASKS, params, Path(out))
+            t_pipe += time.perf_counter() - t0
+    n = len(cams)
+    print(f"bare Open3D cast_rays      : {1000 * t_cast / n:8.1f} ms/view")
+    print(f"full pipeline (5 labels+PNG, {args.renderer}): {1000 * t_pipe / n:8.1f} ms/view")
+    print(f"ratio pipeline / cast_rays : {t_pipe / t_cast:8.2f}x  (target <= 3x)")
+
+
+if __name__ == "__main__":
+    main()
