@@ -24,7 +24,7 @@ import logging
 import numpy as np
 
 from . import Label, Param, register
-from .geometric import DEPTH_UNITS, valid_pixels
+from .geometric import DEPTH_UNITS, INVALID_DEPTH
 
 log = logging.getLogger("labelgen")
 
@@ -135,7 +135,7 @@ def _principal_curvature(inputs, params):
 
         raise LabelgenError("--curvature-r-min", f"must be positive, got {r_min}")
     per_vertex = np.stack([encode_curvature(curv["k1"], r_min), encode_curvature(curv["k2"], r_min)], axis=1)
-    valid = valid_pixels(gb, params["depth_units_per_meter"])
+    valid = gb.valid(params["depth_units_per_meter"], INVALID_DEPTH)
     out = np.zeros(gb.depth.shape + (3,), dtype=np.uint8)
     vals = interpolate_vertex_values(per_vertex, mesh.faces, gb.triangle[valid], gb.barycentric[valid])
     out[valid, :2] = np.clip(np.rint(vals), 0, 254).astype(np.uint8)

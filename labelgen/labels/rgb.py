@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from . import Label, Param, register
-from .geometric import DEPTH_UNITS, valid_pixels
+from .geometric import DEPTH_UNITS, INVALID_DEPTH
 
 NO_COLOUR = "mesh has no colour information"
 UNCOLOURED_GREY = 128.0
@@ -221,7 +221,7 @@ def _rgb(inputs, params):
     mesh = inputs["mesh"]
     t = colour_tables(mesh)
     background = np.asarray(colour(params["rgb_background"]), dtype=np.uint8)
-    valid = valid_pixels(gb, params["depth_units_per_meter"])
+    valid = gb.valid(params["depth_units_per_meter"], INVALID_DEPTH)
     out = np.empty(gb.depth.shape + (3,), dtype=np.uint8)
     out[:] = background
     out[valid] = shade(gb.triangle[valid], gb.barycentric[valid], t.mode, t.corner_rgb, t.corner_uv, t.face_tex,
