@@ -164,13 +164,30 @@ def apss_curvature(points, normals, radii=None, filter_scale: float = 4.0, spher
         R = point_radii(P)
     else:
         R = np.ascontiguousarray(np.asarray(radii, dtype=np.float64)[idx])
+    margin = 0.5  # room for the projection to move the query, in support radii
     if candidates is None:
-        # ball radius + room for the projection to move the query by half a radius
-        candidates = neighbor_candidates(P, (filter_scale + 0.5) * R)
+        candidates = neighbor_candidates(P, (filter_scale + margin) * R)
     indptr, indices = candidates
     eps = float(accuracy) * float(R.mean())
-    sk1, sk2, sst = _kernel("apss")(P, N, R, indptr, indices, float(filter_scale), float(spherical),
-                                    eps, int(max_iters), int(min_neighbors))
+    args = (float(filter_scale), float(spherical), eps, int(max_iters), int(min_neighbors))
+    kernel = _kernel("apss")
+    sk1, sk2, sst, moved = kernel(P, N, R, np.arange(len(P)), indptr, indices, *args)
+    far = np.flatnonzero(moved > margin * R)
+    if len(far):
+        # the projection left the candidates' margin: redo these vertices with every point
+        # whose ball can reach their path (radius: largest ball + twice the distance moved)
+        from scipy.spatial import cKDTree
+
+        reach = filter_scale * R.max() + 2.0 * moved[far]
+        lists = cKDTree(P).query_ball_point(P[far], reach, workers=-1)
+        sizes = np.array([len(x) - 1 for x in lists], dtype=np.int64)
+        sub_ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        sub_idx = np.empty(sub_ptr[-1], dtype=np.int32)
+        for k, (i, lst) in enumerate(zip(far, lists)):
+            lst = np.sort(np.asarray(lst, dtype=np.int32))
+            sub_idx[sub_ptr[k]:sub_ptr[k + 1]] = lst[lst != i]
+        r1, r2, rst, _ = kernel(P, N, R, far, sub_ptr, sub_idx, *args)
+        sk1[far], sk2[far], sst[far] = r1, r2, rst
     k1[idx], k2[idx], status[idx] = sk1, sk2, sst
     return k1, k2, status
 
@@ -428,22 +445,24 @@ def _build():
         return True
 
     @nb.njit(parallel=True, cache=True)
-    def apss(P, N, R, indptr, nbrs, scale, beta, eps, max_iters, min_nb):
-        n = len(P)
+    def apss(P, N, R, which, indptr, nbrs, scale, beta, eps, max_iters, min_nb):
+        n = len(which)
         k1 = np.zeros(n)
         k2 = np.zeros(n)
         status = np.zeros(n, dtype=np.int8)
+        moved = np.zeros(n)
         eps2 = eps * eps
-        for i in nb.prange(n):
+        for qi in nb.prange(n):
+            i = which[qi]
             c = P[i].copy()
-            lo = indptr[i]
-            hi = indptr[i + 1]  # the point itself is visited as index hi
+            lo = indptr[qi]
+            hi = indptr[qi + 1]  # the point itself is visited as index hi
             u = np.zeros(5)
             x = np.zeros(3)
             newx = np.zeros(3)
             cnt = fit_value(x, P, N, R, c, nbrs, lo, hi, i, scale, beta, u)
             if cnt < min_nb:
-                status[i] = 2
+                status[qi] = 2
                 continue
             ok = True
             for it in range(max_iters):
@@ -459,10 +478,13 @@ def _build():
                 x[0] = newx[0]
                 x[1] = newx[1]
                 x[2] = newx[2]
+                dist = np.sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2])
+                if dist > moved[qi]:
+                    moved[qi] = dist
                 if d2 <= eps2:
                     break
             if not ok:
-                status[i] = 2
+                status[qi] = 2
                 continue
             # jets of the weighted sums at x: SW, SP(3), SN(3), SPN, SPP
             S = np.zeros((9, 10))
@@ -522,7 +544,7 @@ def _build():
                     S[m, 8] += qm * hyz
                     S[m, 9] += qm * hzz
             if count < min_nb:
-                status[i] = 2
+                status[qi] = 2
                 continue
             iw = np.empty(10)
             tmp = np.empty(10)
@@ -538,7 +560,7 @@ def _build():
                 jmul(iw, tmp, tmp2)
                 den -= tmp2
             if not den[0] > 0.0:
-                status[i] = 2
+                status[qi] = 2
                 continue
             u4 = np.empty(10)
             jinv(den, tmp)
@@ -583,7 +605,7 @@ def _build():
             gz = f[3]
             gl = np.sqrt(gx * gx + gy * gy + gz * gz)
             if not gl > 1e-8:
-                status[i] = 3
+                status[qi] = 3
                 continue
             nx = gx / gl
             ny = gy / gl
@@ -619,11 +641,11 @@ def _build():
             e1 = mean + delta
             e2 = mean - delta
             if abs(e1) >= abs(e2):
-                k1[i] = e1
-                k2[i] = e2
+                k1[qi] = e1
+                k2[qi] = e2
             else:
-                k1[i] = e2
-                k2[i] = e1
-        return k1, k2, status
+                k1[qi] = e2
+                k2[qi] = e1
+        return k1, k2, status, moved
 
     return {"csr": csr, "apss": apss}
