@@ -165,3 +165,28 @@ def test_background_parameter_parsing():
         colour("1,2")
     with pytest.raises(ValueError):
         colour("300,0,0")
+
+
+def test_sample_apartment():
+    from conftest import REPO
+    from labelgen import read_cameras
+
+    path = REPO / "sample_meshes" / "apartment.glb"
+    if not path.is_file():
+        pytest.skip("sample apartment not present")
+    mesh = load_mesh(path)
+    assert "rgb" in default_render_tasks(mesh)
+    cams = read_cameras(REPO / "sample_meshes" / "apartment_cameras.json", resolution="80x60")
+    flat = {tuple(int(x) for x in c[:3]) for _, g in mesh.parts if g.visual.kind == "vertex"
+            for c in np.unique(np.asarray(g.visual.vertex_colors), axis=0)}
+    painted = 0
+    for cam in cams:
+        out, skipped = render_view(mesh, cam, tasks=["rgb", "mask_valid"])
+        assert not skipped
+        rgb, valid = out["rgb"], out["mask_valid"] == 255
+        assert np.all(rgb[~valid] == 0)
+        colours = {tuple(c) for c in rgb[valid]}
+        painted += len(colours) > 40  # the textured painting brings many colours
+        exact = np.array([tuple(int(x) for x in c) in flat for c in rgb[valid]])
+        assert exact.mean() >= 0.9  # flat vertex colours come through exactly
+    assert painted >= 1
