@@ -224,3 +224,26 @@ def test_deterministic():
     b = kc.apss_curvature(v, kc.vertex_normals(v, f))
     for x, y in zip(a, b):
         assert np.array_equal(x, y)
+
+
+def test_uneven_sampling_same_as_exhaustive_search():
+    """Candidate lists (binned by radius, with the fallback for far projections) give the
+    same curvature as searching every point, on a mesh whose point spacing varies a lot."""
+    import trimesh
+
+    ball = trimesh.creation.icosphere(subdivisions=3, radius=0.2)
+    ball.apply_translation((0, 0, 0.2))
+    box = trimesh.creation.box(extents=(1.0, 1.0, 0.1))
+    box.apply_translation((0, 0, -0.05))
+    pv, pf = plane(3.0, 15)
+    mesh = trimesh.util.concatenate([ball, box, trimesh.Trimesh(pv - (0, 0, 0.5), pf)])
+    v, f = np.asarray(mesh.vertices), np.asarray(mesh.faces)
+    n = kc.vertex_normals(v, f)
+    r = kc.point_radii(v)
+    assert r.max() / r.min() > 10
+    k1, k2, st = kc.apss_curvature(v, n, r)
+    everything = kc.neighbor_candidates(v, np.full(len(v), 1e3))
+    e1, e2, est = kc.apss_curvature(v, n, r, candidates=everything)
+    assert np.array_equal(st, est)
+    np.testing.assert_allclose(k1, e1, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(k2, e2, rtol=1e-7, atol=1e-9)
