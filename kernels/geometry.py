@@ -9,12 +9,12 @@ flipped to face the camera. References for the tests: the plain numpy expression
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 INVALID_ID = np.uint32(0xFFFFFFFF)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def hit_geometry(t_hit, primitive, face_normals, rotation, focal):
     """Hit distances and camera-space normals of one view.
 
@@ -41,7 +41,7 @@ def hit_geometry(t_hit, primitive, face_normals, rotation, focal):
     normal = np.zeros((h, w, 3))
     cx = (w - 1) / 2.0
     cy = (h - 1) / 2.0
-    for j in prange(h):
+    for j in range(h):
         y = (cy - j) / focal
         for i in range(w):
             t = np.float64(t_hit[j, i])
@@ -68,13 +68,13 @@ def hit_geometry(t_hit, primitive, face_normals, rotation, focal):
     return depth, distance, triangle, normal
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def valid_depth(depth, distance, units, invalid):
     """Pixels whose z-buffer and Euclidean depths are both finite and encodable (< invalid)."""
     h, w = depth.shape
     out = np.empty((h, w), dtype=np.bool_)
     limit = invalid - 0.5
-    for j in prange(h):
+    for j in range(h):
         for i in range(w):
             a = depth[j, i] * units
             b = distance[j, i] * units
@@ -82,23 +82,23 @@ def valid_depth(depth, distance, units, invalid):
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def encode_depth(metres, valid, units, invalid):
     """uint16 ``rint(metres * units)`` where valid, ``invalid`` elsewhere."""
     h, w = metres.shape
     out = np.empty((h, w), dtype=np.uint16)
-    for j in prange(h):
+    for j in range(h):
         for i in range(w):
             out[j, i] = np.uint16(np.rint(metres[j, i] * units)) if valid[j, i] else invalid
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def encode_normal(normal, valid, invalid):
     """uint8 ``rint((n + 1) * 127.5)`` per channel (n clipped to [-1, 1]); ``invalid`` elsewhere."""
     h, w = valid.shape
     out = np.empty((h, w, 3), dtype=np.uint8)
-    for j in prange(h):
+    for j in range(h):
         for i in range(w):
             for c in range(3):
                 if valid[j, i]:
@@ -109,7 +109,7 @@ def encode_normal(normal, valid, invalid):
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def reshade(normal, distance, valid, focal, energy, falloff, invalid):
     """uint8 Lambert shading from a point lamp at the camera (spec section 3).
 
@@ -120,7 +120,7 @@ def reshade(normal, distance, valid, focal, energy, falloff, invalid):
     out = np.empty((h, w), dtype=np.uint8)
     cx = (w - 1) / 2.0
     cy = (h - 1) / 2.0
-    for j in prange(h):
+    for j in range(h):
         y = (j - cy) / focal  # OpenCV y (down)
         for i in range(w):
             if not valid[j, i]:
@@ -135,7 +135,7 @@ def reshade(normal, distance, valid, focal, energy, falloff, invalid):
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def camera_rays(location, rotation, focal, width, height):
     """(H, W, 6) float32 rays [origin, direction] through the pixel centres.
 
@@ -145,7 +145,7 @@ def camera_rays(location, rotation, focal, width, height):
     rays = np.empty((height, width, 6), dtype=np.float32)
     cx = (width - 1) / 2.0
     cy = (height - 1) / 2.0
-    for j in prange(height):
+    for j in range(height):
         y = (cy - j) / focal
         for i in range(width):
             x = (i - cx) / focal
@@ -155,7 +155,7 @@ def camera_rays(location, rotation, focal, width, height):
     return rays
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def intersect_triangles(triangle, vertices, faces, location, rotation, focal):
     """Exact ray / triangle intersection for rays whose hit triangle is already known.
 
@@ -173,7 +173,7 @@ def intersect_triangles(triangle, vertices, faces, location, rotation, focal):
     prim = np.full((h, w), INVALID_ID, dtype=np.uint32)
     cx = (w - 1) / 2.0
     cy = (h - 1) / 2.0
-    for j in prange(h):
+    for j in range(h):
         y = (cy - j) / focal
         for i in range(w):
             f = triangle[j, i]

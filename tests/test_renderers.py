@@ -33,8 +33,11 @@ def test_pyrender_matches_ray_casting(renderers):
         same = (a.triangle == b.triangle) & (a.triangle >= 0)
         np.testing.assert_allclose(a.depth[same], b.depth[same], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(a.normal[same], b.normal[same], atol=1e-9)
-        la, _ = render_view(ray, cam)
-        lb, _ = render_view(gl, cam)
+        # the labels that come straight from the geometry buffer (image-derived labels amplify
+        # the few pixels where the renderers pick different triangles)
+        geometric = ["depth_zbuffer", "depth_euclidean", "normal", "reshading", "mask_valid"]
+        la, _ = render_view(ray, cam, geometric)
+        lb, _ = render_view(gl, cam, geometric)
         for name in la:
             if _from_rgb(name):
                 # rgb itself is compared; one rgb pixel that differs (another triangle at an

@@ -1,0 +1,143 @@
+"""Speed of the NARF interest image (keypoints3d), single thread.
+
+Prints the time per view and per stage for a 512x512 depth image (the shipped Taskonomy
+sample when ``../shared/reference`` is present, else a synthetic room), our kernel against
+the plain-Python reference on a small scene (same process), and, with ``--pcl BINARY``, the
+time of PCL itself (a build of ``shared/tools/pcl_narf_reference.cpp``; non-recursive, since
+PCL 1.13's recursive mode crashes) against our non-recursive run on the same input, with the
+agreement between the two.
+
+    python benchmarks/bench_narf.py [--reps 3] [--support-size 0.3] [--pcl /path/to/narf_time]
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from kernels import narf  # noqa: E402
+
+
+def find_reference() -> Path | None:
+    for base in [REPO, *REPO.parents]:
+        cand = base / "shared" / "reference" / "taskonomy"
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def load_view():
+    """(depth in metres float32, focal, name)."""
+    ref = find_reference()
+    if ref is not None:
+        from labelgen.images import read_png
+        from labelgen.labels.keypoints3d import depth_metres_float32
+
+        d = read_png(ref / "point_202_view_5_domain_depth_zbuffer.png")
+        fov = json.loads((ref / "point_202_view_5_domain_point_info.json").read_text())["field_of_view_rads"]
+        return depth_metres_float32(d, 512.0), d.shape[1] / (2 * math.tan(fov / 2)), "shipped Taskonomy view"
+    rng = np.random.default_rng(0)
+    ys, xs = np.mgrid[0:512, 0:512]
+    depth = (4.0 + 0.004 * xs + 0.002 * ys).astype(np.float32)
+    for _ in range(12):
+        x0, y0 = rng.integers(0, 450, size=2)
+        s = rng.integers(30, 120)
+        depth[y0:y0 + s, x0:x0 + s] = rng.uniform(1.0, 3.5)
+    return depth, 512 / (2 * math.tan(1.18 / 2)), "synthetic room"
+
+
+def best_of(fn, reps):
+    times = []
+    out = None
+    for _ in range(reps):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def flat(d, prefix=""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from flat(v, prefix + k + " / ")
+        else:
+            yield prefix + k, v
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--support-size", type=float, default=0.3)
+    ap.add_argument("--pcl", help="PCL binary built from shared/tools/pcl_narf_reference.cpp")
+    args = ap.parse_args()
+
+    depth, focal, name = load_view()
+    h, w = depth.shape
+    print(f"input: {name}, {w}x{h}, f = {focal:.3f} px, support {args.support_size} m, "
+          f"NUMBA_NUM_THREADS={os.environ['NUMBA_NUM_THREADS']}")
+    t = time.perf_counter()
+    narf.interest_image(depth[:64, :64], focal, args.support_size)
+    print(f"first call (Numba compile or cache load): {time.perf_counter() - t:.2f} s")
+
+    # whole view with per-stage timings (best of reps)
+    runs = []
+    for _ in range(args.reps):
+        tm = {}
+        t = time.perf_counter()
+        narf.interest_image(depth, focal, args.support_size, timings=tm)
+        runs.append((time.perf_counter() - t, tm))
+    total, tm = min(runs, key=lambda r: r[0])
+    print(f"\nkeypoints3d, recursive scale reduction (Taskonomy): {total:.3f} s per view (best of {args.reps})")
+    for k, v in flat(tm):
+        print(f"  {k:55s} {v:8.3f} s")
+
+    # kernel vs plain-Python reference on a small scene (same process)
+    ys, xs = np.mgrid[0:40, 0:40]
+    small = (3.0 + 0.011 * xs - 0.006 * ys).astype(np.float32)
+    small[12:28, 12:28] = 2.0
+    ri = narf.planar_range_image(small, 40.0)
+    be = narf.border_extraction(ri)
+    t_ref, ref = best_of(lambda: narf.interest_values_reference(ri, be, 0.2), 1)
+    narf.interest_image(small, 40.0, 0.2, recursive=False)
+    tm_small = {}
+    t_ker, _ = best_of(lambda: narf.interest_image(small, 40.0, 0.2, recursive=False, timings=tm_small), args.reps)
+    t_ker_int = tm_small["interest values"]
+    print(f"\ninterest values, 40x40 scene: plain-Python reference {t_ref:.3f} s, "
+          f"kernel {t_ker_int * 1e3:.2f} ms  (x{t_ref / max(t_ker_int, 1e-9):.0f})")
+
+    if args.pcl:
+        with tempfile.TemporaryDirectory() as tmp:
+            src, dst = Path(tmp) / "depth.raw", Path(tmp) / "interest.raw"
+            depth.astype(np.float32).tofile(src)
+            res = subprocess.run([args.pcl, str(src), str(dst), str(w), str(h), repr(float(focal)),
+                                  str(args.support_size), str(args.reps)],
+                                 capture_output=True, text=True, check=True)
+            t_pcl = float(res.stdout.split()[-1])
+            pcl = np.fromfile(dst, np.float32).reshape(h, w)
+        # PCL >= 1.10 re-orthogonalises eigenvectors differently from Taskonomy's PCL 1.7:
+        # use its variant here so that the two programs compute the same thing
+        t_ours, ours = best_of(lambda: narf.interest_image(depth, focal, args.support_size, recursive=False,
+                                                           eigen_variant=1), args.reps)
+        print(f"\nnon-recursive interest image (what PCL 1.13 can run): PCL {t_pcl:.3f} s, "
+              f"ours {t_ours:.3f} s  (x{t_pcl / t_ours:.1f} faster)")
+        print(f"  ours == PCL on {np.mean(ours == pcl) * 100:.3f} % of pixels, "
+              f"max |diff| {np.abs(ours - pcl).max():.2e}")
+        print(f"  recursive (Taskonomy) ours {total:.3f} s vs PCL non-recursive: x{t_pcl / total:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""NARF interest image (spec section 4, keypoints3d): stages on synthetic range images with a
+known answer, the kernels against slow references, and the shipped Taskonomy sample."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from kernels import narf
+from labelgen import Camera
+from labelgen.errors import LabelgenError
+from labelgen.pipeline import LazySources, compute_view
+
+F32 = np.float32
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+def wall(h, w, z):
+    return np.full((h, w), z, np.float32)
+
+
+def box_scene(h=80, w=80, lo=24, hi=56, z_box=2.0, z_wall=3.0):
+    """A square box face (rows/cols lo..hi-1) at ``z_box`` in front of a wall at ``z_wall``."""
+    d = wall(h, w, z_wall)
+    d[lo:hi, lo:hi] = z_box
+    return d
+
+
+def step_scene(h=48, w=64, split=32, z_near=2.0, z_far=4.0):
+    """Left part near, right part far: one vertical occlusion boundary."""
+    d = wall(h, w, z_far)
+    d[:, :split] = z_near
+    return d
+
+
+# -- small linear algebra and sorting ------------------------------------------------------
+
+@pytest.mark.parametrize("variant", [0, 1])
+def test_eigen33_matches_numpy(variant):
+    rng = np.random.default_rng(0)
+    evecs = np.empty((3, 3), np.float32)
+    evals = np.empty(3, np.float32)
+    for _ in range(200):
+        pts = rng.normal(size=(20, 3)) * rng.uniform(0.01, 3, size=3)
+        cov = np.cov(pts.T, bias=True).astype(np.float32)
+        narf.eigen33(cov, evecs, evals, variant)
+        ref_vals, ref_vecs = np.linalg.eigh(cov.astype(np.float64))
+        scale = np.abs(cov).max()
+        assert np.allclose(evals, ref_vals, atol=1e-4 * scale, rtol=1e-3)
+        # eigenvectors: unit, orthogonal, and (up to sign) numpy's where eigenvalues are distinct
+        assert np.allclose(evecs.T @ evecs, np.eye(3), atol=1e-3)
+        gaps = np.diff(ref_vals) / scale
+        if gaps.min() > 1e-2:
+            assert np.allclose(np.abs(np.sum(evecs * ref_vecs, axis=0)), 1.0, atol=1e-3)
+
+
+def test_std_sort_sorts_pairs():
+    rng = np.random.default_rng(1)
+    for n in range(1, 26):
+        for _ in range(20):
+            d = rng.integers(0, 6, size=n).astype(np.float32)  # many ties
+            k = np.arange(n, dtype=np.int64)
+            d0 = d.copy()
+            narf._std_sort(d, k, n, np.empty(64, np.int64))
+            assert np.array_equal(d, np.sort(d0))
+            assert np.array_equal(np.sort(k), np.arange(n))
+            assert np.array_equal(d0[k], d)
+
+
+# -- range images ---------------------------------------------------------------------------
+
+def test_planar_range_image_geometry():
+    h, w, f = 6, 8, 5.0
+    depth = np.linspace(1.0, 3.0, h * w, dtype=np.float32).reshape(h, w)
+    depth[2, 3] = 0.0
+    depth[4, 5] = np.nan
+    ri = narf.planar_range_image(depth, f)
+    ys, xs = np.mgrid[0:h, 0:w]
+    exp = np.stack([(xs - w / 2) * depth / f, (ys - h / 2) * depth / f, depth], -1).reshape(-1, 3)
+    ok = np.isfinite(depth).ravel() & (depth.ravel() > 0)
+    assert np.allclose(ri.points[ok], exp[ok], rtol=1e-6)
+    assert np.allclose(ri.ranges[ok], np.linalg.norm(exp[ok], axis=1), rtol=1e-6)
+    assert np.all(np.isneginf(ri.ranges[~ok])) and np.all(np.isnan(ri.points[~ok]))
+    assert math.isclose(ri.angular_resolution, math.asin(w / 2 / f) / (w / 2), rel_tol=1e-6)
+
+
+def test_half_image_keeps_closest_point():
+    rng = np.random.default_rng(2)
+    depth = rng.uniform(1, 5, size=(10, 12)).astype(np.float32)
+    depth[rng.random(depth.shape) < 0.3] = 0
+    ri = narf.planar_range_image(depth, 10.0)
+    half = narf.half_image(ri)
+    r = np.where(np.isfinite(ri.ranges), ri.ranges, np.inf).reshape(10, 12)
+    blocks = r.reshape(5, 2, 6, 2).transpose(0, 2, 1, 3).reshape(5, 6, 4)
+    exp = blocks.min(axis=2)
+    got = half.ranges.reshape(5, 6)
+    assert np.array_equal(np.where(np.isfinite(exp), exp, -np.inf), got)
+    assert (half.width, half.height) == (6, 5)
+    assert math.isclose(half.angular_resolution, 2 * ri.angular_resolution, rel_tol=1e-7)
+
+
+def test_scale_space_stops_at_two_degrees():
+    ri = narf.planar_range_image(wall(512, 512, 2.0), 512 / (2 * math.tan(1.18 / 2)))
+    scales = narf.scale_space(ri)
+    res = [math.degrees(s.angular_resolution) for s in scales]
+    assert [s.width for s in scales] == [512, 256, 128, 64, 32, 16]
+    assert all(0.5 * r < 2.0 for r in res[:-1]) and 0.5 * res[-1] >= 2.0
+
+
+# -- border extraction on synthetic scenes ---------------------------------------------------
+
+def test_flat_wall_has_no_borders_and_no_interest():
+    depth = wall(48, 64, 2.0)
+    ri = narf.planar_range_image(depth, 60.0)
+    be = narf.border_extraction(ri)
+    assert be.valid_surface.all()
+    assert not be.traits.any()
+    assert be.surface_change_scores.max() < 0.05
+    normals = be.normals.reshape(48, 64, 3)
+    assert np.allclose(np.abs(normals[..., 2]), 1.0, atol=1e-4)   # facing the camera
+    for recursive in (False, True):
+        interest = narf.interest_image(depth, 60.0, 0.2, recursive=recursive)
+        assert not interest.any()
+
+
+def test_occlusion_boundary_border_and_shadow_on_the_right_sides():
+    h, w, split = 48, 64, 32
+    depth = step_scene(h, w, split)
+    be = narf.border_extraction(narf.planar_range_image(depth, 60.0))
+    t = be.traits.reshape(h, w)
+    rows = slice(3, h - 3)
+    ob_cols = np.nonzero((t[rows] & narf.OBSTACLE_BORDER).any(axis=0))[0]
+    sh_cols = np.nonzero((t[rows] & narf.SHADOW_BORDER).any(axis=0))[0]
+    # the near (left) surface ends in an obstacle border facing right (PCL's 3-pixel
+    # averaged scores put it up to 2 pixels before the jump, the rest are veil points) ...
+    assert len(ob_cols) == 1 and split - 3 <= ob_cols[0] <= split - 1
+    ob = ob_cols[0]
+    assert np.all(t[rows, ob] & narf.OBSTACLE_BORDER_RIGHT)
+    # ... and the far surface starts with its shadow border, seen from the left
+    assert len(sh_cols) == 1 and split <= sh_cols[0] <= split + 2
+    assert np.all(t[rows, sh_cols[0]] & narf.SHADOW_BORDER_LEFT)
+    assert np.all(t[rows, ob + 1:sh_cols[0]] & narf.VEIL_POINT)
+    assert not (t & (narf.OBSTACLE_BORDER_LEFT | narf.OBSTACLE_BORDER_TOP | narf.OBSTACLE_BORDER_BOTTOM)).any()
+    # the 3D border direction points from the obstacle towards the background (+x)
+    bdir = be.border_directions.reshape(h, w, 3)[rows, ob]
+    assert np.all(bdir[:, 0] > 0.9)
+    # a border is a strong surface change; shadow borders are not interesting
+    assert np.all(be.surface_change_scores.reshape(h, w)[rows, ob] == 1.0)
+    interest = narf.interest_image(depth, 60.0, 0.2, recursive=False)
+    assert not interest[rows, sh_cols[0]].any()
+
+
+def test_box_corner_is_interesting_and_straight_edges_are_not():
+    depth = box_scene()
+    interest = narf.interest_image(depth, 80.0, 0.2, recursive=False)
+    lo, hi = 24, 55
+    for cy, cx in [(lo, lo), (lo, hi), (hi, lo), (hi, hi)]:
+        assert interest[cy - 2:cy + 3, cx - 2:cx + 3].max() > 0.5
+    mid = (lo + hi) // 2
+    assert interest[lo, mid] < 0.05 and interest[mid, lo] < 0.05   # middle of straight edges
+    assert interest[mid, mid] == 0                                   # flat face, far from borders
+    assert interest[5, 5] == 0                                       # flat wall
+    # the corners are the maxima of the image
+    assert interest.max() == max(interest[c - 3:c + 4, d - 3:d + 4].max()
+                                 for c in (lo, hi) for d in (lo, hi))
+
+
+# -- the interest stage against a slow reference -------------------------------------------
+
+def tilted_box_scene(n=40):
+    """A rotated box face on a tilted plane in front of a tilted wall (no direction lies
+    exactly on a histogram cell boundary, so float32 and float64 agree)."""
+    ys, xs = np.mgrid[0:n, 0:n]
+    depth = (3.0 + 0.011 * xs - 0.006 * ys).astype(np.float32)
+    c = (n - 1) / 2
+    face = (abs(xs - c + 0.3 * (ys - c)) < n / 5) & (abs(ys - c + 0.2 * (xs - c)) < n / 5)
+    depth[face] = (2.0 + 0.009 * xs + 0.004 * ys)[face]
+    return depth
+
+
+@pytest.mark.parametrize("scene", ["box", "step"])
+def test_interest_kernel_matches_reference(scene):
+    depth = tilted_box_scene() if scene == "box" else step_scene(24, 32, 16)
+    ri = narf.planar_range_image(depth, 40.0)
+    be = narf.border_extraction(ri)
+    got = narf.interest_image(depth, 40.0, 0.2, recursive=False)
+    ref = narf.interest_values_reference(ri, be, 0.2)
+    assert np.abs(got - ref).max() < 1e-4
+
+
+def test_recursive_scales_take_coarser_values_for_close_points():
+    # a box close to the camera: every point is nearer than the first start-usage range, so
+    # full-resolution values are copied from the half image (PCL: the 2x2 block's value)
+    depth = box_scene(128, 128, 40, 88, z_box=0.4, z_wall=0.6)
+    f = 128 / (2 * math.tan(1.18 / 2))
+    ri = narf.planar_range_image(depth, f)
+    starts = narf.start_usage_ranges(narf.scale_space(ri), 0.2)
+    assert ri.ranges.max() < starts[0]
+    nearest = narf.interest_image(depth, f, 0.2, taskonomy_upsampling=False)
+    bilinear = narf.interest_image(depth, f, 0.2, taskonomy_upsampling=True)
+    flat = narf.interest_image(depth, f, 0.2, recursive=False)
+    usable = ((narf.border_extraction(ri).traits & (narf.SHADOW_BORDER | narf.VEIL_POINT)) == 0)
+    blocks = usable.reshape(64, 2, 64, 2).all(axis=(1, 3))
+    v = nearest.reshape(64, 2, 64, 2).transpose(0, 2, 1, 3).reshape(64, 64, 4)
+    assert np.all(v[blocks] == v[blocks][:, :1])
+    assert nearest.max() > 0.1 and not np.array_equal(nearest, flat)
+    # Taskonomy's bilinear version interpolates the same coarse values
+    assert not np.array_equal(bilinear, nearest)
+    assert bilinear.min() >= 0 and bilinear.max() <= nearest.max() + 1e-6
+    # all versions find the four box corners among their strongest responses
+    for img in (nearest, bilinear, flat):
+        for cy, cx in [(40, 40), (40, 87), (87, 40), (87, 87)]:
+            assert img[cy - 4:cy + 5, cx - 4:cx + 5].max() > 0.15
+
+
+def test_same_input_same_output():
+    depth = box_scene()
+    a = narf.interest_image(depth, 80.0, 0.2)
+    b = narf.interest_image(depth, 80.0, 0.2)
+    assert a.tobytes() == b.tobytes()
+
+
+def test_encode_interest_truncates_like_taskonomy():
+    v = np.array([0.0, 1 / 6, 0.25, 0.9999999, 1.5, -0.1], np.float32)
+    assert narf.encode_interest(v).tolist() == [0, 10922, 16384, 65535, 65535, 0]
+
+
+# -- the label -------------------------------------------------------------------------------
+
+def _camera(w, h, fov=1.18):
+    return Camera.look_at([0, 0, 0], [0, 1, 0], fov=fov, width=w, height=h)
+
+
+def test_keypoints3d_label_on_synthetic_depth():
+    depth = (box_scene(64, 64, 20, 44) * 512).astype(np.uint16)
+    sources = LazySources(depth_zbuffer=depth, camera=_camera(64, 64))
+    labels, skipped = compute_view(["keypoints3d"], sources, {"support_size": 0.2})
+    out = labels["keypoints3d"]
+    assert not skipped and out.dtype == np.uint16 and out.shape == (64, 64)
+    f = 64 / (2 * math.tan(1.18 / 2))
+    exp = narf.encode_interest(narf.interest_image(depth.astype(np.float32) / 512, f, 0.2))
+    assert np.array_equal(out, exp)
+    assert out.max() > 0
+
+
+def test_keypoints3d_rejects_bad_support_size():
+    sources = LazySources(depth_zbuffer=np.full((16, 16), 1024, np.uint16), camera=_camera(16, 16))
+    with pytest.raises(LabelgenError, match="support-size"):
+        compute_view(["keypoints3d"], sources, {"support_size": -1.0})
+
+
+# -- the shipped Taskonomy sample ------------------------------------------------------------
+
+def test_shipped_keypoints3d_is_reproduced(reference):
+    from labelgen.images import read_png
+
+    base = reference / "taskonomy"
+    depth = read_png(base / "point_202_view_5_domain_depth_zbuffer.png")
+    shipped = read_png(base / "point_202_view_5_domain_keypoints3d.png").astype(np.int64)
+    info = json.loads((base / "point_202_view_5_domain_point_info.json").read_text())
+    cam = _camera(depth.shape[1], depth.shape[0], info["field_of_view_rads"])
+    labels, _ = compute_view(["keypoints3d"], LazySources(depth_zbuffer=depth, camera=cam))
+    ours = labels["keypoints3d"].astype(np.int64)
+    err = np.abs(ours - shipped)
+    assert np.corrcoef(ours.ravel(), shipped.ravel())[0, 1] >= 0.98
+    assert np.median(err) <= 100
+    assert np.mean(err == 0) >= 0.999 and err.max() <= 2
+
+
+def test_odd_non_square_sizes_and_empty_depth():
+    depth = box_scene(67, 101, 20, 45)
+    f = 101 / (2 * math.tan(1.18 / 2))
+    out = narf.interest_image(depth, f, 0.2)
+    assert out.shape == (67, 101) and np.isfinite(out).all() and out.max() > 0
+    assert [s.width for s in narf.scale_space(narf.planar_range_image(depth, f))][:2] == [101, 50]
+    assert not narf.interest_image(np.zeros((33, 47), np.float32), 30.0, 0.2).any()
+    nan = np.full((20, 30), np.nan, np.float32)
+    nan[5:15, 5:25] = 2.0
+    assert np.isfinite(narf.interest_image(nan, 30.0, 0.2)).all()
