@@ -156,6 +156,27 @@ def test_bad_texture(tmp_path, problem):
     assert ("does not exist" in skipped["rgb"]) == (problem == "missing")
 
 
+def test_gltf_missing_external_image(tmp_path):
+    import json
+
+    import trimesh
+    from PIL import Image
+    from trimesh.visual.material import PBRMaterial
+    from trimesh.visual.texture import TextureVisuals
+
+    v = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0.0]])
+    mat = PBRMaterial(baseColorTexture=Image.fromarray(checkerboard()))
+    tm = trimesh.Trimesh(v, [[0, 1, 2], [0, 2, 3]], visual=TextureVisuals(uv=v[:, :2], material=mat), process=False)
+    for name, data in tm.export(file_type="gltf").items():
+        (tmp_path / name).write_bytes(data)
+    doc = json.loads((tmp_path / "model.gltf").read_text())
+    doc["images"] = [{"uri": "wall%20paint.png", "mimeType": "image/png"}]
+    (tmp_path / "model.gltf").write_text(json.dumps(doc))
+    mesh = load_mesh(tmp_path / "model.gltf")
+    _, skipped = render_view(mesh, camera(16), tasks=["rgb"])
+    assert "wall paint.png" in skipped["rgb"] and "does not exist" in skipped["rgb"]
+
+
 def test_background_parameter_parsing():
     from labelgen.labels.rgb import colour
 

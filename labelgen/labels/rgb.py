@@ -14,9 +14,9 @@ with no colour at all has no ``rgb`` ("mesh has no colour information"). Pixels 
 valid hit get the background colour (``--rgb-background R,G,B``, default black).
 
 The per-face tables (corner UVs or colours, textures decoded once) are built once per mesh
-and kept on ``mesh.cache``. OBJ files' MTL texture references are checked: a missing or
-unreadable texture file makes ``rgb`` unavailable with a message naming the file (the other
-labels are still rendered).
+and kept on ``mesh.cache``. The texture files referenced by an OBJ's MTL libraries or by a
+``.gltf`` file are checked: a missing or unreadable one makes ``rgb`` unavailable with a
+message naming the file (the other labels are still rendered).
 """
 from __future__ import annotations
 
@@ -126,6 +126,34 @@ def mtl_problems(obj_path: Path) -> list[str]:
     return problems
 
 
+def gltf_problems(gltf_path: Path) -> list[str]:
+    """Missing or unreadable external image files referenced by a ``.gltf`` file."""
+    import json
+    from urllib.parse import unquote
+
+    from PIL import Image
+
+    problems = []
+    try:
+        doc = json.loads(gltf_path.read_text(errors="replace"))
+    except (OSError, ValueError):
+        return problems
+    for image in doc.get("images", []) if isinstance(doc, dict) else []:
+        uri = image.get("uri") if isinstance(image, dict) else None
+        if not isinstance(uri, str) or uri.startswith("data:"):
+            continue
+        tex = gltf_path.parent / unquote(uri)
+        if not tex.is_file():
+            problems.append(f"{tex}: image referenced by {gltf_path.name} does not exist")
+            continue
+        try:
+            with Image.open(tex) as im:
+                im.load()
+        except Exception as err:
+            problems.append(f"{tex}: cannot read texture image ({type(err).__name__}: {err})")
+    return problems
+
+
 def colour_tables(mesh) -> ColourTables:
     """The per-face colour tables of ``mesh`` (built once, kept on ``mesh.cache``)."""
     if "rgb_tables" in mesh.cache:
@@ -142,6 +170,8 @@ def colour_tables(mesh) -> ColourTables:
     problems = []
     if mesh.path is not None and Path(mesh.path).suffix.lower() == ".obj":
         problems = mtl_problems(Path(mesh.path))
+    elif mesh.path is not None and Path(mesh.path).suffix.lower() == ".gltf":
+        problems = gltf_problems(Path(mesh.path))
 
     for offset, g in mesh.parts:
         nf = len(g.faces)
