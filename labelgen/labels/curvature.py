@@ -40,6 +40,11 @@ PARAMS = (
 )
 
 
+#: Why a vertex's curvature is 0, in the order of the ``counts`` array of :func:`vertex_curvatures`.
+ZERO_REASONS = ("vertices used by no face", "vertices with only degenerate faces",
+                "vertices with too few neighbours for a fit", "vertices where the fitted surface has no gradient")
+
+
 def _fit_params(params: dict) -> dict:
     return {"filter_scale": float(params["curvature_filter_scale"]),
             "accuracy": float(params["curvature_projection_accuracy"]),
@@ -74,7 +79,7 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
     fit = _fit_params(full)
 
     def compute():
-        from kernels.curvature import NO_POINT, OK, TOO_FEW, NO_GRADIENT, apss_curvature, vertex_normals
+        from kernels.curvature import NO_GRADIENT, NO_POINT, TOO_FEW, apss_curvature, vertex_normals
 
         unique, inverse, faces = merge_positions(mesh.vertices, mesh.faces)
         normals = vertex_normals(unique, faces)
@@ -83,21 +88,22 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
         referenced = np.zeros(len(mesh.vertices), dtype=bool)
         referenced[mesh.faces.ravel()] = True
         st = out["status"]
-        where = mesh.path if mesh.path is not None else "mesh"
-        counts = {
-            "vertices used by no face": int(np.count_nonzero(~referenced)),
-            "vertices with only degenerate faces": int(np.count_nonzero(referenced & (st == NO_POINT))),
-            "vertices with too few neighbours for a fit": int(np.count_nonzero(st == TOO_FEW)),
-            "vertices where the fitted surface has no gradient": int(np.count_nonzero(st == NO_GRADIENT)),
-        }
-        for what, n in counts.items():
-            if n:
-                log.warning("%s: principal_curvature: curvature set to 0 on %d %s", where, n, what)
-        out["counts"] = np.array([counts[k] for k in counts], dtype=np.int64)
-        assert OK == 0
+        out["counts"] = np.array([np.count_nonzero(~referenced),
+                                  np.count_nonzero(referenced & (st == NO_POINT)),
+                                  np.count_nonzero(st == TOO_FEW),
+                                  np.count_nonzero(st == NO_GRADIENT)], dtype=np.int64)
         return out
 
-    return cache.per_mesh(mesh, "curvature", VERSION, fit, compute)
+    result = cache.per_mesh(mesh, "curvature", VERSION, fit, compute)
+    reported = mesh.cache.setdefault("curvature_reported", set())
+    key = tuple(sorted(fit.items()))
+    if key not in reported:  # once per mesh, whether computed now or read from the cache
+        reported.add(key)
+        where = mesh.path if mesh.path is not None else "mesh"
+        for what, n in zip(ZERO_REASONS, result["counts"].tolist()):
+            if n:
+                log.warning("%s: principal_curvature: curvature set to 0 on %d %s", where, n, what)
+    return result
 
 
 def encode_curvature(k: np.ndarray, r_min: float) -> np.ndarray:
