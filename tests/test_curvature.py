@@ -151,6 +151,8 @@ def test_against_pymeshlab(tmp_path):
                                                        maxprojectioniters=15, sphericalparameter=1.0,
                                                        curvaturetype=ct)
         ref[ct] = ms.current_mesh().vertex_scalar_array()
+        # MeshLab's vertex normals: angle-weighted, not normalised (what APSS is fed)
+        np.testing.assert_allclose(kc.vertex_normals(v, f), ms.current_mesh().vertex_normal_matrix(), atol=2e-3)
     curv = vertex_curvatures(Mesh.from_arrays(v, f), {})
     assert np.corrcoef(curv["k1"], ref["K1"])[0, 1] >= 0.9
     assert np.corrcoef(curv["k2"], ref["K2"])[0, 1] >= 0.9
