@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="open3d: Embree ray casting (default); pyrender: OpenGL rasterisation (EGL when headless)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--verbose", action="store_true", help="report the mesh and cameras")
+    r.add_argument("--no-cache", action="store_true",
+                   help="do not read or write the cache of per-mesh results such as curvature "
+                        "($LABELGEN_CACHE_DIR, default ~/.cache/labelgen)")
     _add_params(r)
 
     d = sub.add_parser("derive", help="recompute image-derived labels from an existing building folder",
@@ -107,7 +110,8 @@ def _cmd_render(args):
         print(f"labelgen: {args.mesh}: {mesh.summary()}", file=sys.stderr)
         print(f"labelgen: {args.cameras}: {len(cameras)} cameras", file=sys.stderr)
     summary = render_building(mesh, cameras, args.out, args.tasks, _params_from(args),
-                              workers=args.workers, backend=args.renderer, quiet=args.quiet)
+                              workers=args.workers, backend=args.renderer, quiet=args.quiet,
+                              cache=not args.no_cache)
     _report(summary, args.quiet)
     return EXIT_FAILURES if summary.failures else 0
 

@@ -107,7 +107,10 @@ def _write_view(out: Path, camera: Camera, labels: dict[str, np.ndarray]) -> int
 _WORKER: dict[str, Any] = {}
 
 
-def _init_render_worker(mesh_path, backend, threads):
+def _init_render_worker(mesh_path, backend, threads, cache=True):
+    from . import cache as mesh_cache
+
+    mesh_cache.configure(enabled=cache)
     _WORKER["renderer"] = make_renderer(load_mesh(mesh_path), backend, threads=threads)
 
 
@@ -131,8 +134,23 @@ def _progress(total, quiet, desc):
 
 def render_building(mesh: str | os.PathLike | Mesh, cameras: list[Camera], out, tasks=None,
                     params: dict[str, Any] | None = None, workers: int = 1,
-                    backend: str = "open3d", quiet: bool = True) -> Summary:
-    """Render every camera's labels into the building folder ``out``."""
+                    backend: str = "open3d", quiet: bool = True, cache: bool = True) -> Summary:
+    """Render every camera's labels into the building folder ``out``.
+
+    ``cache=False`` neither reads nor writes the disk cache of per-mesh results (see
+    :mod:`labelgen.cache`); they are still computed once per mesh in each process.
+    """
+    from . import cache as mesh_cache
+
+    previous = mesh_cache.enabled()
+    mesh_cache.configure(enabled=cache)
+    try:
+        return _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet, cache)
+    finally:
+        mesh_cache.configure(enabled=previous)
+
+
+def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet, cache) -> Summary:
     mesh_obj = mesh if isinstance(mesh, Mesh) else load_mesh(mesh)
     tasks = default_render_tasks(mesh_obj) if tasks is None else check_tasks(tasks)
     params = resolve_params(params)
@@ -149,9 +167,13 @@ def render_building(mesh: str | os.PathLike | Mesh, cameras: list[Camera], out, 
             if mesh_obj.path is None:
                 raise ValueError("workers > 1 needs a mesh read from a file")
             threads = max(1, (os.cpu_count() or 1) // workers)
+            if cache:
+                from . import cache as mesh_cache
+
+                mesh_cache.prepare(mesh_obj, tasks, params)
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_init_render_worker,
-                                     initargs=(mesh_obj.path, backend, threads)) as pool:
+                                     initargs=(mesh_obj.path, backend, threads, cache)) as pool:
                 futures = [pool.submit(_render_worker, cam, tasks, params, out) for cam in cameras]
                 for fut in futures:
                     summary.add(fut.result())

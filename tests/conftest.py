@@ -36,3 +36,15 @@ def box_mesh(lo, hi):
     m = trimesh.creation.box(extents=hi - lo)
     m.apply_translation((lo + hi) / 2)
     return np.asarray(m.vertices), np.asarray(m.faces)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_labelgen_cache(tmp_path_factory):
+    """Per-mesh results (curvature) go to a temporary cache folder, not ~/.cache/labelgen."""
+    old = os.environ.get("LABELGEN_CACHE_DIR")
+    os.environ["LABELGEN_CACHE_DIR"] = str(tmp_path_factory.mktemp("labelgen-cache"))
+    yield
+    if old is None:
+        os.environ.pop("LABELGEN_CACHE_DIR", None)
+    else:
+        os.environ["LABELGEN_CACHE_DIR"] = old

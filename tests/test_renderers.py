@@ -28,7 +28,8 @@ def test_pyrender_matches_ray_casting(renderers):
         np.testing.assert_allclose(a.normal[same], b.normal[same], atol=1e-9)
         # the labels that come straight from the geometry buffer (image-derived labels amplify
         # the few pixels where the renderers pick different triangles)
-        geometric = ["depth_zbuffer", "depth_euclidean", "normal", "reshading", "mask_valid"]
+        geometric = ["depth_zbuffer", "depth_euclidean", "normal", "reshading", "mask_valid",
+                     "principal_curvature", "rgb"]
         la, _ = render_view(ray, cam, geometric)
         lb, _ = render_view(gl, cam, geometric)
         for name in la:

@@ -1,0 +1,168 @@
+"""``principal_curvature``: per-vertex principal curvatures interpolated per pixel (spec section 3).
+
+Per mesh (once, cached, see :mod:`labelgen.cache`): vertices with identical positions are
+merged (a mesh split at texture seams is one surface), angle-weighted vertex normals are
+computed, and the APSS estimator of :mod:`kernels.curvature` gives ``k1`` (larger magnitude)
+and ``k2`` per vertex. Each is clipped to ``+-1/r_min`` and encoded per vertex as
+``round((k * r_min + 1) / 2 * 254)`` (zero curvature = 127), like the vertex colours of the
+original pipeline; each pixel interpolates its triangle's three encoded values with the hit's
+barycentric coordinates and rounds. R = k1, G = k2, B = 0; pixels without a valid hit are
+(0, 0, 0).
+
+Sign: curvature is positive where the surface bends away from its normal, with normals from
+the faces' winding (counter-clockwise = front). Convex objects with outward-facing faces
+(a sphere seen from outside, the rounded edge of a cushion) encode above 127, concave ones
+below.
+
+Vertices used by no face, vertices whose faces are all degenerate, and vertices with too few
+neighbours for a fit get curvature 0 (127); they are counted and reported once per mesh.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from . import Label, Param, register
+from .geometric import DEPTH_UNITS, INVALID_DEPTH
+
+log = logging.getLogger("labelgen")
+
+VERSION = 1  # bump when the per-vertex computation changes (invalidates the disk cache)
+
+PARAMS = (
+    DEPTH_UNITS,
+    Param("curvature_r_min", 0.03, "smallest radius of curvature encoded, metres (curvature clipped to +-1/r_min)"),
+    Param("curvature_filter_scale", 4.0, "APSS filter scale, in units of the local point spacing"),
+    Param("curvature_projection_accuracy", 1e-4, "APSS projection accuracy, relative to the point spacing"),
+    Param("curvature_max_projection_iters", 15, "APSS maximum projection iterations", int),
+    Param("curvature_spherical_parameter", 1.0, "APSS spherical parameter (1 = sphere fit, 0 = plane fit)"),
+)
+
+
+#: Why a vertex's curvature is 0, in the order of the ``counts`` array of :func:`vertex_curvatures`.
+ZERO_REASONS = ("vertices used by no face", "vertices with only degenerate faces",
+                "vertices with too few neighbours for a fit", "vertices where the fitted surface has no gradient")
+
+
+def _fit_params(params: dict) -> dict:
+    return {"filter_scale": float(params["curvature_filter_scale"]),
+            "accuracy": float(params["curvature_projection_accuracy"]),
+            "max_iters": int(params["curvature_max_projection_iters"]),
+            "spherical": float(params["curvature_spherical_parameter"])}
+
+
+def merge_positions(vertices: np.ndarray, faces: np.ndarray):
+    """``(unique, inverse, faces_unique)``: vertices with identical coordinates merged."""
+    v = np.ascontiguousarray(vertices, dtype=np.float64) + 0.0  # -0.0 -> 0.0
+    order = np.lexsort((v[:, 2], v[:, 1], v[:, 0]))
+    sv = v[order]
+    new = np.ones(len(v), dtype=bool)
+    new[1:] = np.any(sv[1:] != sv[:-1], axis=1)
+    ids = np.cumsum(new) - 1
+    inverse = np.empty(len(v), dtype=np.int64)
+    inverse[order] = ids
+    unique = sv[new]
+    return unique, inverse, inverse[faces]
+
+
+def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
+    """Per-vertex ``k1``, ``k2`` (float64, 1/m) and ``status`` of ``mesh`` (cached).
+
+    ``params`` holds the ``curvature_*`` parameters (defaults if missing). ``status`` is
+    :data:`kernels.curvature.OK` where computed, else the reason the curvature is 0.
+    """
+    from .. import cache
+
+    full = {p.name: p.default for p in PARAMS}
+    full.update({k: v for k, v in params.items() if k in full})
+    fit = _fit_params(full)
+
+    def compute():
+        from kernels.curvature import NO_GRADIENT, NO_POINT, TOO_FEW, apss_curvature, vertex_normals
+
+        unique, inverse, faces = merge_positions(mesh.vertices, mesh.faces)
+        normals = vertex_normals(unique, faces)
+        k1, k2, status = apss_curvature(unique, normals, **fit)
+        out = {"k1": k1[inverse], "k2": k2[inverse], "status": status[inverse]}
+        referenced = np.zeros(len(mesh.vertices), dtype=bool)
+        referenced[mesh.faces.ravel()] = True
+        st = out["status"]
+        out["counts"] = np.array([np.count_nonzero(~referenced),
+                                  np.count_nonzero(referenced & (st == NO_POINT)),
+                                  np.count_nonzero(st == TOO_FEW),
+                                  np.count_nonzero(st == NO_GRADIENT)], dtype=np.int64)
+        return out
+
+    result = cache.per_mesh(mesh, "curvature", VERSION, fit, compute)
+    reported = mesh.cache.setdefault("curvature_reported", set())
+    key = tuple(sorted(fit.items()))
+    if key not in reported:  # once per mesh, whether computed now or read from the cache
+        reported.add(key)
+        where = mesh.path if mesh.path is not None else "mesh"
+        for what, n in zip(ZERO_REASONS, result["counts"].tolist()):
+            if n:
+                log.warning("%s: principal_curvature: curvature set to 0 on %d %s", where, n, what)
+    return result
+
+
+def encode_curvature(k: np.ndarray, r_min: float) -> np.ndarray:
+    """uint8 ``round((clip(k, -1/r_min, 1/r_min) * r_min + 1) / 2 * 254)``."""
+    kr = np.clip(np.asarray(k, dtype=np.float64) * r_min, -1.0, 1.0)
+    return np.rint((kr + 1.0) * 127.0).astype(np.uint8)
+
+
+def decode_curvature(encoded: np.ndarray, params: dict) -> np.ndarray:
+    """(H, W, 2) k1, k2 in 1/m from the stored image; NaN where invalid (0, 0, 0)."""
+    r_min = params["curvature_r_min"]
+    out = (encoded[..., :2].astype(np.float64) / 127.0 - 1.0) / r_min
+    out[np.all(encoded == 0, axis=-1)] = np.nan
+    return out
+
+
+def interpolate_vertex_values(values: np.ndarray, faces: np.ndarray, triangle: np.ndarray,
+                              barycentric: np.ndarray) -> np.ndarray:
+    """Per-pixel ``(1-u-v) a + u b + v c`` of per-vertex ``values`` (N, C) for the hits given
+    by ``triangle`` (n,) and ``barycentric`` (n, 2); float64 (n, C)."""
+    f = faces[triangle]
+    u = barycentric[:, 0:1].astype(np.float64)
+    v = barycentric[:, 1:2].astype(np.float64)
+    vals = values.astype(np.float64)
+    return (1.0 - u - v) * vals[f[:, 0]] + u * vals[f[:, 1]] + v * vals[f[:, 2]]
+
+
+def _principal_curvature(inputs, params):
+    gb = inputs["gbuffer"]
+    mesh = inputs["mesh"]
+    curv = vertex_curvatures(mesh, params)
+    r_min = float(params["curvature_r_min"])
+    if not r_min > 0:
+        from ..errors import LabelgenError
+
+        raise LabelgenError("--curvature-r-min", f"must be positive, got {r_min}")
+    per_vertex = np.stack([encode_curvature(curv["k1"], r_min), encode_curvature(curv["k2"], r_min)], axis=1)
+    valid = gb.valid(params["depth_units_per_meter"], INVALID_DEPTH)
+    out = np.zeros(gb.depth.shape + (3,), dtype=np.uint8)
+    vals = interpolate_vertex_values(per_vertex, mesh.faces, gb.triangle[valid], gb.barycentric[valid])
+    out[valid, :2] = np.clip(np.rint(vals), 0, 254).astype(np.uint8)
+    return out
+
+
+def _prepare(mesh, params):
+    vertex_curvatures(mesh, params)
+
+
+def _register_preparer():
+    from .. import cache
+
+    cache.PREPARERS["principal_curvature"] = _prepare
+
+
+_register_preparer()
+
+register(Label(
+    "principal_curvature", ("gbuffer", "mesh"), _principal_curvature, "rgb8", legacy_name="curvature",
+    encoding="uint8 RGB: R = k1 (larger magnitude), G = k2, B = 0; per vertex round((k * r_min + 1) / 2 * 254), "
+             "interpolated with the barycentrics",
+    invalid="(0, 0, 0)", params=PARAMS, decode=decode_curvature,
+    description="principal curvatures (APSS, per vertex, interpolated)"))
