@@ -2,7 +2,8 @@
 
 A small three-room apartment (8 m x 6 m, 2.6 m high) with doorways, furniture, a sphere, a
 cylinder and one UV-textured surface (a painting); every other object carries a flat vertex
-colour. Cameras: 10 views inside the rooms in Omnidata ``camera_poses.json`` form, each
+colour. Flat surfaces are subdivided to edges of at most 0.3 m so that the curvature estimate
+stays local (see :func:`even`). Cameras: 10 views inside the rooms in Omnidata ``camera_poses.json`` form, each
 entry also carrying ``field_of_view_rads`` and ``resolution``.
 
 Run ``python sample_meshes/make_apartment.py`` to rebuild both files (deterministic).
@@ -21,6 +22,7 @@ from scipy.spatial.transform import Rotation
 HERE = Path(__file__).resolve().parent
 HEIGHT = 2.6
 WALL = 0.1
+MAX_EDGE = 0.3
 
 
 def box(lo, hi, colour):
@@ -29,6 +31,20 @@ def box(lo, hi, colour):
     m.apply_translation((lo + hi) / 2)
     m.visual.vertex_colors = np.tile(np.append(colour, 255), (len(m.vertices), 1)).astype(np.uint8)
     return m
+
+
+def even(mesh, max_edge=MAX_EDGE):
+    """``mesh`` subdivided to edges of at most ``max_edge`` (flat vertex colour kept).
+
+    APSS curvature (principal_curvature) sizes each vertex's support from its 16 nearest
+    vertices, so the 8 corners of a large box would each reach across the room; a roughly
+    even sampling keeps the estimate local.
+    """
+    colour = mesh.visual.vertex_colors[0]
+    v, f = trimesh.remesh.subdivide_to_size(mesh.vertices, mesh.faces, max_edge=max_edge)
+    out = trimesh.Trimesh(v, f, process=True)
+    out.visual.vertex_colors = np.tile(colour, (len(out.vertices), 1))
+    return out
 
 
 def wall_x(y, x0, x1, colour, doors=()):
@@ -94,7 +110,7 @@ def build_scene() -> trimesh.Scene:
     }
     scene = trimesh.Scene()
     for name, meshes in parts.items():
-        scene.add_geometry(trimesh.util.concatenate(meshes), geom_name=name)
+        scene.add_geometry(even(trimesh.util.concatenate(meshes)), geom_name=name)
     sphere = trimesh.creation.icosphere(subdivisions=4, radius=0.2)
     sphere.apply_translation((2.3, 4.1, 0.97))
     sphere.visual.vertex_colors = np.tile((200, 60, 50, 255), (len(sphere.vertices), 1)).astype(np.uint8)
@@ -102,7 +118,7 @@ def build_scene() -> trimesh.Scene:
     cyl = trimesh.creation.cylinder(radius=0.25, height=1.1, sections=96)
     cyl.apply_translation((4.2, 1.0, 0.55))
     cyl.visual.vertex_colors = np.tile((70, 150, 90, 255), (len(cyl.vertices), 1)).astype(np.uint8)
-    scene.add_geometry(cyl, geom_name="cylinder")
+    scene.add_geometry(even(cyl), geom_name="cylinder")
     scene.add_geometry(painting(), geom_name="painting")
     return scene
 

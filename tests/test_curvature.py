@@ -179,7 +179,7 @@ def test_merge_positions_and_bad_vertices(caplog):
     assert curv["k1"][len(v) + len(dup)] == 0 and curv["status"][len(v) + len(dup)] != kc.OK
     text = caplog.text
     assert "1 vertices used by no face" in text
-    assert "vertices with only degenerate faces" in text
+    assert "vertices without a normal (only degenerate faces" in text
 
 
 def test_too_few_neighbours():

@@ -22,7 +22,8 @@ def test_pyrender_matches_ray_casting(renderers):
     cams = read_cameras(REPO / "sample_meshes" / "apartment_cameras.json", resolution="160x120")
     for cam in cams:
         a, b = ray.render(cam), gl.render(cam)
-        assert (a.triangle == b.triangle).mean() >= 0.999
+        # pixel centres on shared edges may see either triangle
+        assert (a.triangle == b.triangle).mean() >= 0.995
         same = (a.triangle == b.triangle) & (a.triangle >= 0)
         np.testing.assert_allclose(a.depth[same], b.depth[same], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(a.normal[same], b.normal[same], atol=1e-9)

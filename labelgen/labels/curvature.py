@@ -14,7 +14,8 @@ the faces' winding (counter-clockwise = front). Convex objects with outward-faci
 (a sphere seen from outside, the rounded edge of a cushion) encode above 127, concave ones
 below.
 
-Vertices used by no face, vertices whose faces are all degenerate, and vertices with too few
+Vertices used by no face, vertices without a normal (all their faces degenerate, or faces
+meeting back to back so that their normals cancel), and vertices with too few
 neighbours for a fit get curvature 0 (127); they are counted and reported once per mesh.
 """
 from __future__ import annotations
@@ -41,7 +42,8 @@ PARAMS = (
 
 
 #: Why a vertex's curvature is 0, in the order of the ``counts`` array of :func:`vertex_curvatures`.
-ZERO_REASONS = ("vertices used by no face", "vertices with only degenerate faces",
+ZERO_REASONS = ("vertices used by no face",
+                "vertices without a normal (only degenerate faces, or faces whose normals cancel out)",
                 "vertices with too few neighbours for a fit", "vertices where the fitted surface has no gradient")
 
 
