@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from . import cache as mesh_cache
 from .cameras import Camera, camera_from_point_info
 from .errors import LabelgenError
 from .images import read_png, write_json
@@ -108,8 +109,6 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_render_worker(mesh_path, backend, threads, cache=True):
-    from . import cache as mesh_cache
-
     mesh_cache.configure(enabled=cache)
     _WORKER["renderer"] = make_renderer(load_mesh(mesh_path), backend, threads=threads)
 
@@ -140,8 +139,6 @@ def render_building(mesh: str | os.PathLike | Mesh, cameras: list[Camera], out, 
     ``cache=False`` neither reads nor writes the disk cache of per-mesh results (see
     :mod:`labelgen.cache`); they are still computed once per mesh in each process.
     """
-    from . import cache as mesh_cache
-
     previous = mesh_cache.enabled()
     mesh_cache.configure(enabled=cache)
     try:
@@ -168,8 +165,6 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
                 raise ValueError("workers > 1 needs a mesh read from a file")
             threads = max(1, (os.cpu_count() or 1) // workers)
             if cache:
-                from . import cache as mesh_cache
-
                 mesh_cache.prepare(mesh_obj, tasks, params)
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_init_render_worker,
