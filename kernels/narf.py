@@ -597,11 +597,12 @@ def half_image(ri: RangeImage) -> RangeImage:
 # ---------------------------------------------------------------------------------------
 
 @njit(cache=True, error_model="numpy")
-def _local_surfaces(pts, rng, w, h, radius, variant, need, fit_only):
+def _local_surfaces(pts, rng, w, h, radius, variant, need, fit_only, known_maxd2):
     """Per point: valid flag, squared distance of the k-th closest neighbour, normal, mean.
 
     The plane (normal, mean) is only fitted where ``need`` is set; the flag and the distance,
-    which do not depend on the fit, are computed everywhere unless ``fit_only``.
+    which do not depend on the fit, are computed everywhere unless ``fit_only``, in which
+    case ``known_maxd2`` holds the distances of an earlier call (not recomputed).
     """
     n = w * h
     ok = np.zeros(n, np.bool_)
@@ -667,7 +668,7 @@ def _local_surfaces(pts, rng, w, h, radius, variant, need, fit_only):
                 continue
             # k-th smallest distance, then the neighbours within 4 times it in ascending order
             # (std::sort's order; only ties between equal distances need its exact emulation)
-            md2 = _kth_smallest(dist, cnt, k, top)
+            md2 = known_maxd2[i] if fit_only else _kth_smallest(dist, cnt, k, top)
             maxd2[i] = md2
             lim = md2 * _FOUR
             m = 0
@@ -1108,7 +1109,7 @@ def _borders(ri: RangeImage, variant: int, lap) -> _Borders:
     w, h = ri.width, ri.height
     none = np.zeros(w * h, np.bool_)
     ok, maxd2, _, _ = _local_surfaces(ri.points, ri.ranges, w, h, PIXEL_RADIUS_PLANE_EXTRACTION,
-                                      variant, none, False)
+                                      variant, none, False, np.zeros(0, np.float32))
     lap("neighbour distances")
     sc = _border_scores(ri.points, ri.ranges, w, h, ok, maxd2, PIXEL_RADIUS_BORDERS)
     sc = _propagate_scores(sc, w, h, MINIMUM_BORDER_PROBABILITY)
@@ -1123,7 +1124,7 @@ def _surface_change(ri: RangeImage, b: _Borders, need: np.ndarray, variant: int,
     w, h = ri.width, ri.height
     fit = _obstacle_or(_dilate(need, w, h, PIXEL_RADIUS_PRINCIPAL_CURVATURE), b.traits)
     _, _, normal, mean = _local_surfaces(ri.points, ri.ranges, w, h, PIXEL_RADIUS_PLANE_EXTRACTION,
-                                         variant, fit, True)
+                                         variant, fit, True, b.maxd2)
     lap("local planes")
     bdir, bhas = _border_directions(ri.points, ri.ranges, w, h, b.traits, b.ok, b.maxd2, normal, mean,
                                     ri.focal, ri.cx, ri.cy, PIXEL_RADIUS_BORDER_DIRECTION,
