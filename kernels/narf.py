@@ -614,7 +614,6 @@ def _local_surfaces(pts, rng, w, h, radius, variant, need, fit_only, known_maxd2
     block = (2 * radius + 1) ** 2
     dist = np.empty(block, np.float32)
     nbr = np.empty(block, np.int64)
-    state = np.zeros(11, np.float32)
     cov = np.empty((3, 3), np.float32)
     evecs = np.empty((3, 3), np.float32)
     evals = np.empty(3, np.float32)
@@ -989,7 +988,6 @@ def _surface_changes(rng, w, h, traits, ok, normal, bdir, bhas, radius, variant,
     n = w * h
     score = np.zeros(n, np.float32)
     direc = np.zeros((n, 3), np.float32)
-    state = np.zeros(11, np.float32)
     cov = np.empty((3, 3), np.float32)
     evecs = np.empty((3, 3), np.float32)
     evals = np.empty(3, np.float32)
@@ -1006,7 +1004,9 @@ def _surface_changes(rng, w, h, traits, ok, normal, bdir, bhas, radius, variant,
                 continue
             if not ok[i]:
                 continue
-            state[:] = _Z
+            # VectorAverage3f::add of the neighbours' normals, in registers
+            cnt = 0
+            m0 = m1 = m2 = c00 = c01 = c02 = c11 = c12 = c22 = _Z
             for step in range(1, radius + 1):
                 b = 0
                 for y2 in range(y - step, y + step + 1, step):
@@ -1028,10 +1028,29 @@ def _surface_changes(rng, w, h, traits, ok, normal, bdir, bhas, radius, variant,
                             continue
                         if not ok[j]:
                             continue
-                        _vavg_add(state, normal[j, 0], normal[j, 1], normal[j, 2])
-            if state[0] < 3:
+                        cnt += 1
+                        alpha = _RECIP[cnt]
+                        oma = _ONE_MINUS_RECIP[cnt]
+                        d0 = normal[j, 0] - m0
+                        d1 = normal[j, 1] - m1
+                        d2 = normal[j, 2] - m2
+                        c00 = (c00 + (d0 * d0) * alpha) * oma
+                        c01 = (c01 + (d0 * d1) * alpha) * oma
+                        c02 = (c02 + (d0 * d2) * alpha) * oma
+                        c11 = (c11 + (d1 * d1) * alpha) * oma
+                        c12 = (c12 + (d1 * d2) * alpha) * oma
+                        c22 = (c22 + (d2 * d2) * alpha) * oma
+                        m0 += d0 * alpha
+                        m1 += d1 * alpha
+                        m2 += d2 * alpha
+            if cnt < 3:
                 continue
-            _vavg_cov(state, cov)
+            cov[0, 0] = c00
+            cov[0, 1] = cov[1, 0] = c01
+            cov[0, 2] = cov[2, 0] = c02
+            cov[1, 1] = c11
+            cov[1, 2] = cov[2, 1] = c12
+            cov[2, 2] = c22
             eigen33(cov, evecs, evals, variant, work)
             mag = math.sqrt(evals[2])
             if not np.isfinite(mag):
