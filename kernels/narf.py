@@ -495,6 +495,29 @@ def _kth_smallest(dist, cnt, k, top):
     return top[k - 1]
 
 
+_INNER_FIRST_5X5 = np.array([12, 7, 11, 13, 17, 6, 8, 16, 18]
+                            + [t for t in range(25) if t not in (12, 7, 11, 13, 17, 6, 8, 16, 18)], np.int64)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _kth_smallest_ordered(dist, order, k, top):
+    """:func:`_kth_smallest` of ``dist[order]`` (the k-th smallest value does not depend on
+    the order in which the values are inserted)."""
+    m = 0
+    for o in range(order.shape[0]):
+        v = dist[order[o]]
+        if m == k and not (v < top[k - 1]):
+            continue
+        u = m if m < k else k - 1
+        while u > 0 and v < top[u - 1]:
+            top[u] = top[u - 1]
+            u -= 1
+        top[u] = v
+        if m < k:
+            m += 1
+    return top[k - 1]
+
+
 @njit(cache=True, error_model="numpy")
 def _planar_points(depth, focal, cx, cy):
     h, w = depth.shape
@@ -656,8 +679,17 @@ def _local_surfaces(pts, rng, w, h, radius, variant, need, fit_only, known_maxd2
             if not need[i]:
                 # no plane fit: only the k-th smallest distance and how many are within
                 # 4 times it are needed (a partial insertion sort instead of std::sort)
-                md2 = _kth_smallest(dist, cnt, k, top)
+                if cnt == 25:
+                    # full 5x5 window: the inner 3x3 block first, so that the far points of the
+                    # outer ring mostly fail the first comparison (same k-th value)
+                    md2 = _kth_smallest_ordered(dist, _INNER_FIRST_5X5, k, top)
+                else:
+                    md2 = _kth_smallest(dist, cnt, k, top)
                 maxd2[i] = md2
+                if k >= 3:
+                    # the k smallest distances are <= md2 <= 4 md2: at least 3 are used
+                    ok[i] = True
+                    continue
                 lim = md2 * _FOUR
                 used = 0
                 for t in range(cnt):
