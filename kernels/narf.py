@@ -143,7 +143,7 @@ def _normalized(a0, a1, a2):
     return a0, a1, a2
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _compute_roots2(b, c, roots):
     roots[0] = _Z
     d = f32(np.float64(b * b) - 4.0 * np.float64(c))  # Scalar(b * b - 4.0 * c): double arithmetic
@@ -154,7 +154,7 @@ def _compute_roots2(b, c, roots):
     roots[1] = _HALF * (b - sd)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _compute_roots(m, roots):
     """``pcl::computeRoots``: eigenvalues of a symmetric 3x3 matrix, ascending."""
     m00, m01, m02 = m[0, 0], m[0, 1], m[0, 2]
@@ -194,7 +194,7 @@ def _compute_roots(m, roots):
         _compute_roots2(c2, c1, roots)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _largest_cross(t, out, col):
     """Row cross product of largest norm of ``t`` (a matrix minus an eigenvalue), normalised
     into ``out[:, col]``; returns its squared norm (PCL 1.7/1.8 ``eigen33`` helper)."""
@@ -217,7 +217,7 @@ def _largest_cross(t, out, col):
     return 3, l1, l2, l3
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _unit_orthogonal(v0, v1, v2):
     """Eigen's ``unitOrthogonal()`` for a 3-vector."""
     if not (abs(v0) <= abs(v2) * _PREC) or not (abs(v1) <= abs(v2) * _PREC):
@@ -238,6 +238,12 @@ def eigen33(mat, evecs, evals, variant=0, work=None):
     """
     if work is None:
         work = np.empty((3, 3, 3), np.float32)
+    _eigen33(mat, evecs, evals, variant, work)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _eigen33(mat, evecs, evals, variant, work):
+    """:func:`eigen33` with a mandatory scratch array, inlined into the hot loops."""
     scale = _Z
     for i in range(3):
         for j in range(3):
@@ -750,7 +756,7 @@ def _local_surfaces(pts, rng, w, h, radius, variant, need, fit_only, known_maxd2
             cov[1, 1] = c11
             cov[1, 2] = cov[2, 1] = c12
             cov[2, 2] = c22
-            eigen33(cov, evecs, evals, variant, work)
+            _eigen33(cov, evecs, evals, variant, work)
             n0, n1, n2 = evecs[0, 0], evecs[1, 0], evecs[2, 0]
             v = _normalized(_Z - px, _Z - py, _Z - pz)
             if _dot(n0, n1, n2, v[0], v[1], v[2]) < _Z:
@@ -1083,7 +1089,7 @@ def _surface_changes(rng, w, h, traits, ok, normal, bdir, bhas, radius, variant,
             cov[1, 1] = c11
             cov[1, 2] = cov[2, 1] = c12
             cov[2, 2] = c22
-            eigen33(cov, evecs, evals, variant, work)
+            _eigen33(cov, evecs, evals, variant, work)
             mag = math.sqrt(evals[2])
             if not np.isfinite(mag):
                 continue
