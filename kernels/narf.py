@@ -381,13 +381,13 @@ def _vavg_cov(state, cov):
 # libstdc++ std::sort on (distance, index) pairs, by distance (order decides float sums)
 # ---------------------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _swap(d, k, i, j):
     d[i], d[j] = d[j], d[i]
     k[i], k[j] = k[j], k[i]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _unguarded_linear_insert(d, k, last):
     vd = d[last]
     vk = k[last]
@@ -401,7 +401,7 @@ def _unguarded_linear_insert(d, k, last):
     k[last] = vk
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _insertion_sort(d, k, first, last):
     if first == last:
         return
@@ -418,7 +418,7 @@ def _insertion_sort(d, k, first, last):
             _unguarded_linear_insert(d, k, i)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _partition_pivot(d, k, first, last):
     mid = first + (last - first) // 2
     a, b, c = first + 1, mid, last - 1
@@ -767,7 +767,7 @@ def _local_surfaces(pts, rng, w, h, radius, variant, need, fit_only, known_maxd2
     return ok, maxd2, normal, mean
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _distance_change_score(pts, rng, w, h, maxd2_i, x, y, ox, oy, npts):
     """``getNeighborDistanceChangeScore`` with ``get1dPointAverage`` of ``npts`` points."""
     i = y * w + x
@@ -859,7 +859,7 @@ def _propagate_scores(sc, w, h, min_prob):
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _shadow_candidate(sc, k_self, k_other, w, h, x, y, ox, oy, radius, min_prob):
     """``changeScoreAccordingToShadowBorderValue`` (modifies ``sc[k_self]`` in place)."""
     i = y * w + x
@@ -889,7 +889,7 @@ def _shadow_candidate(sc, k_self, k_other, w, h, x, y, ox, oy, radius, min_prob)
     return -1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _is_maximum(s, w, h, x, y, ox, oy, shadow_idx, radius):
     i = y * w + x
     b = s[i]
