@@ -1513,6 +1513,23 @@ def _direction_cells_both(vals, table):
     return a, b
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _visit(k, nx, ny, stamp, mark, pp, px, py, pz, radius_sq, queue, qx, qy, qd, tail):
+    """Region growing step of :func:`_interest_fast` for neighbour ``k`` at offset (nx, ny)
+    from the seed; returns the new queue length."""
+    if mark[k] >= stamp:  # visited for this seed, unusable, or padding
+        return tail
+    mark[k] = stamp
+    dk = _sqdist(pp[k, 0] - px, pp[k, 1] - py, pp[k, 2] - pz)
+    if dk > radius_sq and (abs(nx) > 2 or abs(ny) > 2):
+        return tail
+    queue[tail] = k
+    qx[tail] = nx
+    qy[tail] = ny
+    qd[tail] = dk
+    return tail + 1
+
+
 @njit(cache=True, error_model="numpy")
 def _interest_fast(pts, rng, w, h, traits, sc_score, sc_dir, support_size, start_usage_range,
                    half, hw, hh, bilinear, focal, cx, cy, need):
@@ -1656,21 +1673,15 @@ def _interest_fast(pts, rng, w, h, traits, sc_score, sc_dir, support_size, start
             rx = qx[head]
             ry = qy[head]
             head += 1
-            for t in range(8):
-                k = j + nb_off[t]
-                if mark[k] >= stamp:  # visited for this seed, unusable, or padding
-                    continue
-                mark[k] = stamp
-                dk = _sqdist(pp[k, 0] - px, pp[k, 1] - py, pp[k, 2] - pz)
-                nx = rx + nb_dx[t]
-                ny = ry + nb_dy[t]
-                if dk > radius_sq and (abs(nx) > 2 or abs(ny) > 2):
-                    continue
-                queue[tail] = k
-                qx[tail] = nx
-                qy[tail] = ny
-                qd[tail] = dk
-                tail += 1
+            # the 8 neighbours, unrolled (same order as _interest)
+            tail = _visit(j - wp - 1, rx - 1, ry - 1, stamp, mark, pp, px, py, pz, radius_sq, queue, qx, qy, qd, tail)
+            tail = _visit(j - wp, rx, ry - 1, stamp, mark, pp, px, py, pz, radius_sq, queue, qx, qy, qd, tail)
+            tail = _visit(j - wp + 1, rx + 1, ry - 1, stamp, mark, pp, px, py, pz, radius_sq, queue, qx, qy, qd, tail)
+            tail = _visit(j - 1, rx - 1, ry, stamp, mark, pp, px, py, pz, radius_sq, queue, qx, qy, qd, tail)
+            tail = _visit(j + 1, rx + 1, ry, stamp, mark, pp, px, py, pz, radius_sq, queue, qx, qy, qd, tail)
+            tail = _visit(j + wp - 1, rx - 1, ry + 1, stamp, mark, pp, px, py, pz, radius_sq, queue, qx, qy, qd, tail)
+            tail = _visit(j + wp, rx, ry + 1, stamp, mark, pp, px, py, pz, radius_sq, queue, qx, qy, qd, tail)
+            tail = _visit(j + wp + 1, rx + 1, ry + 1, stamp, mark, pp, px, py, pz, radius_sq, queue, qx, qy, qd, tail)
             s = ps[j]
             if s < min_score:
                 continue
