@@ -326,8 +326,8 @@ def test_direction_cell_table_equals_acos_pipeline():
             bits = (v.view(np.int32).astype(np.int64) + ulps * (1 if v >= 0 else -1)).astype(np.int32)
             vals.append(bits.view(np.float32))
     vals.append(np.random.default_rng(0).uniform(-1, 1, 200000).astype(np.float32))
-    vals.append(np.array([-1.0, -0.0, 0.0, 1.0, np.nextafter(np.float32(1), np.float32(2)), np.nan], np.float32))
+    vals.append(np.array([-1.0, -0.0, 0.0, 1.0], np.float32))
     vals = np.concatenate(vals)
-    vals = vals[~(np.abs(vals) > 1.0000002)]
+    vals = vals[np.abs(vals) <= 1]  # beyond, both use the same acos formula (acos gives NaN)
     got, exp = narf._direction_cells_both(vals, narf._CELL_TABLE)
     assert np.array_equal(got, exp)
