@@ -8,6 +8,11 @@ PCL 1.13's recursive mode crashes) against our non-recursive run on the same inp
 agreement between the two.
 
     python benchmarks/bench_narf.py [--reps 3] [--support-size 0.3] [--pcl /path/to/narf_time]
+                                    [--against GIT_REV]
+
+``--against REV`` also times ``kernels/narf.py`` as it was at git revision REV (loaded from a
+temporary copy, compiled there), alternating runs of the two in this process, per stage, and
+checks that both give the same bits.
 """
 from __future__ import annotations
 
@@ -78,11 +83,46 @@ def flat(d, prefix=""):
             yield prefix + k, v
 
 
+def against(rev, depth, focal, support, reps):
+    """Per-stage times of kernels/narf.py at git revision ``rev`` and of this tree, alternating."""
+    import importlib.util
+
+    code = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:kernels/narf.py"],
+                          capture_output=True, text=True, check=True).stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "narf_before.py"
+        path.write_text(code)
+        spec = importlib.util.spec_from_file_location("narf_before", path)
+        old = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(old)
+        t = time.perf_counter()
+        old.interest_image(depth, focal, support)
+        print(f"\n--against {rev}: compiled in {time.perf_counter() - t:.1f} s")
+        runs = {0: [], 1: []}
+        for _ in range(reps):
+            for i, mod in enumerate((old, narf)):
+                tm = {}
+                t = time.perf_counter()
+                out = mod.interest_image(depth, focal, support, timings=tm)
+                tm["total"] = time.perf_counter() - t
+                runs[i].append((dict(flat(tm)), out))
+    same = runs[0][0][1].tobytes() == runs[1][0][1].tobytes()
+    print(f"  same bits as {rev}: {same}")
+    print(f"  {'stage (best of ' + str(reps) + ', s)':55s} {rev[:10]:>10s} {'this tree':>10s} {'ratio':>6s}")
+    for k in runs[1][0][0]:
+        b0 = min(r[0].get(k, float("nan")) for r in runs[0])
+        b1 = min(r[0][k] for r in runs[1])
+        if b0 < 5e-4 and b1 < 5e-4:
+            continue
+        print(f"  {k:55s} {b0:10.3f} {b1:10.3f} {b0 / max(b1, 1e-9):6.2f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--support-size", type=float, default=0.3)
     ap.add_argument("--pcl", help="PCL binary built from shared/tools/pcl_narf_reference.cpp")
+    ap.add_argument("--against", metavar="GIT_REV", help="also time kernels/narf.py of this git revision")
     args = ap.parse_args()
 
     depth, focal, name = load_view()
@@ -118,6 +158,9 @@ def main():
     t_ker_int = tm_small["interest values"]
     print(f"\ninterest values, 40x40 scene: plain-Python reference {t_ref:.3f} s, "
           f"kernel {t_ker_int * 1e3:.2f} ms  (x{t_ref / max(t_ker_int, 1e-9):.0f})")
+
+    if args.against:
+        against(args.against, depth, focal, args.support_size, args.reps)
 
     if args.pcl:
         with tempfile.TemporaryDirectory() as tmp:

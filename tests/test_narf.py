@@ -280,3 +280,54 @@ def test_odd_non_square_sizes_and_empty_depth():
     nan = np.full((20, 30), np.nan, np.float32)
     nan[5:15, 5:25] = 2.0
     assert np.isfinite(narf.interest_image(nan, 30.0, 0.2)).all()
+
+
+# -- the faster paths give the same bits as the simple ones ----------------------------------
+
+def _speed_scenes():
+    """Small depth images with borders, noise, holes and tilted faces."""
+    rng = np.random.default_rng(3)
+    ys, xs = np.mgrid[0:72, 0:96]
+    room = (4.0 + 0.01 * xs + 0.005 * ys).astype(np.float32)
+    for _ in range(6):
+        x0, y0 = rng.integers(0, 80, size=2)
+        s = rng.integers(6, 30)
+        room[y0:y0 + s, x0:x0 + s] = rng.uniform(1.0, 3.5)
+    noisy = room + rng.normal(0, 0.004, room.shape).astype(np.float32)
+    noisy[rng.random(room.shape) < 0.02] = 0
+    quantised = np.round(tilted_box_scene() * 512) / 512  # z-buffer steps: many distance ties
+    return [(room, 70.0), (noisy, 70.0), (quantised.astype(np.float32), 40.0), (box_scene(67, 101, 20, 45), 60.0)]
+
+
+def _slow_paths(monkeypatch):
+    monkeypatch.setattr(narf, "_interest_fast", narf._interest)
+
+
+@pytest.mark.parametrize("kw", [{}, {"taskonomy_upsampling": False}, {"recursive": False, "eigen_variant": 1}])
+def test_fast_paths_equal_simple_paths(monkeypatch, kw):
+    scenes = _speed_scenes()
+    fast = [narf.interest_image(d, f, 0.3, **kw) for d, f in scenes]
+    with monkeypatch.context() as m:
+        _slow_paths(m)
+        slow = [narf.interest_image(d, f, 0.3, **kw) for d, f in scenes]
+    for a, b in zip(fast, slow):
+        assert a.tobytes() == b.tobytes()
+    assert any(a.max() > 0.1 for a in fast)
+
+
+def test_direction_cell_table_equals_acos_pipeline():
+    # dense float32 samples around every cell threshold and the band edges, plus random ones
+    # (an exhaustive run over all float32 in [-1, 1] found no difference)
+    vals = [np.float32(np.linspace(-1, 1, 200001))]
+    for e in narf._CELL_EDGES:
+        for c in (e, e - narf._CELL_BAND, e + narf._CELL_BAND):
+            v = np.float32(c)
+            ulps = np.arange(-3000, 3001, dtype=np.int64)
+            bits = (v.view(np.int32).astype(np.int64) + ulps * (1 if v >= 0 else -1)).astype(np.int32)
+            vals.append(bits.view(np.float32))
+    vals.append(np.random.default_rng(0).uniform(-1, 1, 200000).astype(np.float32))
+    vals.append(np.array([-1.0, -0.0, 0.0, 1.0], np.float32))
+    vals = np.concatenate(vals)
+    vals = vals[np.abs(vals) <= 1]  # beyond, both use the same acos formula (acos gives NaN)
+    got, exp = narf._direction_cells_both(vals, narf._CELL_TABLE)
+    assert np.array_equal(got, exp)
