@@ -89,10 +89,22 @@ def _image_rgb(img) -> np.ndarray | None:
     return np.ascontiguousarray(arr[:, :, :3])
 
 
-def mtl_problems(obj_path: Path) -> list[str]:
-    """Missing or unreadable texture files referenced by an OBJ's MTL libraries."""
+def _image_problem(tex: Path, what: str, referenced_by: str) -> str | None:
+    """Why the texture image ``tex`` cannot be used, or None if it can."""
     from PIL import Image
 
+    if not tex.is_file():
+        return f"{tex}: {what} referenced by {referenced_by} does not exist"
+    try:
+        with Image.open(tex) as im:
+            im.load()
+    except Exception as err:
+        return f"{tex}: cannot read texture image ({type(err).__name__}: {err})"
+    return None
+
+
+def mtl_problems(obj_path: Path) -> list[str]:
+    """Missing or unreadable texture files referenced by an OBJ's MTL libraries."""
     problems = []
     try:
         text = obj_path.read_bytes()
@@ -113,16 +125,9 @@ def mtl_problems(obj_path: Path) -> list[str]:
             tokens = line.strip().split()
             if len(tokens) < 2 or tokens[0].lower() != "map_kd":
                 continue
-            name = tokens[-1]
-            tex = mtl.parent / name
-            if not tex.is_file():
-                problems.append(f"{tex}: texture file referenced by {mtl.name} does not exist")
-                continue
-            try:
-                with Image.open(tex) as im:
-                    im.load()
-            except Exception as err:
-                problems.append(f"{tex}: cannot read texture image ({type(err).__name__}: {err})")
+            problem = _image_problem(mtl.parent / tokens[-1], "texture file", mtl.name)
+            if problem:
+                problems.append(problem)
     return problems
 
 
@@ -130,8 +135,6 @@ def gltf_problems(gltf_path: Path) -> list[str]:
     """Missing or unreadable external image files referenced by a ``.gltf`` file."""
     import json
     from urllib.parse import unquote
-
-    from PIL import Image
 
     problems = []
     try:
@@ -142,15 +145,9 @@ def gltf_problems(gltf_path: Path) -> list[str]:
         uri = image.get("uri") if isinstance(image, dict) else None
         if not isinstance(uri, str) or uri.startswith("data:"):
             continue
-        tex = gltf_path.parent / unquote(uri)
-        if not tex.is_file():
-            problems.append(f"{tex}: image referenced by {gltf_path.name} does not exist")
-            continue
-        try:
-            with Image.open(tex) as im:
-                im.load()
-        except Exception as err:
-            problems.append(f"{tex}: cannot read texture image ({type(err).__name__}: {err})")
+        problem = _image_problem(gltf_path.parent / unquote(uri), "image", gltf_path.name)
+        if problem:
+            problems.append(problem)
     return problems
 
 
