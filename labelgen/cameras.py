@@ -28,6 +28,16 @@ from scipy.spatial.transform import Rotation
 
 from .errors import LabelgenError
 
+def euler_xyz(matrix) -> list[float]:
+    """Blender XYZ Euler angles (extrinsic x, then y, then z; radians) of a rotation matrix."""
+    return [float(a) for a in Rotation.from_matrix(np.asarray(matrix, dtype=np.float64)).as_euler("xyz")]
+
+
+def rotation_xyz(euler) -> np.ndarray:
+    """Rotation matrix of Blender XYZ Euler angles (radians)."""
+    return Rotation.from_euler("xyz", np.asarray(euler, dtype=np.float64)).as_matrix()
+
+
 _NAME = re.compile(r"point_([^_]+)_view_([^_]+)_domain_")
 
 
@@ -92,8 +102,7 @@ class Camera:
     @classmethod
     def from_euler(cls, location, euler_xyz, fov, width, height, **kw) -> "Camera":
         """From Blender XYZ Euler angles (extrinsic x, then y, then z), in radians."""
-        rot = Rotation.from_euler("xyz", np.asarray(euler_xyz, dtype=np.float64)).as_matrix()
-        return cls(location, rot, fov, width, height, **kw)
+        return cls(location, rotation_xyz(euler_xyz), fov, width, height, **kw)
 
     # -- geometry -----------------------------------------------------------------------
     @property
@@ -104,7 +113,7 @@ class Camera:
     @property
     def euler_xyz(self) -> list[float]:
         """Blender XYZ Euler angles of the rotation (``camera_rotation_final``)."""
-        return [float(a) for a in Rotation.from_matrix(self.rotation).as_euler("xyz")]
+        return euler_xyz(self.rotation)
 
     def pixel_directions(self) -> np.ndarray:
         """(H, W, 3) ray directions in camera axes, scaled so that the z component is -1.

@@ -99,7 +99,7 @@ def compute_view(tasks, sources: Mapping, params: dict[str, Any] | None = None,
     Returns ``(results, skipped)``: the encoded arrays of the requested tasks, and the
     requested tasks that could not be made from ``sources`` with the reason.
     """
-    params = resolve_params(params) if params is None or set(params) != set(all_params()) else params
+    params = resolve_params(params)
     order, skipped = plan(tasks, sources)
     values: dict[str, Any] = {}
     for name in order:

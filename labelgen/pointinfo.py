@@ -23,21 +23,11 @@ from itertools import combinations
 from typing import Any, Iterable
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
+from .cameras import euler_xyz, rotation_xyz  # noqa: F401  (part of this module's API)
 from .vanishing import vanishing_points_reference
 
 # -- fields -----------------------------------------------------------------------------
-
-
-def euler_xyz(matrix) -> list[float]:
-    """Blender XYZ Euler angles (radians) of a rotation matrix."""
-    return [float(a) for a in Rotation.from_matrix(np.asarray(matrix, dtype=np.float64)).as_euler("xyz")]
-
-
-def rotation_xyz(euler) -> np.ndarray:
-    """Rotation matrix of Blender XYZ Euler angles."""
-    return Rotation.from_euler("xyz", np.asarray(euler, dtype=np.float64)).as_matrix()
 
 
 def camera_distance(camera_location, point_location) -> float:
