@@ -40,7 +40,7 @@ def height_field(n, seed=1):
 
 
 def ours(v, f):
-    from kernels import curvature as kc
+    from labelgen.kernels import curvature as kc
     from labelgen.labels.curvature import merge_positions
 
     t = {}

@@ -23,10 +23,10 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from kernels.edges import sobel_magnitude  # noqa: E402
-from kernels.filters import gaussian_masked  # noqa: E402
-from kernels.hessian import hessian_det, hessian_det_max, integral_image  # noqa: E402
-from kernels.reference import (gaussian_masked_ref, hessian_det_max_ref, sobel_ref)  # noqa: E402
+from labelgen.kernels.edges import sobel_magnitude  # noqa: E402
+from labelgen.kernels.filters import gaussian_masked  # noqa: E402
+from labelgen.kernels.hessian import hessian_det, hessian_det_max, integral_image  # noqa: E402
+from labelgen.kernels.reference import (gaussian_masked_ref, hessian_det_max_ref, sobel_ref)  # noqa: E402
 from labelgen.labels.image_edges import encode_unit16, rgb_to_grey  # noqa: E402
 
 

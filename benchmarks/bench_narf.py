@@ -34,7 +34,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from kernels import narf  # noqa: E402
+from labelgen.kernels import narf  # noqa: E402
 
 
 def find_reference() -> Path | None:

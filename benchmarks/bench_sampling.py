@@ -119,7 +119,7 @@ def main():
     print(f"vanishing points, {len(cams)} views: kernel {t_fast:.3f} s, reference {t_ref:.3f} s "
           f"(extrapolated from {n_ref}), ratio {t_ref / max(t_fast, 1e-9):.1f}x, max |diff| {err:.1e}")
     # the bare kernel on arrays (no dict building) against the reference's arithmetic
-    from kernels.vanishing import vanishing_points as kernel
+    from labelgen.kernels.vanishing import vanishing_points as kernel
 
     rots = np.stack([c.rotation for c in cams])
     foc = np.array([c.focal for c in cams])

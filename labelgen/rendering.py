@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import geometry
+from labelgen.kernels import geometry
 
 from .cameras import Camera
 from .meshes import Mesh

@@ -597,7 +597,7 @@ def sample_building(mesh: Mesh, cfg: SampleConfig | None = None, scene: _Scene |
     """Place cameras and points in ``mesh`` and build every view's point_info (no I/O)."""
     from scipy.spatial.transform import Rotation
 
-    from kernels.vanishing import vanishing_points
+    from labelgen.kernels.vanishing import vanishing_points
     from .pointinfo import euler_xyz
     from .vanishing import estimate_manhattan_rotation
 

@@ -60,7 +60,7 @@ def vanishing_points_reference(camera, model_rotation_degrees: float = 0.0) -> d
 
 def vanishing_points(cameras, model_rotation_degrees: float = 0.0) -> list[dict]:
     """Vanishing points of many cameras (the Numba kernel); same output as the reference."""
-    from kernels.vanishing import vanishing_points as kernel
+    from labelgen.kernels.vanishing import vanishing_points as kernel
 
     cameras = list(cameras)
     if not cameras:

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from kernels import curvature as kc
+from labelgen.kernels import curvature as kc
 from labelgen import Camera, Mesh, render_view
 from labelgen import cache
 from labelgen.labels.curvature import encode_curvature, merge_positions, vertex_curvatures

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from kernels.edges import sobel_magnitude
-from kernels.filters import gaussian_masked, gaussian_weights
-from kernels.hessian import hessian_det, hessian_det_max, integral_image
-from kernels.reference import (gaussian_masked_ref, hessian_det_max_ref, hessian_det_ref,
+from labelgen.kernels.edges import sobel_magnitude
+from labelgen.kernels.filters import gaussian_masked, gaussian_weights
+from labelgen.kernels.hessian import hessian_det, hessian_det_max, integral_image
+from labelgen.kernels.reference import (gaussian_masked_ref, hessian_det_max_ref, hessian_det_ref,
                                integral_image_ref, sobel_ref)
 
 SHAPES = [(37, 51), (51, 37), (9, 5), (1, 13), (64, 3), (2, 2)]

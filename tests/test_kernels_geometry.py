@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from kernels import geometry
+from labelgen.kernels import geometry
 
 
 def directions(w, h, f):

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from kernels import narf
+from labelgen.kernels import narf
 from labelgen import Camera
 from labelgen.errors import LabelgenError
 from labelgen.pipeline import LazySources, compute_view

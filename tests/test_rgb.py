@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels.texture import bilinear_wrap, bilinear_wrap_reference
+from labelgen.kernels.texture import bilinear_wrap, bilinear_wrap_reference
 from labelgen import Camera, Mesh, load_mesh, render_view
 from labelgen.runner import default_render_tasks
 

@@ -18,7 +18,7 @@ from scipy import ndimage as ndi
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import segmentation_reference as ref  # noqa: E402
 
-from kernels import segmentation as seg  # noqa: E402
+from labelgen.kernels import segmentation as seg  # noqa: E402
 from labelgen.images import encode_png, read_png  # noqa: E402
 from labelgen.labels import all_labels  # noqa: E402
 from labelgen.labels import segmentation as labseg  # noqa: E402

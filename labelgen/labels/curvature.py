@@ -2,7 +2,7 @@
 
 Per mesh (once, cached, see :mod:`labelgen.cache`): vertices with identical positions are
 merged (a mesh split at texture seams is one surface), angle-weighted vertex normals are
-computed, and the APSS estimator of :mod:`kernels.curvature` gives ``k1`` (larger magnitude)
+computed, and the APSS estimator of :mod:`labelgen.kernels.curvature` gives ``k1`` (larger magnitude)
 and ``k2`` per vertex. Each is clipped to ``+-1/r_min`` and encoded per vertex as
 ``round((k * r_min + 1) / 2 * 254)`` (zero curvature = 127), like the vertex colours of the
 original pipeline; each pixel interpolates its triangle's three encoded values with the hit's
@@ -72,7 +72,7 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
     """Per-vertex ``k1``, ``k2`` (float64, 1/m) and ``status`` of ``mesh`` (cached).
 
     ``params`` holds the ``curvature_*`` parameters (defaults if missing). ``status`` is
-    :data:`kernels.curvature.OK` where computed, else the reason the curvature is 0.
+    :data:`labelgen.kernels.curvature.OK` where computed, else the reason the curvature is 0.
     """
     from .. import cache
 
@@ -81,7 +81,7 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
     fit = _fit_params(full)
 
     def compute():
-        from kernels.curvature import NO_GRADIENT, NO_POINT, TOO_FEW, apss_curvature, vertex_normals
+        from labelgen.kernels.curvature import NO_GRADIENT, NO_POINT, TOO_FEW, apss_curvature, vertex_normals
 
         unique, inverse, faces = merge_positions(mesh.vertices, mesh.faces)
         normals = vertex_normals(unique, faces)

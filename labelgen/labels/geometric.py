@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels import geometry
+from labelgen.kernels import geometry
 
 from . import Label, Param, register
 

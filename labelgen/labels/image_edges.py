@@ -7,10 +7,10 @@ that the shipped files are matched exactly:
   ``(299 R + 587 G + 114 B) / 1000``, then divided by 255 in float32
   (:func:`rgb_to_grey`). Rounding to an 8-bit grey first, or computing in float64, loses
   exact matches.
-- ``edge_texture``: :func:`kernels.filters.gaussian_masked` of that float32 grey (sigma 3,
-  no mask: only the image border is renormalised), then :func:`kernels.edges.sobel_magnitude`
+- ``edge_texture``: :func:`labelgen.kernels.filters.gaussian_masked` of that float32 grey (sigma 3,
+  no mask: only the image border is renormalised), then :func:`labelgen.kernels.edges.sobel_magnitude`
   (outermost rows and columns 0).
-- ``keypoints2d``: :func:`kernels.hessian.hessian_det_max` of the grey (converted to float64
+- ``keypoints2d``: :func:`labelgen.kernels.hessian.hessian_det_max` of the grey (converted to float64
   for the integral image) over ``linspace(1, 30, 10)``, with float32 ``dxx, dyy, dxy`` as the
   scikit-image of the time.
 - ``edge_occlusion``: the depth read as float32, ``x = sqrt(D) / 256`` in float32, then the
@@ -100,8 +100,8 @@ def _check_depth(depth):
 
 def edge_texture(rgb: np.ndarray, sigma: float = 3.0, truncate: float = 4.0) -> np.ndarray:
     """Texture edge strength in [0, 1] (Canny's gradient magnitude, no non-maximum suppression)."""
-    from kernels.edges import sobel_magnitude
-    from kernels.filters import gaussian_masked
+    from labelgen.kernels.edges import sobel_magnitude
+    from labelgen.kernels.filters import gaussian_masked
 
     return sobel_magnitude(gaussian_masked(rgb_to_grey(rgb), None, sigma, truncate))
 
@@ -109,7 +109,7 @@ def edge_texture(rgb: np.ndarray, sigma: float = 3.0, truncate: float = 4.0) -> 
 def keypoints2d(rgb: np.ndarray, min_sigma: float = 1.0, max_sigma: float = 30.0,
                 num_sigma: int = 10) -> np.ndarray:
     """SURF-style interest: per-pixel maximum over scales of the box-filter Hessian determinant."""
-    from kernels.hessian import hessian_det_max
+    from labelgen.kernels.hessian import hessian_det_max
 
     if num_sigma < 1:
         raise ValueError(f"num_sigma must be at least 1, got {num_sigma}")
@@ -125,7 +125,7 @@ def edge_occlusion(depth: np.ndarray, units_per_meter: float = TASKONOMY_DEPTH_U
     rescaled to Taskonomy's 1/512 m first. Pixels with stored values ``>= valid_below`` are
     invalid; a pixel whose 3x3 neighbourhood holds an invalid pixel (or the image border) is 0.
     """
-    from kernels.edges import sobel_magnitude
+    from labelgen.kernels.edges import sobel_magnitude
 
     depth = _check_depth(depth)
     d = depth.astype(np.float32)

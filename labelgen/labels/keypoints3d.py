@@ -3,7 +3,7 @@
 Taskonomy ran PCL's ``NarfKeypoint`` (recursive scale reduction on, dense interest image) on
 a planar range image built from each ``depth_zbuffer`` file and stored the interest image
 before non-maximum suppression as ``uint16(interest * 65536)``. The kernels are in
-:mod:`kernels.narf`.
+:mod:`labelgen.kernels.narf`.
 
 Facts checked on the shipped sample (``point_202_view_5``):
 
@@ -36,7 +36,7 @@ def depth_metres_float32(encoded: np.ndarray, units_per_meter: float) -> np.ndar
 
 
 def _keypoints3d(inputs, params):
-    from kernels.narf import encode_interest, interest_image
+    from labelgen.kernels.narf import encode_interest, interest_image
 
     depth = inputs["depth_zbuffer"]
     camera = inputs["camera"]

@@ -55,7 +55,7 @@ BACKGROUND = Param("rgb_background", (0, 0, 0), "colour of pixels without a hit,
 
 @dataclass
 class ColourTables:
-    """Per-face colour sources of a mesh (see :func:`kernels.texture.shade`)."""
+    """Per-face colour sources of a mesh (see :func:`labelgen.kernels.texture.shade`)."""
 
     mode: np.ndarray
     corner_rgb: np.ndarray
@@ -242,7 +242,7 @@ def _available(sources) -> str | None:
 
 
 def _rgb(inputs, params):
-    from kernels.texture import shade
+    from labelgen.kernels.texture import shade
 
     gb = inputs["gbuffer"]
     mesh = inputs["mesh"]

@@ -3,7 +3,7 @@
 Both are Felzenszwalb superpixels merged by recursive normalized cuts on a region adjacency
 graph weighted by mean-feature similarity ``exp(-|m1 - m2|^2 / 255)`` (the scikit-image
 pipeline of the original Taskonomy / Omnidata annotator, reimplemented in
-:mod:`kernels.segmentation`, deterministic).
+:mod:`labelgen.kernels.segmentation`, deterministic).
 
 - ``segment_unsup2d``: Felzenszwalb on the RGB image (scaled to [0, 1]; scale 200, sigma 3,
   min_size 20); the graph uses the mean RGB (0..255); cut threshold 0.005, 10 cuts, self-edge
@@ -17,14 +17,14 @@ pipeline of the original Taskonomy / Omnidata annotator, reimplemented in
 Output: uint8 segment ids 0..n-1 in raster order of first appearance. A uint8 image holds at
 most 256 ids: when the cut leaves more segments, the smallest ones are merged into their
 most similar 8-adjacent neighbour until 256 remain (see
-:func:`kernels.segmentation.limit_segments`) and a warning is logged.
+:func:`labelgen.kernels.segmentation.limit_segments`) and a warning is logged.
 """
 from __future__ import annotations
 
 import logging
 
 import numpy as np
-from kernels.filters import gaussian_masked
+from labelgen.kernels.filters import gaussian_masked
 
 from ..errors import LabelgenError
 from . import Label, Param, register
@@ -84,7 +84,7 @@ def features_25d(depth: np.ndarray, normal: np.ndarray, edge: np.ndarray, params
 def segment(image, features, scale, sigma, min_size, thresh, num_cuts, self_edge, similarity_sigma,
             name="segments", max_segments=MAX_SEGMENTS):
     """Felzenszwalb on ``image`` + normalized cuts on the RAG of ``features``; uint8 ids."""
-    from kernels.segmentation import cut_normalized, felzenszwalb, limit_segments
+    from labelgen.kernels.segmentation import cut_normalized, felzenszwalb, limit_segments
 
     sp = felzenszwalb(image, scale, sigma, min_size)
     seg, k = cut_normalized(sp, features, thresh, num_cuts, self_edge, similarity_sigma)
