@@ -1,0 +1,54 @@
+"""Untrusted identifiers and output paths.
+
+Point, view and camera identifiers come from other people's files (point_info JSON, camera
+lists, folder names) and become parts of file names. :func:`check_identifier` accepts only the
+forms Taskonomy and Omnidata use (integers, or short tokens of ASCII letters, digits and ``-``);
+:func:`inside` checks, as a second line of defence, that a path built for writing stays inside
+its output folder.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from .errors import LabelgenError
+
+#: Longest accepted identifier (a UUID with dashes is 36 characters).
+MAX_IDENTIFIER = 64
+_IDENTIFIER = re.compile(r"[A-Za-z0-9-]{1,%d}" % MAX_IDENTIFIER)
+
+
+def check_identifier(value, where, field: str) -> str:
+    """``value`` as a string if it is a valid point/view/camera identifier, else LabelgenError.
+
+    Accepted: non-negative integers (``3``, ``"3"``), and tokens of 1-64 ASCII letters, digits
+    and ``-`` (``"ab12-cd"``, a UUID). Rejected with a one-line error naming ``where`` (the
+    file) and ``field``: anything else, including ``..``, ``/``, ``_`` (the file-name
+    separator of the layout), empty strings, NUL bytes, booleans and negative numbers.
+    """
+    if isinstance(value, bool) or value is None:
+        raise LabelgenError(where, f"{field} must be an integer or a token of letters, digits and '-', "
+                                   f"got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise LabelgenError(where, f"{field} must not be negative, got {value}")
+        return str(value)
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return str(int(value))
+    if isinstance(value, str) and _IDENTIFIER.fullmatch(value):
+        return value
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    raise LabelgenError(where, f"{field} must be an integer or a token of 1-{MAX_IDENTIFIER} letters, "
+                               f"digits and '-', got {shown}")
+
+
+def inside(root, path) -> Path:
+    """``path`` if it lies inside folder ``root`` (after resolving ``..`` and links), else error."""
+    root_r = Path(os.path.realpath(root))
+    path_r = Path(os.path.realpath(path))
+    if path_r != root_r and root_r not in path_r.parents:
+        raise LabelgenError(path, f"refusing to write outside the output folder {root}")
+    return Path(path)
