@@ -14,6 +14,7 @@ from .cameras import parse_resolution, read_cameras
 from .errors import LabelgenError
 from .labels import all_labels, all_params
 from .meshes import load_mesh
+from .pipeline import resolve_params
 from .rendering import RENDERERS
 
 EXIT_BAD_INPUT = 2
@@ -27,12 +28,13 @@ def _tasks_arg(text):
 def _add_params(parser):
     group = parser.add_argument_group("label parameters (Taskonomy defaults)")
     for p in sorted(all_params().values(), key=lambda p: p.name):
-        group.add_argument(p.flag, dest=f"param_{p.name}", type=p.type, default=None, metavar=p.type.__name__.upper(),
-                           help=f"{p.help} (default {p.default})")
+        # values are converted and checked in resolve_params (one-line errors naming the flag)
+        group.add_argument(p.flag, dest=f"param_{p.name}", default=None, metavar=p.type.__name__.upper(),
+                           help=f"{p.help} ({p.range_text()}; default {p.default})")
 
 
 def _params_from(args):
-    return {k[len("param_"):]: v for k, v in vars(args).items() if k.startswith("param_") and v is not None}
+    return resolve_params({k[len("param_"):]: v for k, v in vars(args).items() if k.startswith("param_")})
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .labels import Label, all_labels, all_params, get_label
+from .labels import Label, Param, all_labels, all_params, get_label
 
 
 class LazySources(Mapping):
@@ -38,16 +38,22 @@ class LazySources(Mapping):
         return key in self._values or key in self._loaders
 
 
-def resolve_params(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """All label parameters: the Taskonomy defaults updated with ``overrides``."""
-    known = all_params()
-    params = {name: p.default for name, p in known.items()}
-    for name, value in (overrides or {}).items():
+def resolve_params(overrides: Mapping[str, Any] | None = None,
+                   known: Mapping[str, Param] | None = None) -> dict[str, Any]:
+    """Every parameter in ``known`` (default: all label parameters): its default, updated with
+    ``overrides`` (None values mean "not given"), each value converted and checked against
+    its :class:`~labelgen.labels.Param` (range, finiteness, integer-ness, choices).
+
+    This is the one place where parameter values are checked, for every command. A bad value
+    raises :class:`~labelgen.errors.LabelgenError` naming the flag and the valid range; an
+    unknown name raises ``KeyError``.
+    """
+    known = all_params() if known is None else known
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for name in given:
         if name not in known:
             raise KeyError(f"unknown parameter '{name}' (known: {', '.join(sorted(known))})")
-        if value is not None:
-            params[name] = known[name].type(value)
-    return params
+    return {name: p.check(given.get(name, p.default)) for name, p in known.items()}
 
 
 def plan(tasks, sources: Mapping) -> tuple[list[str], dict[str, str]]:

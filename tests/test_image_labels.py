@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from labelgen.cli import main
+from labelgen.errors import LabelgenError
 from labelgen.images import read_png, write_png
 from labelgen.labels import get_label
-from labelgen.labels.image_edges import (edge_occlusion, edge_texture, encode_unit16, keypoints2d,
-                                         rgb_to_grey)
+from labelgen.labels.image_edges import edge_occlusion, edge_texture, encode_unit16, rgb_to_grey
+from labelgen.labels.keypoints2d import keypoints2d
 from labelgen.pipeline import compute_view, resolve_params
 
 from conftest import REPO, shared_dir
@@ -256,15 +257,14 @@ def test_edge_occlusion_in_render_pipeline():
 
 
 def test_bad_parameters_are_refused(tmp_path, capsys):
-    with pytest.raises(ValueError):
+    with pytest.raises(LabelgenError, match="--doh-min-sigma"):
         resolve_params({"doh_min_sigma": 0.5})
-    with pytest.raises(ValueError):
+    with pytest.raises(LabelgenError, match="--canny-sigma"):
         resolve_params({"canny_sigma": 0})
     assert resolve_params({"doh_num_sigma": "4"})["doh_num_sigma"] == 4
-    with pytest.raises(SystemExit) as exc:
-        main(["derive", str(tmp_path), "--out", str(tmp_path / "o"), "--canny-sigma", "-1"])
-    assert exc.value.code == 2
-    assert "--canny-sigma: must be greater than 0" in capsys.readouterr().err
+    assert main(["derive", str(tmp_path), "--out", str(tmp_path / "o"), "--canny-sigma", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert err == "labelgen: error: --canny-sigma: must be a finite number in (0, inf), got -1\n"
 
 
 def test_derive_with_workers_gives_the_same_files(tmp_path, capsys):

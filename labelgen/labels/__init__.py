@@ -12,29 +12,104 @@ Modules in this package register their labels on import; :func:`all_labels` impo
 from __future__ import annotations
 
 import importlib
+import math
 import pkgutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
-#: Inputs that are not labels. ``gbuffer``: the rendered geometry buffer; ``camera``: the
-#: view's :class:`~labelgen.cameras.Camera`; ``mesh``: the :class:`~labelgen.meshes.Mesh`.
-SOURCES = ("gbuffer", "camera", "mesh")
+from ..errors import LabelgenError
 
 
 @dataclass(frozen=True)
 class Param:
-    """A label parameter: ``name`` (also the CLI flag ``--name-with-dashes``), default, help."""
+    """A parameter with its default and valid values; ``name`` is also the CLI flag
+    ``--name-with-dashes``.
+
+    ``type`` converts a value (``float``, ``int``, or a converter such as
+    :func:`labelgen.labels.rgb.colour`). ``float`` values must be finite (NaN and inf never
+    pass) and ``int`` values whole numbers; ``low``/``high`` bound the value (``open_low``,
+    ``open_high``: the bound itself is excluded); ``choices`` lists the allowed values;
+    ``optional``: None is allowed (meaning "not given"). ``count`` > 1: a tuple of that many
+    values, each checked. :meth:`check` is the one place where values are checked
+    (:func:`labelgen.pipeline.resolve_params` calls it for every command).
+    """
 
     name: str
     default: Any
     help: str
-    type: type = float
+    type: Callable = float
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+    choices: tuple | None = None
+    optional: bool = False
+    count: int = 1
+    allow_inf: bool = False
 
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+    def range_text(self) -> str:
+        """The valid values in words, e.g. ``a number in (0, 180]``."""
+        if self.choices is not None:
+            return "one of " + ", ".join(str(c) for c in self.choices)
+        kind = "an integer" if self.type is int else "a finite number" if not self.allow_inf else "a number"
+        if self.low is None and self.high is None:
+            return kind
+        lo = "-inf" if self.low is None else f"{self.low:g}"
+        hi = "inf" if self.high is None else f"{self.high:g}"
+        left = "(" if self.open_low or self.low is None else "["
+        right = ")" if self.open_high or self.high is None else "]"
+        return f"{kind} in {left}{lo}, {hi}{right}"
+
+    def check(self, value):
+        """``value`` converted with :attr:`type` and checked; :class:`LabelgenError` naming
+        the flag and the valid range otherwise."""
+        if value is None:
+            if self.optional:
+                return None
+            raise LabelgenError(self.flag, f"a value is required ({self.range_text()})")
+        if self.count > 1:
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != self.count:
+                raise LabelgenError(self.flag, f"needs {self.count} values, got {value!r}")
+            return tuple(self._one(v) for v in value)
+        return self._one(value)
+
+    def _one(self, value):
+        shown = value if isinstance(value, str) and value.strip() == value and value else repr(value)
+        bad = f"must be {self.range_text()}, got {shown}"
+        if self.choices is not None:
+            if value not in self.choices:
+                raise LabelgenError(self.flag, bad)
+            return value
+        if self.type in (int, float):
+            if isinstance(value, bool):
+                raise LabelgenError(self.flag, bad)
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                raise LabelgenError(self.flag, bad) from None
+            if math.isnan(v) or (math.isinf(v) and not (self.allow_inf and self.type is float)):
+                raise LabelgenError(self.flag, bad)
+            if self.type is int:
+                if v != int(v):
+                    raise LabelgenError(self.flag, bad)
+                v = int(v)
+        else:
+            try:
+                v = self.type(value)
+            except (TypeError, ValueError) as err:
+                raise LabelgenError(self.flag, str(err)) from None
+            return v
+        if self.low is not None and not (v > self.low if self.open_low else v >= self.low):
+            raise LabelgenError(self.flag, bad)
+        if self.high is not None and not (v < self.high if self.open_high else v <= self.high):
+            raise LabelgenError(self.flag, bad)
+        return v
 
 
 @dataclass(frozen=True)
@@ -59,9 +134,6 @@ class Label:
     decode: Callable[[np.ndarray, dict], np.ndarray] | None = None
     available: Callable[[dict], str | None] | None = None
     description: str = ""
-
-    def defaults(self) -> dict[str, Any]:
-        return {p.name: p.default for p in self.params}
 
     def check_array(self, array: np.ndarray, where) -> str | None:
         """Reason why a stored array cannot be this label's input, or None if it can."""
@@ -89,7 +161,7 @@ def register(label: Label) -> Label:
     for p in label.params:
         for other in _REGISTRY.values():
             for q in other.params:
-                if q.name == p.name and (q.default != p.default or q.type is not p.type):
+                if q.name == p.name and q != p:
                     raise ValueError(f"parameter '{p.name}' of '{label.name}' disagrees with '{other.name}'")
     _REGISTRY[label.name] = label
     return label

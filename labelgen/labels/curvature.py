@@ -33,11 +33,13 @@ VERSION = 1  # bump when the per-vertex computation changes (invalidates the dis
 
 PARAMS = (
     DEPTH_UNITS,
-    Param("curvature_r_min", 0.03, "smallest radius of curvature encoded, metres (curvature clipped to +-1/r_min)"),
-    Param("curvature_filter_scale", 4.0, "APSS filter scale, in units of the local point spacing"),
-    Param("curvature_projection_accuracy", 1e-4, "APSS projection accuracy, relative to the point spacing"),
-    Param("curvature_max_projection_iters", 15, "APSS maximum projection iterations", int),
-    Param("curvature_spherical_parameter", 1.0, "APSS spherical parameter (1 = sphere fit, 0 = plane fit)"),
+    Param("curvature_r_min", 0.03, "smallest radius of curvature encoded, metres (curvature clipped to +-1/r_min)",
+          low=0, open_low=True),
+    Param("curvature_filter_scale", 4.0, "APSS filter scale, in units of the local point spacing", low=0, open_low=True),
+    Param("curvature_projection_accuracy", 1e-4, "APSS projection accuracy, relative to the point spacing", low=0, open_low=True),
+    Param("curvature_max_projection_iters", 15, "APSS maximum projection iterations", int, low=1),
+    Param("curvature_spherical_parameter", 1.0, "APSS spherical parameter (1 = sphere fit, 0 = plane fit)",
+          low=0, high=1),
 )
 
 

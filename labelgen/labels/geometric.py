@@ -11,7 +11,8 @@ from labelgen.kernels import geometry
 from . import Label, Param, register
 
 DEPTH_UNITS = Param("depth_units_per_meter", 512.0,
-                    "depth units per metre in 16-bit depth images (512: 1/512 m, range 128 m)")
+                    "depth units per metre in 16-bit depth images (512: 1/512 m, range 128 m)",
+                    low=0, open_low=True)
 INVALID_DEPTH = 65535
 INVALID_NORMAL = 128
 INVALID_RESHADING = 13
@@ -90,9 +91,10 @@ register(Label(
     encoding="uint8 R=G=B = round(clip(s, 0, 1) * 255), s = 1.6 * 8 / (8 + r^2) * max(0, n . l)",
     invalid="13", decode=decode_reshading,
     params=(DEPTH_UNITS,
-            Param("lamp_energy", 2.0, "energy of the point lamp at the camera (Blender Internal)"),
-            Param("diffuse", 0.8, "diffuse reflectance of the surfaces"),
-            Param("lamp_falloff_distance", 8.0, "inverse-square falloff distance of the lamp, metres")),
+            Param("lamp_energy", 2.0, "energy of the point lamp at the camera (Blender Internal)", low=0),
+            Param("diffuse", 0.8, "diffuse reflectance of the surfaces", low=0),
+            Param("lamp_falloff_distance", 8.0, "inverse-square falloff distance of the lamp, metres",
+                  low=0, open_low=True)),
     description="Lambert shading from a lamp at the camera"))
 register(Label(
     "mask_valid", ("gbuffer",), _mask_valid, "gray8",

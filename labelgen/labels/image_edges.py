@@ -1,4 +1,5 @@
-"""Labels computed from images (spec section 4): ``edge_texture``, ``keypoints2d``, ``edge_occlusion``.
+"""Edge labels computed from images (spec section 4): ``edge_texture`` and ``edge_occlusion``
+(``keypoints2d``, from the same grey image, is in :mod:`labelgen.labels.keypoints2d`).
 
 Each reproduces the Taskonomy script that made it, including its floating-point types, so
 that the shipped files are matched exactly:
@@ -10,22 +11,16 @@ that the shipped files are matched exactly:
 - ``edge_texture``: :func:`labelgen.kernels.filters.gaussian_masked` of that float32 grey (sigma 3,
   no mask: only the image border is renormalised), then :func:`labelgen.kernels.edges.sobel_magnitude`
   (outermost rows and columns 0).
-- ``keypoints2d``: :func:`labelgen.kernels.hessian.hessian_det_max` of the grey (converted to float64
-  for the integral image) over ``linspace(1, 30, 10)``, with float32 ``dxx, dyy, dxy`` as the
-  scikit-image of the time.
 - ``edge_occlusion``: the depth read as float32, ``x = sqrt(D) / 256`` in float32, then the
   masked Sobel magnitude (mask ``D < 65036``). The original script also smoothed ``x``
   (sigma 1) and discarded the result; that is not done here.
 
-All three are stored as uint16 ``round(clip(v, 0, 1) * 65535)``.
+Both are stored as uint16 ``round(clip(v, 0, 1) * 65535)``.
 """
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
-from ..errors import LabelgenError
 from . import Label, Param, register
 from .geometric import DEPTH_UNITS
 
@@ -33,38 +28,13 @@ from .geometric import DEPTH_UNITS
 TASKONOMY_DEPTH_UNITS = 512.0
 
 
-class ParamValueError(ValueError, argparse.ArgumentTypeError):
-    """A parameter value out of its range (argparse reports it as ``argument --flag: ...``)."""
-
-
-def _number(kind, low, inclusive=True):
-    """A Param type: converts with ``kind`` and checks ``value >= low`` (or ``> low``)."""
-
-    def convert(value):
-        v = kind(value)
-        if not (v >= low if inclusive else v > low):
-            raise ParamValueError(f"must be {'at least' if inclusive else 'greater than'} {low}, got {value}")
-        return v
-
-    convert.__name__ = kind.__name__
-    return convert
-
-
-_POSITIVE = _number(float, 0.0, inclusive=False)
-_SCALE = _number(float, 1.0)
-
 CANNY_SIGMA = Param("canny_sigma", 3.0, "standard deviation (pixels) of the Gaussian smoothing before "
-                    "the Sobel filter, for edge_texture", _POSITIVE)
+                    "the Sobel filter, for edge_texture", low=0, open_low=True)
 CANNY_TRUNCATE = Param("canny_truncate", 4.0, "Gaussian kernel radius in standard deviations for "
-                       "edge_texture (radius = int(truncate * sigma + 0.5))", _number(float, 0.0))
-DOH_MIN_SIGMA = Param("doh_min_sigma", 1.0, "smallest scale of the Hessian determinant for keypoints2d "
-                      "(box size int(3 * sigma); at least 1)", _SCALE)
-DOH_MAX_SIGMA = Param("doh_max_sigma", 30.0, "largest scale of the Hessian determinant for keypoints2d",
-                      _SCALE)
-DOH_NUM_SIGMA = Param("doh_num_sigma", 10, "number of scales, evenly spaced from the smallest to the "
-                      "largest, for keypoints2d", _number(int, 1))
+                       "edge_texture (radius = int(truncate * sigma + 0.5))", low=0)
 OCCLUSION_VALID_BELOW = Param("occlusion_valid_below", 65036, "depth_zbuffer values (as stored) below "
-                              "this are valid for edge_occlusion (Taskonomy: 2**16 - 500)", _number(int, 0))
+                              "this are valid for edge_occlusion (Taskonomy: 2**16 - 500)", int, low=0,
+                              high=65536)
 
 
 def rgb_to_grey(rgb: np.ndarray) -> np.ndarray:
@@ -98,7 +68,8 @@ def _check_depth(depth):
     return depth
 
 
-def edge_texture(rgb: np.ndarray, sigma: float = 3.0, truncate: float = 4.0) -> np.ndarray:
+def edge_texture(rgb: np.ndarray, sigma: float = CANNY_SIGMA.default,
+                 truncate: float = CANNY_TRUNCATE.default) -> np.ndarray:
     """Texture edge strength in [0, 1] (Canny's gradient magnitude, no non-maximum suppression)."""
     from labelgen.kernels.edges import sobel_magnitude
     from labelgen.kernels.filters import gaussian_masked
@@ -106,19 +77,8 @@ def edge_texture(rgb: np.ndarray, sigma: float = 3.0, truncate: float = 4.0) -> 
     return sobel_magnitude(gaussian_masked(rgb_to_grey(rgb), None, sigma, truncate))
 
 
-def keypoints2d(rgb: np.ndarray, min_sigma: float = 1.0, max_sigma: float = 30.0,
-                num_sigma: int = 10) -> np.ndarray:
-    """SURF-style interest: per-pixel maximum over scales of the box-filter Hessian determinant."""
-    from labelgen.kernels.hessian import hessian_det_max
-
-    if num_sigma < 1:
-        raise ValueError(f"num_sigma must be at least 1, got {num_sigma}")
-    sigmas = np.linspace(min_sigma, max_sigma, int(num_sigma))
-    return hessian_det_max(rgb_to_grey(rgb), sigmas, float32_intermediate=True)
-
-
 def edge_occlusion(depth: np.ndarray, units_per_meter: float = TASKONOMY_DEPTH_UNITS,
-                   valid_below: int = 65036) -> np.ndarray:
+                   valid_below: int = OCCLUSION_VALID_BELOW.default) -> np.ndarray:
     """Occlusion edge strength in [0, 1]: masked Sobel magnitude of ``sqrt(depth) / 256``.
 
     ``depth`` is the stored uint16 z-buffer; with ``units_per_meter`` other than 512 it is
@@ -139,14 +99,7 @@ def _edge_texture(inputs, params):
     return encode_unit16(edge_texture(inputs["rgb"], params["canny_sigma"], params["canny_truncate"]))
 
 
-def _keypoints2d(inputs, params):
-    return encode_unit16(keypoints2d(inputs["rgb"], params["doh_min_sigma"], params["doh_max_sigma"],
-                                     params["doh_num_sigma"]))
-
-
 def _edge_occlusion(inputs, params):
-    if not params["depth_units_per_meter"] > 0:
-        raise LabelgenError("--depth-units-per-meter", "must be positive")
     return encode_unit16(edge_occlusion(inputs["depth_zbuffer"], params["depth_units_per_meter"],
                                         params["occlusion_valid_below"]))
 
@@ -157,12 +110,6 @@ register(Label(
              "grey image smoothed with a Gaussian (sigma 3, border renormalised)",
     invalid="none (outermost rows and columns are 0)", params=(CANNY_SIGMA, CANNY_TRUNCATE),
     decode=decode_unit16, description="texture edges (Canny without non-maximum suppression)"))
-register(Label(
-    "keypoints2d", ("rgb",), _keypoints2d, "gray16", legacy_name="keypoint2d",
-    encoding="uint16 = round(clip(d, 0, 1) * 65535), d = max over 10 scales (sigma 1..30) of the "
-             "box-filter (SURF) Hessian determinant of the grey image",
-    invalid="none", params=(DOH_MIN_SIGMA, DOH_MAX_SIGMA, DOH_NUM_SIGMA),
-    decode=decode_unit16, description="2D keypoint strength (SURF before non-maximum suppression)"))
 register(Label(
     "edge_occlusion", ("depth_zbuffer",), _edge_occlusion, "gray16", legacy_name="edge",
     encoding="uint16 = round(clip(m, 0, 1) * 65535), m = Sobel magnitude of sqrt(depth units) / 256, "

@@ -27,7 +27,7 @@ from .geometric import DEPTH_UNITS
 SUPPORT_SIZE = Param(
     "support_size", 0.3,
     "NARF support size (diameter of the support sphere) in metres for keypoints3d; "
-    "0.3 reproduces the shipped Taskonomy sample")
+    "0.3 reproduces the shipped Taskonomy sample", low=0, open_low=True)
 
 
 def depth_metres_float32(encoded: np.ndarray, units_per_meter: float) -> np.ndarray:

@@ -35,29 +35,29 @@ MAX_SEGMENTS = 256  # ids a uint8 image can hold
 DEPTH_MASK_BELOW = 65534  # original annotator: mask = depth < 2**16 - 2
 
 PARAMS_2D = (
-    Param("seg2d_scale", 200.0, "segment_unsup2d: Felzenszwalb scale (larger: larger superpixels)"),
-    Param("seg2d_sigma", 3.0, "segment_unsup2d: Gaussian pre-smoothing of the RGB for Felzenszwalb"),
-    Param("seg2d_min_size", 20, "segment_unsup2d: Felzenszwalb minimum superpixel size, pixels", int),
+    Param("seg2d_scale", 200.0, "segment_unsup2d: Felzenszwalb scale (larger: larger superpixels)", low=0),
+    Param("seg2d_sigma", 3.0, "segment_unsup2d: Gaussian pre-smoothing of the RGB for Felzenszwalb", low=0),
+    Param("seg2d_min_size", 20, "segment_unsup2d: Felzenszwalb minimum superpixel size, pixels", int, low=0),
     Param("seg2d_similarity_sigma", 255.0,
-          "segment_unsup2d: RAG edge weight exp(-|c1-c2|^2 / this), mean RGB in 0..255"),
+          "segment_unsup2d: RAG edge weight exp(-|c1-c2|^2 / this), mean RGB in 0..255", low=0, open_low=True),
     Param("seg2d_cut_thresh", 0.005, "segment_unsup2d: stop cutting when the normalized cut exceeds this"),
-    Param("seg2d_num_cuts", 10, "segment_unsup2d: thresholds tried per normalized cut", int),
-    Param("seg2d_self_edge_weight", 2.0, "segment_unsup2d: weight of each RAG node's self edge"),
+    Param("seg2d_num_cuts", 10, "segment_unsup2d: thresholds tried per normalized cut", int, low=0, open_low=True),
+    Param("seg2d_self_edge_weight", 2.0, "segment_unsup2d: weight of each RAG node's self edge", low=0, open_low=True),
 )
 
 PARAMS_25D = (
-    Param("seg25d_scale", 200.0, "segment_unsup25d: Felzenszwalb scale"),
-    Param("seg25d_sigma", 0.0, "segment_unsup25d: Gaussian pre-smoothing inside Felzenszwalb"),
-    Param("seg25d_min_size", 200, "segment_unsup25d: Felzenszwalb minimum superpixel size, pixels", int),
+    Param("seg25d_scale", 200.0, "segment_unsup25d: Felzenszwalb scale", low=0),
+    Param("seg25d_sigma", 0.0, "segment_unsup25d: Gaussian pre-smoothing inside Felzenszwalb", low=0),
+    Param("seg25d_min_size", 200, "segment_unsup25d: Felzenszwalb minimum superpixel size, pixels", int, low=0),
     Param("seg25d_similarity_sigma", 255.0,
-          "segment_unsup25d: RAG edge weight exp(-|f1-f2|^2 / this) on the 5 feature channels"),
+          "segment_unsup25d: RAG edge weight exp(-|f1-f2|^2 / this) on the 5 feature channels", low=0, open_low=True),
     Param("seg25d_cut_thresh", 1.0, "segment_unsup25d: stop cutting when the normalized cut exceeds this"),
-    Param("seg25d_num_cuts", 100, "segment_unsup25d: thresholds tried per normalized cut", int),
-    Param("seg25d_self_edge_weight", 1.0, "segment_unsup25d: weight of each RAG node's self edge"),
+    Param("seg25d_num_cuts", 100, "segment_unsup25d: thresholds tried per normalized cut", int, low=0, open_low=True),
+    Param("seg25d_self_edge_weight", 1.0, "segment_unsup25d: weight of each RAG node's self edge", low=0, open_low=True),
     Param("seg25d_depth_weight", 2.0, "segment_unsup25d: weight of the log(depth)/16 channel"),
-    Param("seg25d_depth_sigma", 1.0, "segment_unsup25d: masked Gaussian smoothing of log(depth)/16"),
+    Param("seg25d_depth_sigma", 1.0, "segment_unsup25d: masked Gaussian smoothing of log(depth)/16", low=0),
     Param("seg25d_normal_weight", 1.0, "segment_unsup25d: weight of the normal/255 channels"),
-    Param("seg25d_normal_sigma", 2.0, "segment_unsup25d: masked Gaussian smoothing of normal/255"),
+    Param("seg25d_normal_sigma", 2.0, "segment_unsup25d: masked Gaussian smoothing of normal/255", low=0),
     Param("seg25d_edge_weight", 10.0, "segment_unsup25d: weight of the edge_occlusion/65025 channel"),
 )
 
