@@ -61,7 +61,7 @@ def main():
     params = resolve_params()
     print(f"scene: {len(mesh.faces)} triangles; {len(cams)} views at 512x512; cast_rays threads={args.threads or 'all'}")
     # warm up both paths once
-    bare.cast(bare.rays(cams[0]))
+    bare.scene.cast_rays(bare.rays(cams[0]))
     with tempfile.TemporaryDirectory() as out:
         _render_and_write(renderer, cams[0], TASKS, params, Path(out))
         # each view: bare cast and whole pipeline back to back, best of `repeat` rounds, so
@@ -72,7 +72,7 @@ def main():
             best_cast = best_pipe = float("inf")
             for _ in range(args.repeat):
                 t0 = time.perf_counter()
-                bare.cast(rays)
+                bare.scene.cast_rays(rays)
                 best_cast = min(best_cast, time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 _render_and_write(renderer, cam, TASKS, params, Path(out))

@@ -60,8 +60,9 @@ def main():
 
     from labelgen import sampling
     from labelgen.cameras import Camera
-    from labelgen.sampling import SampleConfig, _Scene, sample_building, write_sample
-    from labelgen.vanishing import vanishing_points, vanishing_points_reference
+    from labelgen.raycast import RaycastScene
+    from labelgen.sampling import SampleConfig, sample_building, write_sample
+    from labelgen.vanishing import vanishing_points, camera_vanishing_points
 
     mesh = building()
     print(f"building: {len(mesh.faces)} triangles, bounds {mesh.bounds[0].round(2)} .. {mesh.bounds[1].round(2)}")
@@ -79,14 +80,14 @@ def main():
                 timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
         return run
 
-    orig = {n: getattr(sampling, n) for n in ("place_scene_cameras", "sample_points", "_nonfixated",
+    orig = {n: getattr(sampling, n) for n in ("place_scene_cameras", "sample_points", "nonfixated_points",
                                               "estimate_room_boxes")}
     for n, fn in orig.items():
         setattr(sampling, n, timed(n, fn))
     # compile the vanishing kernel outside the timing
     vanishing_points([Camera.look_at([0, 0, 0], [1, 0, 0])])
     t0 = time.perf_counter()
-    scene = _Scene(mesh)
+    scene = RaycastScene(mesh)
     t_scene = time.perf_counter() - t0
     t0 = time.perf_counter()
     res = sample_building(mesh, cfg, scene=scene)
@@ -112,14 +113,14 @@ def main():
     t_fast = time.perf_counter() - t0
     n_ref = min(len(cams), 5000)
     t0 = time.perf_counter()
-    ref = [vanishing_points_reference(c) for c in cams[:n_ref]]
+    ref = [camera_vanishing_points(c) for c in cams[:n_ref]]
     t_ref = (time.perf_counter() - t0) * len(cams) / n_ref
     err = max(abs(a - b) for f, r in zip(fast, ref) for k in r for ax in "xyz"
               for a, b in zip(f[k][ax], r[k][ax]))
     print(f"vanishing points, {len(cams)} views: kernel {t_fast:.3f} s, reference {t_ref:.3f} s "
           f"(extrapolated from {n_ref}), ratio {t_ref / max(t_fast, 1e-9):.1f}x, max |diff| {err:.1e}")
     # the bare kernel on arrays (no dict building) against the reference's arithmetic
-    from labelgen.kernels.vanishing import vanishing_points as kernel
+    from labelgen.kernels.vanishing import vanishing_point_arrays as kernel
 
     rots = np.stack([c.rotation for c in cams])
     foc = np.array([c.focal for c in cams])

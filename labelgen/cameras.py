@@ -27,15 +27,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from .errors import LabelgenError
-
-def euler_xyz(matrix) -> list[float]:
-    """Blender XYZ Euler angles (extrinsic x, then y, then z; radians) of a rotation matrix."""
-    return [float(a) for a in Rotation.from_matrix(np.asarray(matrix, dtype=np.float64)).as_euler("xyz")]
-
-
-def rotation_xyz(euler) -> np.ndarray:
-    """Rotation matrix of Blender XYZ Euler angles (radians)."""
-    return Rotation.from_euler("xyz", np.asarray(euler, dtype=np.float64)).as_matrix()
+from .pointinfo import complete_point_info
+from .rotations import euler_from_matrix, focal_length, look_at_rotations, matrix_from_euler
 
 
 _NAME = re.compile(r"point_([^_]+)_view_([^_]+)_domain_")
@@ -86,34 +79,29 @@ class Camera:
     def look_at(cls, eye, target, up=(0.0, 0.0, 1.0), fov: float = math.radians(60),
                 width: int = 512, height: int = 512, **kw) -> "Camera":
         """A camera at ``eye`` looking at ``target`` with ``up`` pointing up in the image."""
-        eye = np.asarray(eye, dtype=np.float64)
-        forward = np.asarray(target, dtype=np.float64) - eye
+        eye = np.asarray(eye, dtype=np.float64).reshape(3)
+        forward = np.asarray(target, dtype=np.float64).reshape(3) - eye
         if np.linalg.norm(forward) == 0:
             raise ValueError("look_at: eye and target coincide")
-        forward /= np.linalg.norm(forward)
-        right = np.cross(forward, np.asarray(up, dtype=np.float64))
-        if np.linalg.norm(right) < 1e-12:
+        if np.linalg.norm(np.cross(forward / np.linalg.norm(forward), np.asarray(up, dtype=np.float64))) < 1e-12:
             raise ValueError("look_at: up is parallel to the viewing direction")
-        right /= np.linalg.norm(right)
-        cam_up = np.cross(right, forward)
-        rot = np.stack([right, cam_up, -forward], axis=1)
-        return cls(eye, rot, fov, width, height, **kw)
+        return cls(eye, look_at_rotations(eye, target, 0.0, up), fov, width, height, **kw)
 
     @classmethod
-    def from_euler(cls, location, euler_xyz, fov, width, height, **kw) -> "Camera":
+    def from_euler(cls, location, angles, fov, width, height, **kw) -> "Camera":
         """From Blender XYZ Euler angles (extrinsic x, then y, then z), in radians."""
-        return cls(location, rotation_xyz(euler_xyz), fov, width, height, **kw)
+        return cls(location, matrix_from_euler(angles), fov, width, height, **kw)
 
     # -- geometry -----------------------------------------------------------------------
     @property
     def focal(self) -> float:
         """Focal length in pixels: ``W / (2 tan(fov / 2))``."""
-        return self.width / (2.0 * math.tan(self.fov / 2.0))
+        return focal_length(self.fov, self.width)
 
     @property
-    def euler_xyz(self) -> list[float]:
+    def euler_angles(self) -> list[float]:
         """Blender XYZ Euler angles of the rotation (``camera_rotation_final``)."""
-        return euler_xyz(self.rotation)
+        return euler_from_matrix(self.rotation).tolist()
 
     def pixel_directions(self) -> np.ndarray:
         """(H, W, 3) ray directions in camera axes, scaled so that the z component is -1.
@@ -149,12 +137,10 @@ class Camera:
             "point_uuid": self.point,
             "view_id": int(self.view) if self.view.isdigit() else self.view,
             "camera_location": [float(v) for v in self.location],
-            "camera_rotation_final": self.euler_xyz,
+            "camera_rotation_final": self.euler_angles,
             "field_of_view_rads": self.fov,
             "resolution": self.width if self.width == self.height else [self.width, self.height],
         })
-        from .pointinfo import complete_point_info  # vanishing points and other pose fields
-
         return complete_point_info(self, out)
 
 

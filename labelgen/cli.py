@@ -30,7 +30,7 @@ def _add_params(parser):
     for p in sorted(all_params().values(), key=lambda p: p.name):
         # values are converted and checked in resolve_params (one-line errors naming the flag)
         group.add_argument(p.flag, dest=f"param_{p.name}", default=None, metavar=p.type.__name__.upper(),
-                           help=f"{p.help} ({p.range_text()}; default {p.default})")
+                           help=f"{p.help} ({'; '.join(filter(None, (p.range_text(), f'default {p.default}')))})")
 
 
 def _params_from(args):

@@ -24,45 +24,56 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .cameras import euler_xyz, rotation_xyz  # noqa: F401  (part of this module's API)
-from .vanishing import vanishing_points_reference
+from .rotations import euler_from_matrix, matrix_from_euler
+from .vanishing import camera_vanishing_points
 
-# -- fields -----------------------------------------------------------------------------
-
-
-def camera_distance(camera_location, point_location) -> float:
-    return float(np.linalg.norm(np.asarray(point_location, float) - np.asarray(camera_location, float)))
+# -- fields (each takes one view or a stack of them: arrays (..., 3), (..., 3, 3)) -------------
 
 
-def obliqueness_angle(camera_location, point_location, point_normal) -> float:
-    """Angle (radians, in [0, pi/2]) between the viewing ray and the surface normal."""
+def camera_distance(camera_location, point_location) -> np.ndarray:
+    """``|point_location - camera_location|``."""
+    return np.linalg.norm(np.asarray(point_location, float) - np.asarray(camera_location, float), axis=-1)
+
+
+def obliqueness_angle(camera_location, point_location, unit_normal) -> np.ndarray:
+    """Angle (radians, in [0, pi/2]) between the viewing ray and the unit surface normal."""
     v = np.asarray(point_location, float) - np.asarray(camera_location, float)
-    n = np.asarray(point_normal, float)
-    c = abs(float(v @ n)) / (np.linalg.norm(v) * np.linalg.norm(n))
-    return float(math.acos(min(1.0, c)))
+    dot = np.einsum("...i,...i->...", v, np.asarray(unit_normal, float))
+    return np.arccos(np.minimum(1.0, np.abs(dot) / np.linalg.norm(v, axis=-1)))
 
 
-def point_pitch(camera_location, rotation_original, point_location) -> float:
+def point_pitch(camera_location, rotation_original, point_location) -> np.ndarray:
     """Elevation (radians) of the point seen from the original camera (rotation matrix)."""
     v = np.asarray(point_location, float) - np.asarray(camera_location, float)
-    y = float(v @ np.asarray(rotation_original, float)[:, 1])
-    return float(math.asin(max(-1.0, min(1.0, y / np.linalg.norm(v)))))
+    y = np.einsum("...i,...i->...", v, np.asarray(rotation_original, float)[..., :, 1])
+    return np.arcsin(np.clip(y / np.linalg.norm(v, axis=-1), -1.0, 1.0))
 
 
 def rotation_from_original_to_final(rotation_original, rotation_final) -> np.ndarray:
     """``D`` with ``R_final = D @ R_original``."""
-    return np.asarray(rotation_final, float) @ np.asarray(rotation_original, float).T
+    return np.einsum("...ij,...kj->...ik", np.asarray(rotation_final, float), np.asarray(rotation_original, float))
+
+
+def nonfixated_pixels(points_camera, focal, width, height) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels of points (..., 3) in Blender camera coordinates in the nonfixated files' rounding.
+
+    Returns ``(x, y, in_front)``: ``round(W/2 + f X / -Z)``, ``round(H/2 - f Y / -Z)`` (float
+    arrays; meaningless where ``in_front`` is False) and whether the point is in front of the
+    camera (``Z < 0``).
+    """
+    pc = np.asarray(points_camera, float)
+    zc = -pc[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.round(width / 2.0 + focal * pc[..., 0] / zc)
+        y = np.round(height / 2.0 - focal * pc[..., 1] / zc)
+    return x, y, zc > 0
 
 
 def nonfixated_pixel(camera, point_location) -> tuple[int, int] | None:
-    """Pixel (x, y) of a world point in the nonfixated files' rounding, or None behind the camera."""
-    pc = camera.world_to_camera(point_location)
-    if pc[2] >= 0:
-        return None
-    f = camera.focal
-    x = camera.width / 2.0 + f * pc[0] / -pc[2]
-    y = camera.height / 2.0 - f * pc[1] / -pc[2]
-    return int(np.round(x)), int(np.round(y))
+    """Pixel (x, y) of one world point seen by ``camera``, or None behind the camera."""
+    x, y, front = nonfixated_pixels(camera.world_to_camera(point_location), camera.focal, camera.width,
+                                    camera.height)
+    return (int(x), int(y)) if front else None
 
 
 def pixel_in_image(px, py, width, height):
@@ -87,7 +98,7 @@ def complete_point_info(camera, info: dict[str, Any] | None = None) -> dict[str,
     # keep the input's own numbers for the pose when they describe this camera (Euler angles
     # recomputed from the matrix differ from the input's in the last bits)
     g_rot, g_loc = _vec(given.get("camera_rotation_final")), _vec(given.get("camera_location"))
-    if g_rot is not None and np.allclose(rotation_xyz(g_rot), camera.rotation, rtol=0, atol=1e-12):
+    if g_rot is not None and np.allclose(matrix_from_euler(g_rot), camera.rotation, rtol=0, atol=1e-12):
         out["camera_rotation_final"] = given["camera_rotation_final"]
     if g_loc is not None and np.array_equal(g_loc, camera.location):
         out["camera_location"] = given["camera_location"]
@@ -95,24 +106,24 @@ def complete_point_info(camera, info: dict[str, Any] | None = None) -> dict[str,
     if not isinstance(model_rot, (int, float)) or isinstance(model_rot, bool) or not math.isfinite(model_rot):
         model_rot = 0.0
     out.setdefault("model_rotation_degrees", float(model_rot))
-    vp = vanishing_points_reference(camera, float(model_rot))
+    vp = camera_vanishing_points(camera, float(model_rot))
     for key, value in vp.items():
         if key not in out or not same_intrinsics:
             out[key] = value
     loc = camera.location
     p = _vec(out.get("point_location"))
     if p is not None:
-        out.setdefault("camera_distance", camera_distance(loc, p))
+        out.setdefault("camera_distance", float(camera_distance(loc, p)))
         n = _vec(out.get("point_normal"))
         if n is not None and np.linalg.norm(n) > 0 and np.linalg.norm(p - loc) > 0:
-            out.setdefault("obliqueness_angle", obliqueness_angle(loc, p, n))
+            out.setdefault("obliqueness_angle", float(obliqueness_angle(loc, p, n / np.linalg.norm(n))))
     orig = _vec(out.get("camera_rotation_original"))
     if orig is not None:
-        r_orig = rotation_xyz(orig)
+        r_orig = matrix_from_euler(orig)
         if p is not None and np.linalg.norm(p - loc) > 0:
-            out.setdefault("point_pitch", point_pitch(loc, r_orig, p))
+            out.setdefault("point_pitch", float(point_pitch(loc, r_orig, p)))
         out.setdefault("camera_rotation_from_original_to_final",
-                       euler_xyz(rotation_from_original_to_final(r_orig, camera.rotation)))
+                       euler_from_matrix(rotation_from_original_to_final(r_orig, camera.rotation)).tolist())
     return out
 
 
@@ -129,7 +140,7 @@ def _vec(value):
 def _pose(view):
     """(location, camera-to-world rotation) of a Camera or a point_info dict."""
     if isinstance(view, dict):
-        return np.asarray(view["camera_location"], float), rotation_xyz(view["camera_rotation_final"])
+        return np.asarray(view["camera_location"], float), matrix_from_euler(view["camera_rotation_final"])
     return np.asarray(view.location, float), np.asarray(view.rotation, float)
 
 
@@ -148,7 +159,7 @@ def relative_pose(view_a, view_b) -> tuple[np.ndarray, np.ndarray]:
 def relative_pose_vector(view_a, view_b) -> list[float]:
     """Relative pose as 6 numbers: XYZ Euler angles of ``R_ab`` (radians) then ``t_ab`` (metres)."""
     r, t = relative_pose(view_a, view_b)
-    return euler_xyz(r) + [float(v) for v in t]
+    return euler_from_matrix(r).tolist() + [float(v) for v in t]
 
 
 def fixated_pairs(infos: Iterable[dict]) -> list[tuple[dict, dict]]:

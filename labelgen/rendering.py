@@ -16,6 +16,7 @@ from labelgen.kernels import geometry
 
 from .cameras import Camera
 from .meshes import Mesh
+from .raycast import RaycastScene
 
 
 @dataclass(eq=False)
@@ -57,7 +58,7 @@ class GeometryBuffer:
 
 
 class Open3DRenderer:
-    """Ray casting with Open3D's ``RaycastingScene`` (Embree).
+    """Ray casting with Open3D's ``RaycastingScene`` (Embree), through :class:`~labelgen.raycast.RaycastScene`.
 
     Parameters
     ----------
@@ -68,30 +69,18 @@ class Open3DRenderer:
     name = "open3d"
 
     def __init__(self, mesh: Mesh, threads: int = 0):
-        import open3d as o3d
-
-        self._o3d = o3d
         self.mesh = mesh
-        self.threads = int(threads)
-        self.scene = o3d.t.geometry.RaycastingScene()
-        self.scene.add_triangles(o3d.core.Tensor(mesh.vertices.astype(np.float32)),
-                                 o3d.core.Tensor(mesh.faces.astype(np.uint32)))
-        self._normals = mesh.face_normals()
+        self.scene = RaycastScene(mesh, threads)
 
     def rays(self, camera: Camera) -> np.ndarray:
         """(H, W, 6) float32 rays [origin, direction], directions with camera-z length 1."""
         return geometry.camera_rays(camera.location, camera.rotation, camera.focal, camera.width, camera.height)
 
-    def cast(self, rays: np.ndarray) -> dict:
-        """Bare ``cast_rays`` on prepared rays; returns numpy arrays."""
-        out = self.scene.cast_rays(self._o3d.core.Tensor(rays), nthreads=self.threads)
-        return {k: v.numpy() for k, v in out.items()}
-
     def render(self, camera: Camera) -> GeometryBuffer:
         """Cast one ray per pixel centre and return the view's :class:`GeometryBuffer`."""
-        hit = self.cast(self.rays(camera))
+        hit = self.scene.cast_rays(self.rays(camera))
         depth, distance, triangle, normal = geometry.hit_geometry(
-            hit["t_hit"], hit["primitive_ids"], self._normals, camera.rotation, camera.focal)
+            hit["t_hit"], hit["primitive_ids"], self.scene.normals, camera.rotation, camera.focal)
         return GeometryBuffer(camera, depth, distance, triangle, hit["primitive_uvs"], normal)
 
 

@@ -1,10 +1,11 @@
 """``labelgen sample``: command-line options and runner (kept out of cli.py to merge cleanly)."""
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
 
-from .cameras import parse_resolution
+from .rooms import read_room_boxes
+from .sampling import SAMPLE_PARAMS, SampleConfig, sample_building, write_sample
 
 EPILOG = """\
 Writes DIR/point_info/point_{P}_view_{V}_domain_point_info.json (one fixated view per point and
@@ -14,13 +15,17 @@ See docs/sampling.md.
 """
 
 
-def _manhattan(text):
-    if text in ("world", "estimate"):
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be 'world', 'estimate' or an angle in degrees, got {text!r}") from None
+_METAVARS = {"mode": "MODE", "camera_height": ("MIN", "MAX"), "fov_degrees": ("MIN", "MAX"),
+             "view_distance": ("MIN", "MAX"), "resolution": "W|WxH", "max_roll_degrees": "DEG",
+             "max_obliqueness_degrees": "DEG", "min_camera_distance": "M", "min_mesh_distance": "M",
+             "sphere_radius": "M", "manhattan": "world|estimate|DEG", "points_per_camera": "K",
+             "seed": "SEED"}
+
+
+def _shown(value):
+    if isinstance(value, tuple):
+        return " ".join(str(v) for v in value) if value[0] != value[-1] or len(value) != 2 else str(value[0])
+    return str(value)
 
 
 def add_sample_parser(sub):
@@ -30,43 +35,17 @@ def add_sample_parser(sub):
                        epilog=EPILOG)
     s.add_argument("mesh", metavar="MESH", help="mesh file (PLY, OBJ+MTL, GLB/GLTF)")
     s.add_argument("--out", required=True, metavar="DIR", help="output building folder")
-    s.add_argument("--mode", choices=("scene", "object"), default="scene",
-                   help="scene: cameras inside the building's free space; object: cameras on a sphere around it")
-    s.add_argument("--num-cameras", type=int, default=50, metavar="N", help="cameras to place (default 50)")
-    s.add_argument("--num-points", type=int, default=None, metavar="N", help="points of interest to keep")
-    s.add_argument("--points-per-camera", type=float, default=None, metavar="K",
-                   help="points = K * cameras requested (default 5; --num-points wins)")
-    s.add_argument("--min-views-per-point", type=int, default=3, metavar="N",
-                   help="keep a point only if at least N cameras see it (default 3)")
-    s.add_argument("--max-views-per-point", type=int, default=10, metavar="N",
-                   help="at most N fixated views per point, chosen at random; 0 = all (default 10)")
-    s.add_argument("--camera-height", type=float, nargs=2, default=(1.2, 1.7), metavar=("MIN", "MAX"),
-                   help="camera height above the floor below it, metres (scene mode; default 1.2 1.7)")
-    s.add_argument("--min-camera-distance", type=float, default=0.5, metavar="M",
-                   help="minimum distance between cameras, metres (default 0.5)")
-    s.add_argument("--min-mesh-distance", type=float, default=0.2, metavar="M",
-                   help="minimum distance from a camera to the mesh, metres (default 0.2)")
-    s.add_argument("--max-roll", type=float, default=1.0, metavar="DEG",
-                   help="roll of fixated views drawn from [-DEG, DEG] (default 1)")
-    s.add_argument("--fov-range", type=float, nargs=2, default=(45.0, 75.0), metavar=("MIN", "MAX"),
-                   help="horizontal field of view range, degrees (default 45 75)")
-    s.add_argument("--resolution", default="512", metavar="W|WxH", help="image size (default 512)")
-    s.add_argument("--view-distance", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
-                   help="camera-to-point distance range of a view, metres (default 0.3 10; object mode 0.3 inf)")
-    s.add_argument("--max-obliqueness", type=float, default=75.0, metavar="DEG",
-                   help="largest angle between a view's ray and the point's normal (default 75)")
-    s.add_argument("--sphere-radius", type=float, default=None, metavar="M",
-                   help="object mode: radius of the camera sphere (default: the mesh's bounding-box diagonal)")
-    s.add_argument("--manhattan", type=_manhattan, default="world", metavar="world|estimate|DEG",
-                   help="building frame for vanishing points and room boxes: the world axes (Taskonomy), "
-                        "estimated from the mesh's face normals, or rotated by DEG about z "
-                        "(recorded as model_rotation_degrees)")
+    for p in SAMPLE_PARAMS.values():
+        # values are converted and checked in SampleConfig.check (one-line errors naming the flag)
+        notes = [p.range_text()] + ([] if p.default is None or "default" in p.help
+                                    else [f"default {_shown(p.default)}"])
+        notes = "; ".join(n for n in notes if n)
+        s.add_argument(p.flag, dest=p.name, default=None, nargs=p.count if p.count > 1 else None,
+                       metavar=_METAVARS.get(p.name, "N" if p.type is int else "X"),
+                       help=f"{p.help} ({notes})" if notes else p.help)
     s.add_argument("--rooms", default=None, metavar="JSON",
                    help="named axis-aligned room boxes {name: {x: [min,max], y: [..], z: [..]}} for "
                         "bounding_box_ranges and room (default: estimated per point)")
-    s.add_argument("--seed", type=int, default=0, help="random seed (same seed, same output bytes)")
-    s.add_argument("--max-candidates", type=int, default=None, metavar="N",
-                   help="give up after N candidate points (default max(200 * points, 20000))")
     s.add_argument("--quiet", action="store_true", help="no summary")
     s.add_argument("--verbose", action="store_true", help="report counts of every rejection reason")
     return s
@@ -75,19 +54,8 @@ def add_sample_parser(sub):
 def cmd_sample(args) -> int:
     from .meshes import load_mesh
     from .runner import _check_writable
-    from .sampling import SampleConfig, read_room_boxes, sample_building, write_sample
 
-    w, h = parse_resolution(args.resolution)
-    view_distance = tuple(args.view_distance) if args.view_distance else None
-    cfg = SampleConfig(
-        mode=args.mode, num_cameras=args.num_cameras, num_points=args.num_points,
-        points_per_camera=args.points_per_camera, min_views_per_point=args.min_views_per_point,
-        max_views_per_point=args.max_views_per_point, camera_height=tuple(args.camera_height),
-        min_camera_distance=args.min_camera_distance, min_mesh_distance=args.min_mesh_distance,
-        max_roll_degrees=args.max_roll, fov_degrees=tuple(args.fov_range), resolution=(w, h),
-        view_distance=view_distance, max_obliqueness_degrees=args.max_obliqueness,
-        sphere_radius=args.sphere_radius, manhattan=args.manhattan, seed=args.seed,
-        max_candidates=args.max_candidates)
+    cfg = SampleConfig(**{name: getattr(args, name) for name in SAMPLE_PARAMS if getattr(args, name) is not None})
     cfg.check()
     if args.rooms is not None:
         cfg.rooms = read_room_boxes(args.rooms)
@@ -95,7 +63,7 @@ def cmd_sample(args) -> int:
     if args.verbose:
         print(f"labelgen: {args.mesh}: {mesh.summary()}", file=sys.stderr)
     result = sample_building(mesh, cfg)
-    _check_writable(__import__("pathlib").Path(args.out))
+    _check_writable(Path(args.out))
     files = write_sample(result, args.out)
     for w_ in result.warnings:
         print(f"labelgen: warning: {w_}", file=sys.stderr)

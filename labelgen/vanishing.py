@@ -36,8 +36,10 @@ def _manhattan_axes(theta: float, k: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def vanishing_points_reference(camera, model_rotation_degrees: float = 0.0) -> dict:
-    """Slow, explicit vanishing points of one :class:`~labelgen.cameras.Camera`.
+def camera_vanishing_points(camera, model_rotation_degrees: float = 0.0) -> dict:
+    """Vanishing points of one :class:`~labelgen.cameras.Camera`, with explicit matrices (the
+    reference that :func:`labelgen.kernels.vanishing.vanishing_point_arrays` is tested against;
+    ``point_info`` of a rendered view uses it).
 
     Returns ``{"vanishing_points_gaussian_sphere": {x,y,z: [3]}, "vanishing_points_image":
     {x,y,z: [2]}}`` as in Taskonomy's point_info.
@@ -59,13 +61,15 @@ def vanishing_points_reference(camera, model_rotation_degrees: float = 0.0) -> d
 
 
 def vanishing_points(cameras, model_rotation_degrees: float = 0.0) -> list[dict]:
-    """Vanishing points of many cameras (the Numba kernel); same output as the reference."""
-    from labelgen.kernels.vanishing import vanishing_points as kernel
+    """Vanishing points of many cameras (the Numba kernel); the same fields as
+    :func:`camera_vanishing_points`, equal to it for the world Manhattan frame and within
+    1e-12 otherwise."""
+    from labelgen.kernels.vanishing import vanishing_point_arrays
 
     cameras = list(cameras)
     if not cameras:
         return []
-    gs, img = kernel(np.stack([c.rotation for c in cameras]), [c.focal for c in cameras],
+    gs, img = vanishing_point_arrays(np.stack([c.rotation for c in cameras]), [c.focal for c in cameras],
                      [c.width for c in cameras], [c.height for c in cameras],
                      math.radians(model_rotation_degrees))
     return [vanishing_dict(gs[i], img[i]) for i in range(len(cameras))]

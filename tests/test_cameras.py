@@ -57,7 +57,7 @@ def test_look_at_projects_target_to_centre_non_square():
 def test_euler_round_trip():
     angles = [1.5115954875946045, -0.004465199075639248, -1.702255129814148]
     cam = Camera.from_euler([0, 0, 0], angles, 1.0, 8, 8)
-    np.testing.assert_allclose(cam.euler_xyz, angles, atol=1e-12)
+    np.testing.assert_allclose(cam.euler_angles, angles, atol=1e-12)
     np.testing.assert_allclose(cam.rotation, Rotation.from_euler("xyz", angles).as_matrix())
 
 

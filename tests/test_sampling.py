@@ -13,8 +13,9 @@ from labelgen.errors import LabelgenError
 from labelgen.meshes import Mesh
 from labelgen.pointinfo import fixated_pairs, fixated_triplets, nonfixated_pairs, nonfixated_pixel, relative_pose
 from labelgen.rendering import Open3DRenderer
-from labelgen.sampling import SampleConfig, _Scene, sample_building, write_sample
-from labelgen.vanishing import vanishing_points_reference
+from labelgen.raycast import RaycastScene
+from labelgen.sampling import SampleConfig, sample_building, write_sample
+from labelgen.vanishing import camera_vanishing_points
 
 
 def _box(lo, hi):
@@ -84,7 +85,7 @@ def test_points_seen_by_enough_views_and_cameras_keep_distances(sampled):
     cams = res.camera_locations
     d = np.linalg.norm(cams[:, None] - cams[None], axis=2) + np.eye(len(cams)) * 1e9
     assert d.min() >= cfg.min_camera_distance
-    scene = _Scene(mesh)
+    scene = RaycastScene(mesh)
     assert scene.distance(cams).min() >= cfg.min_mesh_distance - 1e-5
     # the apartment's floor is z = 0 everywhere (furniture does not count as floor)
     assert np.all((cams[:, 2] >= cfg.camera_height[0]) & (cams[:, 2] <= cfg.camera_height[1]))
@@ -112,7 +113,7 @@ def test_point_info_fields_consistent(sampled):
             assert abs(full[key] - info[key]) < 1e-9, key
         np.testing.assert_allclose(full["camera_rotation_from_original_to_final"],
                                    info["camera_rotation_from_original_to_final"], atol=1e-9)
-        vp = vanishing_points_reference(cam, 0.0)
+        vp = camera_vanishing_points(cam, 0.0)
         for key in vp:
             for ax in "xyz":
                 np.testing.assert_allclose(info[key][ax], vp[key][ax], atol=1e-9)
@@ -125,7 +126,7 @@ def test_point_info_fields_consistent(sampled):
 
 def test_nonfixated_lists_match_projection_and_line_of_sight(sampled):
     mesh, _, res = sampled
-    scene = _Scene(mesh)
+    scene = RaycastScene(mesh)
     pts = res.point_locations
     listed = {}
     for nf in res.nonfixated:
@@ -317,4 +318,4 @@ def test_bundled_sample_apartment():
     cams = res.camera_locations
     d = np.linalg.norm(cams[:, None] - cams[None], axis=2) + np.eye(len(cams)) * 1e9
     assert d.min() >= cfg.min_camera_distance
-    assert _Scene(mesh).distance(cams).min() >= cfg.min_mesh_distance - 1e-5
+    assert RaycastScene(mesh).distance(cams).min() >= cfg.min_mesh_distance - 1e-5

@@ -10,8 +10,9 @@ import pytest
 
 from labelgen.cameras import camera_from_point_info
 from labelgen.pointinfo import (complete_point_info, nonfixated_pixel, obliqueness_angle, point_pitch,
-                                relative_pose, rotation_from_original_to_final, rotation_xyz)
-from labelgen.vanishing import estimate_manhattan_rotation, vanishing_points, vanishing_points_reference
+                                relative_pose, rotation_from_original_to_final)
+from labelgen.rotations import matrix_from_euler
+from labelgen.vanishing import estimate_manhattan_rotation, vanishing_points, camera_vanishing_points
 
 
 def _reference_root():
@@ -48,7 +49,7 @@ def test_vanishing_points_match_shipped_files():
     fast = vanishing_points(cams)
     for f, cam, vp in zip(files, cams, fast):
         shipped = _load(f)
-        ref = vanishing_points_reference(cam, shipped["model_rotation_degrees"])
+        ref = camera_vanishing_points(cam, shipped["model_rotation_degrees"])
         for got in (ref, vp):
             for key in ("vanishing_points_gaussian_sphere", "vanishing_points_image"):
                 for axis in "xyz":
@@ -64,7 +65,7 @@ def test_kernel_matches_reference_with_rotated_frame():
     for deg in (0.0, 17.0, -40.0):
         fast = vanishing_points(cams, deg)
         for cam, vp in zip(cams, fast):
-            ref = vanishing_points_reference(cam, deg)
+            ref = camera_vanishing_points(cam, deg)
             for key in ref:
                 for axis in "xyz":
                     np.testing.assert_allclose(vp[key][axis], ref[key][axis], rtol=1e-12, atol=1e-9)
@@ -106,14 +107,14 @@ def test_pose_fields_match_shipped_files():
     for f in _sample_files():
         info = _load(f)
         c, p = np.array(info["camera_location"]), np.array(info["point_location"])
-        r_orig = rotation_xyz(info["camera_rotation_original"])
-        r_final = rotation_xyz(info["camera_rotation_final"])
+        r_orig = matrix_from_euler(info["camera_rotation_original"])
+        r_final = matrix_from_euler(info["camera_rotation_final"])
         # shipped fields are float32: agreement to float32 precision
         assert abs(np.linalg.norm(p - c) - info["camera_distance"]) < 1e-5
         assert abs(obliqueness_angle(c, p, info["point_normal"]) - info["obliqueness_angle"]) < 1e-5
         assert abs(point_pitch(c, r_orig, p) - info["point_pitch"]) < 1e-5
         d = rotation_from_original_to_final(r_orig, r_final)
-        np.testing.assert_allclose(d, rotation_xyz(info["camera_rotation_from_original_to_final"]), atol=1e-5)
+        np.testing.assert_allclose(d, matrix_from_euler(info["camera_rotation_from_original_to_final"]), atol=1e-5)
         # the fixated camera looks at its point
         cam = camera_from_point_info(info, f)
         np.testing.assert_allclose(cam.project(p), [255.5, 255.5], atol=0.05)
@@ -157,7 +158,7 @@ def test_render_point_info_recomputes_vanishing_points_on_fov_override():
     shipped = _load(files[0])
     cam = camera_from_point_info(shipped, files[0], fov=1.0, resolution="640x480")
     out = cam.point_info()
-    ref = vanishing_points_reference(cam)
+    ref = camera_vanishing_points(cam)
     assert out["vanishing_points_image"] == ref["vanishing_points_image"]
     assert out["vanishing_points_image"] != shipped["vanishing_points_image"]
     assert out["field_of_view_rads"] == 1.0 and out["resolution"] == [640, 480]

@@ -32,7 +32,8 @@ class Param:
     pass) and ``int`` values whole numbers; ``low``/``high`` bound the value (``open_low``,
     ``open_high``: the bound itself is excluded); ``choices`` lists the allowed values;
     ``optional``: None is allowed (meaning "not given"). ``count`` > 1: a tuple of that many
-    values, each checked. :meth:`check` is the one place where values are checked
+    values, each checked. ``option``: the flag's name when it is not the parameter's name
+    with dashes. :meth:`check` is the one place where values are checked
     (:func:`labelgen.pipeline.resolve_params` calls it for every command).
     """
 
@@ -48,15 +49,20 @@ class Param:
     optional: bool = False
     count: int = 1
     allow_inf: bool = False
+    option: str | None = None
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        """The command-line flag: ``--`` and ``option``, or the name with dashes."""
+        return "--" + (self.option or self.name.replace("_", "-"))
 
     def range_text(self) -> str:
-        """The valid values in words, e.g. ``a number in (0, 180]``."""
+        """The valid values in words, e.g. ``a finite number in (0, 180]`` ("" for a converter
+        type, whose help says what it takes)."""
         if self.choices is not None:
             return "one of " + ", ".join(str(c) for c in self.choices)
+        if self.type not in (int, float):
+            return ""
         kind = "an integer" if self.type is int else "a finite number" if not self.allow_inf else "a number"
         if self.low is None and self.high is None:
             return kind
@@ -90,15 +96,20 @@ class Param:
             if isinstance(value, bool):
                 raise LabelgenError(self.flag, bad)
             try:
-                v = float(value)
-            except (TypeError, ValueError):
-                raise LabelgenError(self.flag, bad) from None
-            if math.isnan(v) or (math.isinf(v) and not (self.allow_inf and self.type is float)):
+                v = int(value) if self.type is int and isinstance(value, (int, str)) else float(value)
+            except (TypeError, ValueError, OverflowError):
+                try:
+                    v = float(value)
+                except (TypeError, ValueError):
+                    raise LabelgenError(self.flag, bad) from None
+            if isinstance(v, float) and (math.isnan(v) or (math.isinf(v) and not (self.allow_inf and self.type is float))):
                 raise LabelgenError(self.flag, bad)
             if self.type is int:
                 if v != int(v):
                     raise LabelgenError(self.flag, bad)
                 v = int(v)
+            elif self.type is float:
+                v = float(v)
         else:
             try:
                 v = self.type(value)
