@@ -289,15 +289,19 @@ def test_cli_sample(tmp_path, capsys):
                  "--resolution", "32x24", "--seed", "2", "--quiet"]) == 0
     assert "older JSON files" in capsys.readouterr().err
     assert main(["sample", str(path), "--out", str(out), "--rooms", str(tmp_path / "missing.json")]) == 2
-    with pytest.raises(SystemExit):
-        main(["sample", str(path), "--out", str(out), "--manhattan", "sideways"])
+    capsys.readouterr()
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    for flag, value in (("--manhattan", "sideways"), ("--seed", "-1"), ("--points-per-camera", "inf"),
+                        ("--min-camera-distance", "nan"), ("--num-cameras", "2.5"), ("--max-roll", "180")):
+        assert main(["sample", str(path), "--out", str(tmp_path / "bad"), flag, value]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"labelgen: error: {flag}: ") and err.count("\n") == 1, err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
 def test_bundled_sample_apartment():
     """The project's sample apartment (sample_meshes/apartment.glb), when present."""
     path = Path(__file__).resolve().parents[1] / "sample_meshes" / "apartment.glb"
-    if not path.exists():
-        pytest.skip("sample_meshes/apartment.glb not present")
     from labelgen.meshes import load_mesh
 
     mesh = load_mesh(path)
