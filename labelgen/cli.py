@@ -16,6 +16,7 @@ from .labels import all_labels, all_params
 from .meshes import load_mesh
 from .pipeline import resolve_params
 from .rendering import RENDERERS
+from .runtime import configure
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURES = 1
@@ -132,6 +133,7 @@ def _cmd_derive(args):
 
 def main(argv=None) -> int:
     logging.basicConfig(format="labelgen: %(message)s", level=logging.WARNING)
+    configure()
     args = build_parser().parse_args(argv)
     try:
         from .sample_cli import cmd_sample

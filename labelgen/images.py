@@ -16,10 +16,7 @@ import numpy as np
 
 from .errors import LabelgenError
 
-cv2.setNumThreads(1)
-# corrupt files are reported by read_png itself, naming the file; silence OpenCV's own log lines
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-
+# OpenCV's thread count and log level are set by labelgen.runtime.configure, not on import.
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder."""

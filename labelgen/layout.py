@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .images import write_json, write_png
+from .images import write_png
 from .labels import Label, all_labels
 
 _FILE = re.compile(r"^point_(?P<point>[^_]+)_view_(?P<view>[^_]+)_domain_(?P<domain>.+)\.(?P<ext>png|json)$")

@@ -22,10 +22,11 @@ from .cameras import Camera, camera_from_point_info
 from .errors import LabelgenError
 from .images import read_png, write_json
 from .labels import Label, all_labels, get_label
-from .layout import INPUT_DOMAINS, label_path, point_info_path, scan_building, write_label
+from .layout import INPUT_DOMAINS, point_info_path, scan_building, write_label
 from .meshes import Mesh, load_mesh
 from .pipeline import LazySources, compute_view, plan, resolve_params
 from .rendering import make_renderer
+from .runtime import configure
 
 log = logging.getLogger("labelgen")
 
@@ -77,6 +78,7 @@ def render_view(renderer, camera: Camera, tasks: Iterable[str] | None = None,
     Returns ``(labels, skipped)``: encoded arrays by label name, and tasks that could not
     be made with the reason.
     """
+    configure()
     if isinstance(renderer, Mesh):
         renderer = make_renderer(renderer)
     gbuffer = renderer.render(camera)
@@ -91,13 +93,21 @@ def default_render_tasks(mesh: Mesh) -> list[str]:
     return [t for t in all_labels() if t not in skipped]
 
 
-_WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="labelgen-png")
+_WRITERS: ThreadPoolExecutor | None = None
+
+
+def _writers() -> ThreadPoolExecutor:
+    """The threads that encode PNGs, started on first use."""
+    global _WRITERS
+    if _WRITERS is None:
+        _WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="labelgen-png")
+    return _WRITERS
 
 
 def _write_view(out: Path, camera: Camera, labels: dict[str, np.ndarray]) -> int:
     """Write a view's labels (PNG encoding runs in threads) and then its point_info."""
     registry = all_labels()
-    futures = [_WRITERS.submit(write_label, out, registry[name], camera.point, camera.view, array)
+    futures = [_writers().submit(write_label, out, registry[name], camera.point, camera.view, array)
                for name, array in labels.items()]
     for fut in futures:
         fut.result()
@@ -109,6 +119,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_render_worker(mesh_path, backend, threads, cache=True):
+    configure()
     mesh_cache.configure(enabled=cache)
     _WORKER["renderer"] = make_renderer(load_mesh(mesh_path), backend, threads=threads)
 
@@ -139,6 +150,7 @@ def render_building(mesh: str | os.PathLike | Mesh, cameras: list[Camera], out, 
     ``cache=False`` neither reads nor writes the disk cache of per-mesh results (see
     :mod:`labelgen.cache`); they are still computed once per mesh in each process.
     """
+    configure()
     previous = mesh_cache.enabled()
     mesh_cache.configure(enabled=cache)
     try:
@@ -286,6 +298,7 @@ def derive_view(files: dict[str, Path], point, view, tasks, params, out, fov=Non
 
 
 def _derive_worker(args):
+    configure()
     return derive_view(*args)
 
 
@@ -298,6 +311,7 @@ def derive_building(building, out, tasks=None, params=None, workers: int = 1, fo
     with unreadable inputs is reported and the others go on. ``on_failure(message)`` is
     called for each failure as it happens.
     """
+    configure()
     building = Path(building)
     if not building.is_dir():
         raise LabelgenError(building, "no such building folder")
