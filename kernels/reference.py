@@ -1,7 +1,7 @@
-"""Slow, obviously-correct references for the image kernels (numpy / scipy / scikit-image).
+"""Slow, obviously-correct references for the kernels (numpy / scipy / scikit-image).
 
-Tests hold the Numba kernels in :mod:`kernels.filters`, :mod:`kernels.edges` and
-:mod:`kernels.hessian` against these, and ``benchmarks/bench_image_kernels.py`` times them
+Tests hold the Numba kernels in :mod:`labelgen.kernels.filters`, :mod:`~labelgen.kernels.edges`,
+:mod:`~labelgen.kernels.hessian` and :mod:`~labelgen.kernels.texture` against these, and ``benchmarks/bench_image_kernels.py`` times them
 side by side. Each one is written the way the original Taskonomy scripts computed the label
 (scikit-image of 2017 on top of scipy.ndimage), so that agreement means bit-exactness.
 """
@@ -118,3 +118,17 @@ def hessian_det_max_ref(image, sigmas, float32_intermediate=True):
     integral = integral_image_ref(image)
     cube = np.dstack([hessian_det_ref(integral, s, float32_intermediate) for s in sigmas])
     return np.max(cube, axis=2)
+
+
+def bilinear_wrap_reference(image: np.ndarray, u, v) -> np.ndarray:
+    """:func:`labelgen.kernels.texture.bilinear_wrap` with :func:`scipy.ndimage.map_coordinates` (slow reference)."""
+    from scipy.ndimage import map_coordinates
+
+    img = image if image.ndim == 3 else image[:, :, None]
+    h, w = img.shape[:2]
+    x = np.asarray(u, np.float64) * w - 0.5
+    y = (1.0 - np.asarray(v, np.float64)) * h - 0.5
+    out = np.empty((len(x), img.shape[2]))
+    for c in range(img.shape[2]):
+        out[:, c] = map_coordinates(img[:, :, c].astype(np.float64), [y, x], order=1, mode="grid-wrap")
+    return out

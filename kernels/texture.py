@@ -4,7 +4,8 @@
 repeat wrapping, the sampling of OpenGL's ``GL_LINEAR`` + ``GL_REPEAT`` (and of glTF's default
 sampler): ``u`` runs left to right, ``v`` bottom to top (OpenGL convention, as trimesh
 stores UVs for every format), texel ``(i, j)`` has its centre at
-``u = (i + 0.5) / W``, ``v = 1 - (j + 0.5) / H``. Its reference is
+``u = (i + 0.5) / W``, ``v = 1 - (j + 0.5) / H``. Its reference,
+:func:`labelgen.kernels.reference.bilinear_wrap_reference`, is
 :func:`scipy.ndimage.map_coordinates` with ``order=1, mode="grid-wrap"``.
 
 :func:`shade` colours each hit from per-face tables: a texture (UVs interpolated with the
@@ -13,17 +14,11 @@ nothing (a default colour).
 """
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 
 #: Face colour modes for :func:`shade`.
 NONE, CORNER, TEXTURE = 0, 1, 2
-
-_KERNELS = {}
-
-
-def texel_coordinates(u, v, width: int, height: int):
-    """Continuous pixel coordinates (column, row) of texture coordinates, unwrapped."""
-    return np.asarray(u, np.float64) * width - 0.5, (1.0 - np.asarray(v, np.float64)) * height - 0.5
 
 
 def bilinear_wrap(image: np.ndarray, u, v) -> np.ndarray:
@@ -33,20 +28,7 @@ def bilinear_wrap(image: np.ndarray, u, v) -> np.ndarray:
         img = img[:, :, None]
     u = np.ascontiguousarray(np.asarray(u, dtype=np.float64).ravel())
     v = np.ascontiguousarray(np.asarray(v, dtype=np.float64).ravel())
-    return _kernel("bilinear")(img, u, v)
-
-
-def bilinear_wrap_reference(image: np.ndarray, u, v) -> np.ndarray:
-    """:func:`bilinear_wrap` with :func:`scipy.ndimage.map_coordinates` (slow reference)."""
-    from scipy.ndimage import map_coordinates
-
-    img = image if image.ndim == 3 else image[:, :, None]
-    h, w = img.shape[:2]
-    x, y = texel_coordinates(u, v, w, h)
-    out = np.empty((len(x), img.shape[2]))
-    for c in range(img.shape[2]):
-        out[:, c] = map_coordinates(img[:, :, c].astype(np.float64), [y, x], order=1, mode="grid-wrap")
-    return out
+    return _bilinear(img, u, v)
 
 
 def shade(triangle, barycentric, mode, corner_rgb, corner_uv, face_tex, tex_data, tex_offset, tex_height,
@@ -65,81 +47,72 @@ def shade(triangle, barycentric, mode, corner_rgb, corner_uv, face_tex, tex_data
     tex_factor : (T, 3) float32 factor multiplied into each texture's colour.
     default_rgb : (3,) float32 colour of NONE faces.
     """
-    return _kernel("shade")(np.ascontiguousarray(triangle, dtype=np.int64),
-                            np.ascontiguousarray(barycentric, dtype=np.float64), mode, corner_rgb, corner_uv,
-                            face_tex, tex_data, tex_offset, tex_height, tex_width, tex_factor,
-                            np.asarray(default_rgb, dtype=np.float32))
+    return _shade(np.ascontiguousarray(triangle, dtype=np.int64),
+                  np.ascontiguousarray(barycentric, dtype=np.float64), mode, corner_rgb, corner_uv,
+                  face_tex, tex_data, tex_offset, tex_height, tex_width, tex_factor,
+                  np.asarray(default_rgb, dtype=np.float32))
 
 
-def _kernel(name):
-    if name not in _KERNELS:
-        _KERNELS.update(_build())
-    return _KERNELS[name]
+@nb.njit(cache=True)
+def _sample(data, off, h, w, nch, u, v, out):
+    x = u * w - 0.5
+    y = (1.0 - v) * h - 0.5
+    x0 = np.floor(x)
+    y0 = np.floor(y)
+    fx = x - x0
+    fy = y - y0
+    ix0 = np.int64(x0) % w
+    iy0 = np.int64(y0) % h
+    ix1 = (ix0 + 1) % w
+    iy1 = (iy0 + 1) % h
+    for c in range(nch):
+        a = np.float64(data[off + (iy0 * w + ix0) * nch + c])
+        b = np.float64(data[off + (iy0 * w + ix1) * nch + c])
+        d = np.float64(data[off + (iy1 * w + ix0) * nch + c])
+        e = np.float64(data[off + (iy1 * w + ix1) * nch + c])
+        top = a + (b - a) * fx
+        bot = d + (e - d) * fx
+        out[c] = top + (bot - top) * fy
 
 
-def _build():
-    import numba as nb
+@nb.njit(cache=True)
+def _bilinear(img, u, v):
+    h, w, nch = img.shape
+    flat = img.ravel()
+    out = np.empty((len(u), nch))
+    tmp = np.empty(nch)
+    for k in range(len(u)):
+        _sample(flat, 0, h, w, nch, u[k], v[k], tmp)
+        out[k] = tmp
+    return out
 
-    @nb.njit(cache=True)
-    def sample(data, off, h, w, nch, u, v, out):
-        x = u * w - 0.5
-        y = (1.0 - v) * h - 0.5
-        x0 = np.floor(x)
-        y0 = np.floor(y)
-        fx = x - x0
-        fy = y - y0
-        ix0 = np.int64(x0) % w
-        iy0 = np.int64(y0) % h
-        ix1 = (ix0 + 1) % w
-        iy1 = (iy0 + 1) % h
-        for c in range(nch):
-            a = np.float64(data[off + (iy0 * w + ix0) * nch + c])
-            b = np.float64(data[off + (iy0 * w + ix1) * nch + c])
-            d = np.float64(data[off + (iy1 * w + ix0) * nch + c])
-            e = np.float64(data[off + (iy1 * w + ix1) * nch + c])
-            top = a + (b - a) * fx
-            bot = d + (e - d) * fx
-            out[c] = top + (bot - top) * fy
 
-    @nb.njit(cache=True)
-    def bilinear(img, u, v):
-        h, w, nch = img.shape
-        flat = img.ravel()
-        out = np.empty((len(u), nch))
-        tmp = np.empty(nch)
-        for k in range(len(u)):
-            sample(flat, 0, h, w, nch, u[k], v[k], tmp)
-            out[k] = tmp
-        return out
-
-    @nb.njit(parallel=True, cache=True)
-    def shade(tri, bary, mode, corner_rgb, corner_uv, face_tex, tex_data, tex_off, tex_h, tex_w,
-              tex_factor, default):
-        n = len(tri)
-        out = np.empty((n, 3), dtype=np.uint8)
-        for k in nb.prange(n):
-            f = tri[k]
-            b1 = bary[k, 0]
-            b2 = bary[k, 1]
-            b0 = 1.0 - b1 - b2
-            col = np.empty(3)
-            m = mode[f]
-            if m == 2:
-                uu = b0 * corner_uv[f, 0, 0] + b1 * corner_uv[f, 1, 0] + b2 * corner_uv[f, 2, 0]
-                vv = b0 * corner_uv[f, 0, 1] + b1 * corner_uv[f, 1, 1] + b2 * corner_uv[f, 2, 1]
-                t = face_tex[f]
-                sample(tex_data, tex_off[t], tex_h[t], tex_w[t], 3, uu, vv, col)
-                for c in range(3):
-                    col[c] *= tex_factor[t, c]
-            elif m == 1:
-                for c in range(3):
-                    col[c] = b0 * corner_rgb[f, 0, c] + b1 * corner_rgb[f, 1, c] + b2 * corner_rgb[f, 2, c]
-            else:
-                for c in range(3):
-                    col[c] = default[c]
+@nb.njit(parallel=True, cache=True)
+def _shade(tri, bary, mode, corner_rgb, corner_uv, face_tex, tex_data, tex_off, tex_h, tex_w,
+          tex_factor, default):
+    n = len(tri)
+    out = np.empty((n, 3), dtype=np.uint8)
+    for k in nb.prange(n):
+        f = tri[k]
+        b1 = bary[k, 0]
+        b2 = bary[k, 1]
+        b0 = 1.0 - b1 - b2
+        col = np.empty(3)
+        m = mode[f]
+        if m == 2:
+            uu = b0 * corner_uv[f, 0, 0] + b1 * corner_uv[f, 1, 0] + b2 * corner_uv[f, 2, 0]
+            vv = b0 * corner_uv[f, 0, 1] + b1 * corner_uv[f, 1, 1] + b2 * corner_uv[f, 2, 1]
+            t = face_tex[f]
+            _sample(tex_data, tex_off[t], tex_h[t], tex_w[t], 3, uu, vv, col)
             for c in range(3):
-                x = np.rint(col[c])
-                out[k, c] = np.uint8(0.0 if x < 0.0 else (255.0 if x > 255.0 else x))
-        return out
-
-    return {"bilinear": bilinear, "shade": shade}
+                col[c] *= tex_factor[t, c]
+        elif m == 1:
+            for c in range(3):
+                col[c] = b0 * corner_rgb[f, 0, c] + b1 * corner_rgb[f, 1, c] + b2 * corner_rgb[f, 2, c]
+        else:
+            for c in range(3):
+                col[c] = default[c]
+        for c in range(3):
+            x = np.rint(col[c])
+            out[k, c] = np.uint8(0.0 if x < 0.0 else (255.0 if x > 255.0 else x))
+    return out

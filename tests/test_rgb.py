@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labelgen.kernels.texture import bilinear_wrap, bilinear_wrap_reference
+from labelgen.kernels.reference import bilinear_wrap_reference
+from labelgen.kernels.texture import bilinear_wrap
 from labelgen import Camera, Mesh, load_mesh, render_view
 from labelgen.runner import default_render_tasks
 
