@@ -17,6 +17,7 @@ from .meshes import load_mesh
 from .pipeline import resolve_params
 from .rendering import RENDERERS
 from .runtime import configure
+from .sample_cli import add_sample_parser, cmd_sample
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURES = 1
@@ -79,23 +80,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("tasks", help="list every label with its inputs and encoding")
 
-    from .sample_cli import add_sample_parser  # labelgen sample (issue 7)
-
     add_sample_parser(sub)
     return parser
 
 
 def _cmd_tasks(args):
-    rows = [("label", "legacy", "needs", "stored as", "invalid", "encoding")]
+    rows = [("label", "legacy", "needs", "stored as", "invalid", "what: encoding")]
     for lab in all_labels().values():
-        rows.append((lab.name, lab.legacy_name or "-", ",".join(lab.requires), lab.storage, lab.invalid, lab.encoding))
+        rows.append((lab.name, lab.legacy_name or "-", ",".join(lab.requires), lab.storage, lab.invalid,
+                     f"{lab.description}: {lab.encoding}" if lab.description else lab.encoding))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5])
     return 0
 
 
-def _report(summary, quiet):
+def _report(summary):
     for line in summary.lines():
         print(f"labelgen: {line}", file=sys.stderr)
 
@@ -115,7 +115,7 @@ def _cmd_render(args):
     summary = render_building(mesh, cameras, args.out, args.tasks, _params_from(args),
                               workers=args.workers, backend=args.renderer, quiet=args.quiet,
                               cache=not args.no_cache)
-    _report(summary, args.quiet)
+    _report(summary)
     return EXIT_FAILURES if summary.failures else 0
 
 
@@ -127,17 +127,15 @@ def _cmd_derive(args):
     summary = derive_building(args.building, args.out, args.tasks, _params_from(args), workers=args.workers,
                               fov=args.fov, quiet=args.quiet,
                               on_failure=lambda m: print(f"labelgen: error: {m}", file=sys.stderr))
-    _report(summary, args.quiet)
+    _report(summary)
     return EXIT_FAILURES if summary.failures else 0
 
 
 def main(argv=None) -> int:
     logging.basicConfig(format="labelgen: %(message)s", level=logging.WARNING)
-    configure()
     args = build_parser().parse_args(argv)
+    configure()
     try:
-        from .sample_cli import cmd_sample
-
         return {"render": _cmd_render, "derive": _cmd_derive, "tasks": _cmd_tasks,
                 "sample": cmd_sample}[args.command](args)
     except LabelgenError as err:
@@ -147,6 +145,3 @@ def main(argv=None) -> int:
         print("labelgen: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())
