@@ -1,8 +1,8 @@
 """edge_texture, keypoints2d and edge_occlusion: the shipped Taskonomy sample and the CLI.
 
 The reference folder (one shipped view, flat) lives outside the repository, in
-``../shared/reference/taskonomy`` (see ``conftest.shared_dir``); tests that need it are
-skipped when it is absent.
+``../shared/reference/taskonomy`` (the ``reference`` fixture of conftest.py); tests that need it are
+skipped when it is absent (they fail under CI).
 """
 import subprocess
 import sys
@@ -18,54 +18,37 @@ from labelgen.labels.image_edges import edge_occlusion, edge_texture, encode_uni
 from labelgen.labels.keypoints2d import keypoints2d
 from labelgen.pipeline import compute_view, resolve_params
 
-from conftest import REPO, shared_dir
+from conftest import REPO
 
 PREFIX = "point_202_view_5_domain_"
 
 
 IMAGE_TASKS = "edge_texture,keypoints2d,edge_occlusion"
 
-def _reference_dir():
-    shared = shared_dir()
-    cand = shared / "reference" / "taskonomy" if shared is not None else None
-    return cand if cand is not None and (cand / f"{PREFIX}rgb.png").exists() else None
+@pytest.fixture(scope="module")
+def shipped(reference):
+    """The shipped Taskonomy view's files by domain (reads on demand)."""
+    base = reference / "taskonomy"
+    return lambda domain: read_png(base / f"{PREFIX}{domain}.png")
 
 
-REF = _reference_dir()
-needs_ref = pytest.mark.skipif(REF is None, reason="shared/reference/taskonomy not found")
+def _assert_identical(ours, theirs, name):
+    """Bit-exact (measured: every pixel of the shipped view); the message says by how much not."""
+    d = np.abs(ours.astype(np.int64) - theirs.astype(np.int64))
+    assert ours.dtype == theirs.dtype and d.max() == 0, (
+        f"{name}: {(d == 0).mean():.6%} exact, {(d <= 1).mean():.6%} within 1, max difference {d.max()}")
 
 
-def _ref(domain):
-    return read_png(REF / f"{PREFIX}{domain}.png")
+def test_edge_texture_matches_shipped(shipped):
+    _assert_identical(encode_unit16(edge_texture(shipped("rgb"))), shipped("edge_texture"), "edge_texture")
 
 
-def _agreement(ours, shipped):
-    d = np.abs(ours.astype(np.int64) - shipped.astype(np.int64))
-    return (d == 0).mean(), (d <= 1).mean()
+def test_keypoints2d_matches_shipped(shipped):
+    _assert_identical(encode_unit16(keypoints2d(shipped("rgb"))), shipped("keypoints2d"), "keypoints2d")
 
 
-@needs_ref
-def test_edge_texture_matches_shipped():
-    ours = encode_unit16(edge_texture(_ref("rgb")))
-    exact, within1 = _agreement(ours, _ref("edge_texture"))
-    print(f"edge_texture: {exact:.6%} exact, {within1:.6%} within 1")
-    assert exact >= 0.9999 and within1 == 1.0
-
-
-@needs_ref
-def test_keypoints2d_matches_shipped():
-    ours = encode_unit16(keypoints2d(_ref("rgb")))
-    exact, within1 = _agreement(ours, _ref("keypoints2d"))
-    print(f"keypoints2d: {exact:.6%} exact, {within1:.6%} within 1")
-    assert exact >= 0.9999 and within1 == 1.0
-
-
-@needs_ref
-def test_edge_occlusion_matches_shipped():
-    ours = encode_unit16(edge_occlusion(_ref("depth_zbuffer")))
-    exact, within1 = _agreement(ours, _ref("edge_occlusion"))
-    print(f"edge_occlusion: {exact:.6%} exact, {within1:.6%} within 1")
-    assert exact >= 0.9999 and within1 == 1.0
+def test_edge_occlusion_matches_shipped(shipped):
+    _assert_identical(encode_unit16(edge_occlusion(shipped("depth_zbuffer"))), shipped("edge_occlusion"), "edge_occlusion")
 
 
 def test_grey_is_pils_float_conversion():
@@ -139,18 +122,15 @@ def _flat_view(tmp_path, rgb, depth, point=1, view=0):
     write_png(tmp_path / f"point_{point}_view_{view}_domain_depth_zbuffer.png", depth)
 
 
-@needs_ref
-def test_derive_reference_folder_cli(tmp_path, capsys):
+def test_derive_reference_folder_cli(tmp_path, capsys, reference, shipped):
     out = tmp_path / "out"
-    rc = main(["derive", str(REF), "--out", str(out), "--quiet",
+    rc = main(["derive", str(reference / "taskonomy"), "--out", str(out), "--quiet",
                "--tasks", "edge_texture,keypoints2d,edge_occlusion"])
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "1 views, 3 files written" in err
     for domain in ("edge_texture", "keypoints2d", "edge_occlusion"):
-        ours = read_png(out / domain / f"{PREFIX}{domain}.png")
-        exact, _ = _agreement(ours, _ref(domain))
-        assert exact >= 0.9999, domain
+        _assert_identical(read_png(out / domain / f"{PREFIX}{domain}.png"), shipped(domain), domain)
 
 
 def test_derive_is_deterministic_and_takes_flags(tmp_path, capsys):

@@ -27,22 +27,13 @@ from labelgen.pipeline import compute_view, resolve_params  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _find_reference() -> Path | None:
-    for parent in REPO.parents:
-        cand = parent / "shared" / "reference" / "taskonomy"
-        if cand.is_dir():
-            return cand
-    return None
-
-
-REF = _find_reference()
 VIEW = "point_202_view_5_domain_"
 
 
-def _ref_file(domain):
-    if REF is None or not (REF / f"{VIEW}{domain}.png").is_file():
-        pytest.skip(f"shipped reference {domain} not available")
-    return read_png(REF / f"{VIEW}{domain}.png")
+@pytest.fixture(scope="module")
+def shipped(reference):
+    """The shipped Taskonomy view's files by domain (the conftest ``reference`` fixture)."""
+    return lambda domain: read_png(reference / "taskonomy" / f"{VIEW}{domain}.png")
 
 
 def ari(a, b) -> float:
@@ -169,10 +160,10 @@ def test_tiny_and_odd_shapes(shape):
     assert out["segment_unsup2d"].shape == shape and out["segment_unsup2d"].dtype == np.uint8
 
 
-def test_felzenszwalb_reference_rgb_identical():
+def test_felzenszwalb_reference_rgb_identical(shipped):
     from skimage.segmentation import felzenszwalb
 
-    rgb = _ref_file("rgb")
+    rgb = shipped("rgb")
     assert np.array_equal(seg.felzenszwalb(rgb, 200, 3.0, 20), felzenszwalb(rgb, scale=200, sigma=3.0, min_size=20))
 
 
@@ -292,16 +283,12 @@ def test_planes_25d_partition_is_one_the_reference_gives():
     assert min(ari(ours, t) for t in theirs) >= 0.9
 
 
-def _cases_25d():
-    cases = [planes_25d()]
-    if REF is not None and all((REF / f"{VIEW}{d}.png").is_file()
-                               for d in ("depth_zbuffer", "normal", "edge_occlusion")):
-        cases.append(tuple(read_png(REF / f"{VIEW}{d}.png") for d in ("depth_zbuffer", "normal", "edge_occlusion")))
-    return cases
+def _cases_25d(shipped):
+    return [planes_25d(), tuple(shipped(d) for d in ("depth_zbuffer", "normal", "edge_occlusion"))]
 
 
-def test_features_25d_match_original_construction():
-    for depth, normal, edge in _cases_25d():
+def test_features_25d_match_original_construction(shipped):
+    for depth, normal, edge in _cases_25d(shipped):
         ours = labseg.features_25d(depth, normal, edge, params25d())
         assert np.array_equal(ours, ref.reference_features_25d(depth, normal, edge))
 
@@ -310,17 +297,15 @@ def _ari_2d(images):
     return [ari(labseg._segment_unsup2d({"rgb": im}, params2d()), ref.reference_2d(im)) for im in images]
 
 
-def test_ari_2d_real_and_synthetic():
-    images = [rectangles_rgb(), textured_rgb(), textured_rgb(seed=7)]
-    if REF is not None and (REF / f"{VIEW}rgb.png").is_file():
-        images.append(read_png(REF / f"{VIEW}rgb.png"))
+def test_ari_2d_real_and_synthetic(shipped):
+    images = [rectangles_rgb(), textured_rgb(), textured_rgb(seed=7), shipped("rgb")]
     scores = _ari_2d(images)
     assert np.mean(scores) >= 0.95, scores
 
 
-def test_ari_25d_real_and_synthetic():
+def test_ari_25d_real_and_synthetic(shipped):
     scores = []
-    for depth, normal, edge in _cases_25d():
+    for depth, normal, edge in _cases_25d(shipped):
         ours = labseg._segment_unsup25d({"depth_zbuffer": depth, "normal": normal, "edge_occlusion": edge},
                                         params25d())
         scores.append(ari(ours, ref.reference_25d(depth, normal, edge)))

@@ -15,23 +15,11 @@ from labelgen.rotations import matrix_from_euler
 from labelgen.vanishing import estimate_manhattan_rotation, vanishing_points, camera_vanishing_points
 
 
-def _reference_root():
-    for parent in Path(__file__).resolve().parents:
-        cand = parent / "shared" / "reference"
-        if cand.is_dir():
-            return cand
-    return None
-
-
-REF = _reference_root()
-
-
-def _sample_files():
-    if REF is None or not (REF / "sample_building" / "points").is_dir():
-        pytest.skip("shared/reference/sample_building not available")
-    files = sorted((REF / "sample_building" / "points").glob("*_fixatedpose.json"))
-    if len(files) != 12:
-        pytest.skip("sample_building/points incomplete")
+@pytest.fixture(scope="module")
+def sample_files(reference):
+    """The 12 fixated point_info files of the shipped sample building."""
+    files = sorted((reference / "sample_building" / "points").glob("*_fixatedpose.json"))
+    assert len(files) == 12, "shared/reference/sample_building/points is incomplete"
     return files
 
 
@@ -43,8 +31,8 @@ def _strip(info):
     return {k: v for k, v in info.items() if not k.startswith("vanishing_points")}
 
 
-def test_vanishing_points_match_shipped_files():
-    files = _sample_files()
+def test_vanishing_points_match_shipped_files(sample_files):
+    files = sample_files
     cams = [camera_from_point_info(_strip(_load(f)), f) for f in files]
     fast = vanishing_points(cams)
     for f, cam, vp in zip(files, cams, fast):
@@ -71,8 +59,8 @@ def test_kernel_matches_reference_with_rotated_frame():
                     np.testing.assert_allclose(vp[key][axis], ref[key][axis], rtol=1e-12, atol=1e-9)
 
 
-def test_render_point_info_adds_vanishing_points():
-    files = _sample_files()
+def test_render_point_info_adds_vanishing_points(sample_files):
+    files = sample_files
     for f in files:
         shipped = _load(f)
         cam = camera_from_point_info(_strip(shipped), f)
@@ -85,9 +73,9 @@ def test_render_point_info_adds_vanishing_points():
             assert out[key] == value, key
 
 
-def test_nonfixated_pixel_of_point_0_in_views_of_point_46():
-    files = [f for f in _sample_files() if f.name.startswith("point_46_")]
-    nf_path = REF / "sample_building" / "nonfixated" / "point_0_view_all_domain_nonfixatedpose.json"
+def test_nonfixated_pixel_of_point_0_in_views_of_point_46(sample_files, reference):
+    files = [f for f in sample_files if f.name.startswith("point_46_")]
+    nf_path = reference / "sample_building" / "nonfixated" / "point_0_view_all_domain_nonfixatedpose.json"
     if not nf_path.exists():
         pytest.skip("nonfixated sample missing")
     nf = _load(nf_path)
@@ -103,8 +91,8 @@ def test_nonfixated_pixel_of_point_0_in_views_of_point_46():
         assert info["camera_uuid"] == ex[2]
 
 
-def test_pose_fields_match_shipped_files():
-    for f in _sample_files():
+def test_pose_fields_match_shipped_files(sample_files):
+    for f in sample_files:
         info = _load(f)
         c, p = np.array(info["camera_location"]), np.array(info["point_location"])
         r_orig = matrix_from_euler(info["camera_rotation_original"])
@@ -153,8 +141,8 @@ def test_manhattan_estimate_recovers_rotation():
         assert abs(diff) < 0.5, (deg, est)
 
 
-def test_render_point_info_recomputes_vanishing_points_on_fov_override():
-    files = _sample_files()
+def test_render_point_info_recomputes_vanishing_points_on_fov_override(sample_files):
+    files = sample_files
     shipped = _load(files[0])
     cam = camera_from_point_info(shipped, files[0], fov=1.0, resolution="640x480")
     out = cam.point_info()
