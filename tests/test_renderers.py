@@ -6,15 +6,28 @@ from conftest import REPO
 from labelgen import load_mesh, make_renderer, read_cameras, render_view
 
 
+def _opengl_context_or_skip():
+    """Skip when pyrender is not installed or no OpenGL context can be created on this machine;
+    nothing else turns into a skip."""
+    try:
+        gl = pytest.importorskip("pyrender")
+    except Exception as err:  # an OpenGL platform library that cannot load
+        pytest.skip(f"pyrender cannot load an OpenGL platform here: {err}")
+    try:
+        context = gl.OffscreenRenderer(8, 8)
+    except Exception as err:
+        pytest.skip(f"no OpenGL context can be created here: {err}")
+    context.delete()
+
+
 @pytest.fixture(scope="module")
 def renderers():
+    import os
+
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # as PyrenderRenderer does, before pyrender loads
+    _opengl_context_or_skip()
     mesh = load_mesh(REPO / "sample_meshes" / "apartment.glb")
-    try:
-        gl = make_renderer(mesh, "pyrender")
-        gl.triangle_ids(read_cameras(REPO / "sample_meshes" / "apartment_cameras.json", resolution=8)[0])
-    except Exception as err:  # no OpenGL/EGL on this machine
-        pytest.skip(f"pyrender/EGL not usable here: {err}")
-    return make_renderer(mesh, "open3d"), gl
+    return make_renderer(mesh, "open3d"), make_renderer(mesh, "pyrender")
 
 
 def test_pyrender_matches_ray_casting(renderers):
@@ -22,11 +35,12 @@ def test_pyrender_matches_ray_casting(renderers):
     cams = read_cameras(REPO / "sample_meshes" / "apartment_cameras.json", resolution="160x120")
     for cam in cams:
         a, b = ray.render(cam), gl.render(cam)
-        # pixel centres on shared edges may see either triangle
-        assert (a.triangle == b.triangle).mean() >= 0.995
+        # pixel centres on shared edges may see either triangle (measured: >= 99.85 % the same)
+        assert (a.triangle == b.triangle).mean() >= 0.998
         same = (a.triangle == b.triangle) & (a.triangle >= 0)
+        # Embree's float32 hit distance against the float64 intersection (measured: 5e-6 relative)
         np.testing.assert_allclose(a.depth[same], b.depth[same], rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(a.normal[same], b.normal[same], atol=1e-9)
+        np.testing.assert_array_equal(a.normal[same], b.normal[same])  # the same face normals
         # the labels that come straight from the geometry buffer (image-derived labels amplify
         # the few pixels where the renderers pick different triangles)
         geometric = ["depth_zbuffer", "depth_euclidean", "normal", "reshading", "mask_valid",
@@ -35,7 +49,8 @@ def test_pyrender_matches_ray_casting(renderers):
         lb, _ = render_view(gl, cam, geometric)
         for name in la:
             diff = np.abs(la[name].astype(int) - lb[name].astype(int))
-            assert (diff.max(axis=-1) if diff.ndim == 3 else diff).__le__(1).mean() >= 0.999, name
+            # measured: >= 99.93 % of pixels within 1 level on every view
+            assert ((diff.max(axis=-1) if diff.ndim == 3 else diff) <= 1).mean() >= 0.999, name
 
 
 def test_pyrender_sees_both_sides_and_nothing(renderers):
