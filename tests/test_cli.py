@@ -166,7 +166,7 @@ def bad_mesh_files(tmp):
     garbage = tmp / "garbage.glb"
     garbage.write_bytes(b"glTF\x02\x00\x00\x00garbage")
     return {"missing": (tmp / "nope.ply", "no such file"), "empty": (empty, "empty"),
-            "nan": (nan, "NaN"), "garbage": (garbage, "")}
+            "nan": (nan, "NaN"), "garbage": (garbage, "cannot parse mesh")}
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "nan", "garbage"])

@@ -194,8 +194,6 @@ def test_sample_apartment():
     from labelgen import read_cameras
 
     path = REPO / "sample_meshes" / "apartment.glb"
-    if not path.is_file():
-        pytest.skip("sample apartment not present")
     mesh = load_mesh(path)
     assert "rgb" in default_render_tasks(mesh)
     cams = read_cameras(REPO / "sample_meshes" / "apartment_cameras.json", resolution="80x60")

@@ -150,9 +150,17 @@ def test_nonfixated_lists_match_projection_and_line_of_sight(sampled):
 
 
 def test_same_seed_same_bytes(tmp_path, sampled):
+    """Same seed, same bytes: in this process and in a fresh one (its own hash seed and caches)."""
+    import subprocess
+    import sys
+
     mesh, cfg, res = sampled
     write_sample(res, tmp_path / "a")
-    write_sample(sample_building(mesh, SampleConfig(**CFG)), tmp_path / "b")
+    code = ("import sys; sys.path.insert(0, 'tests'); from test_sampling import CFG, apartment; "
+            "from labelgen.sampling import SampleConfig, sample_building, write_sample; "
+            f"write_sample(sample_building(apartment(), SampleConfig(**CFG)), {str(tmp_path / 'b')!r})")
+    subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], check=True,
+                   env={**__import__("os").environ, "PYTHONHASHSEED": "123"}, timeout=600)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     assert len(files) == len(res.views) + len(res.nonfixated) + 1
     for f in files:

@@ -396,13 +396,6 @@ def test_deterministic_across_runs_and_processes():
 
 
 def test_derive_building(tmp_path):
-    from labelgen import layout
-
-    labels = all_labels()
-    inputs = set(labels) | set(getattr(layout, "INPUT_DOMAINS", {}))
-    missing = [n for n in ("rgb", "edge_occlusion") if n not in inputs]
-    if missing:
-        pytest.skip(f"labels {missing} not in this tree (other issues); derive needs them to read the files")
     from labelgen.images import write_png
     from labelgen.runner import derive_building
 

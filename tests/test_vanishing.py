@@ -76,8 +76,6 @@ def test_render_point_info_adds_vanishing_points(sample_files):
 def test_nonfixated_pixel_of_point_0_in_views_of_point_46(sample_files, reference):
     files = [f for f in sample_files if f.name.startswith("point_46_")]
     nf_path = reference / "sample_building" / "nonfixated" / "point_0_view_all_domain_nonfixatedpose.json"
-    if not nf_path.exists():
-        pytest.skip("nonfixated sample missing")
     nf = _load(nf_path)
     expected = {(e["point_uuid"], e["view_id"]): (e["nonfixated_pixel_x"], e["nonfixated_pixel_y"], e["camera_uuid"])
                 for e in nf["views"]}
@@ -154,8 +152,6 @@ def test_render_point_info_recomputes_vanishing_points_on_fov_override(sample_fi
 
 def test_manhattan_estimate_on_bundled_sample_apartment():
     path = Path(__file__).resolve().parents[1] / "sample_meshes" / "apartment.glb"
-    if not path.exists():
-        pytest.skip("sample_meshes/apartment.glb not present")
     from scipy.spatial.transform import Rotation
 
     from labelgen.meshes import Mesh, load_mesh
