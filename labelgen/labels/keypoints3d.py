@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from ..errors import LabelgenError
+from ..rotations import focal_length
 from . import Label, Param, register
 from .geometric import DEPTH_UNITS
 
@@ -44,7 +45,7 @@ def _keypoints3d(inputs, params):
     if not (support > 0 and math.isfinite(support)):
         raise LabelgenError("--support-size", f"must be a positive number of metres, got {support}")
     h, w = depth.shape
-    focal = w / (2.0 * math.tan(camera.fov / 2.0))
+    focal = focal_length(camera.fov, w)
     metres = depth_metres_float32(depth, params["depth_units_per_meter"])
     interest = interest_image(metres, focal, support_size=support, center=(w / 2.0, h / 2.0),
                               recursive=True, taskonomy_upsampling=True)
