@@ -36,19 +36,22 @@ def expected_labels(cam, t, normal_world, valid, units=512.0):
     return out
 
 
-def compare(labels, expected, valid, ok_pixels, tol=1.0, min_fraction=0.999):
-    """Assert encoded labels match the analytic values within ``tol`` on enough pixels."""
+def compare(labels, expected, valid, ok_pixels, tol=0.52):
+    """Assert encoded labels match the analytic values within ``tol`` levels on every pixel.
+
+    The encodings round to the nearest level (0.5); Embree's float32 hit distances add the
+    rest (measured: at most 0.514 levels over every scene below)."""
     assert np.array_equal(labels["mask_valid"] == 255, valid)
     for name in ("depth_zbuffer", "depth_euclidean"):
         enc = labels[name].astype(float)
         assert np.all(labels[name][~valid] == INVALID_DEPTH)
         err = np.abs(enc - expected[name])[ok_pixels]
-        assert np.mean(err <= tol) >= min_fraction, (name, np.mean(err <= tol), err.max())
+        assert err.max() <= tol, (name, np.mean(err <= tol), err.max())
     for name in ("normal", "reshading"):
         enc = labels[name].astype(float)
         exp = expected[name] if expected[name].ndim == 3 else expected[name][..., None]
         err = np.abs(enc - exp).max(axis=-1)[ok_pixels]
-        assert np.mean(err <= tol) >= min_fraction, (name, np.mean(err <= tol), err.max())
+        assert err.max() <= tol, (name, np.mean(err <= tol), err.max())
     assert np.all(labels["normal"][~valid] == 128)
     assert np.all(labels["reshading"][~valid] == 13)
 
