@@ -56,10 +56,13 @@ def test_rendered_point_info_renders_the_same_view(tmp_path):
     assert main(["render", str(SAMPLE), "--cameras", str(cams), "--fov", "1.0", "--resolution", "48",
                  "--out", str(tmp_path / "a"), *common]) == 0
     assert main(["render", str(SAMPLE), "--cameras", str(tmp_path / "a"), "--out", str(tmp_path / "b"), *common]) == 0
-    for dom in ("depth_zbuffer", "normal"):
+    # measured: depth identical; the normal of axis-aligned walls sits on a rounding boundary
+    # (n = 0 encodes to 127.5), where the rotation read back from Euler angles instead of the
+    # quaternion moves some pixels by one level
+    for dom, tol in (("depth_zbuffer", 0), ("normal", 1)):
         a = read_png(tmp_path / "a" / dom / f"point_0_view_0_domain_{dom}.png").astype(int)
         b = read_png(tmp_path / "b" / dom / f"point_0_view_0_domain_{dom}.png").astype(int)
-        assert np.abs(a - b).max() <= 1
+        assert np.abs(a - b).max() <= tol, dom
 
 
 def test_every_default_label_is_rendered_and_right(tmp_path):
