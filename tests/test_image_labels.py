@@ -4,6 +4,7 @@ The reference folder (one shipped view, flat) lives outside the repository, in
 ``../shared/reference/taskonomy`` (the ``reference`` fixture of conftest.py); tests that need it are
 skipped when it is absent (they fail under CI).
 """
+import os
 import subprocess
 import sys
 
@@ -146,7 +147,7 @@ def test_derive_is_deterministic_and_takes_flags(tmp_path, capsys):
     # the same again in a fresh process (its own hash seed, compiled-kernel cache state)
     res = subprocess.run([sys.executable, "-m", "labelgen", "derive", str(src), "--out", str(tmp_path / "p"),
                           "--quiet"], cwd=REPO, capture_output=True, text=True, timeout=600,
-                         env={**__import__("os").environ, "PYTHONHASHSEED": "7"})
+                         env={**os.environ, "PYTHONHASHSEED": "7"})
     assert res.returncode == 0, res.stderr
     outs.append((tmp_path / "p" / "edge_texture" / "point_1_view_0_domain_edge_texture.png").read_bytes())
     assert outs[0] == outs[2] and outs[0] != outs[1]

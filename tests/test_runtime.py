@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -38,7 +39,7 @@ print(json.dumps(state))
 
 
 def test_import_has_no_side_effects_and_runs_use_openmp():
-    env = {k: v for k, v in __import__("os").environ.items() if k != "NUMBA_THREADING_LAYER"}
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
     out = subprocess.run([sys.executable, "-c", CHECK], cwd=REPO, env=env, capture_output=True, text=True,
                          check=True)
     state = json.loads(out.stdout.strip().splitlines()[-1])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -159,7 +160,7 @@ def test_same_seed_same_bytes(tmp_path, sampled):
             "from labelgen.sampling import SampleConfig, sample_building, write_sample; "
             f"write_sample(sample_building(apartment(), SampleConfig(**CFG)), {str(tmp_path / 'b')!r})")
     subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], check=True,
-                   env={**__import__("os").environ, "PYTHONHASHSEED": "123"}, timeout=600)
+                   env={**os.environ, "PYTHONHASHSEED": "123"}, timeout=600)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     assert len(files) == len(res.views) + len(res.nonfixated) + 1
     for f in files:

@@ -7,6 +7,7 @@ when absent); synthetic ones are built here.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -390,7 +391,7 @@ def test_deterministic_across_runs_and_processes():
     assert here == [encode_png(runs[1][k]).hex() for k in ("segment_unsup2d", "segment_unsup25d")]
     code = _DETERMINISM.format(tests=str(Path(__file__).resolve().parent))
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
-                         env={**__import__("os").environ, "PYTHONPATH": str(REPO)}, timeout=600)
+                         env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=600)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == here
 
