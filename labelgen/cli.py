@@ -13,7 +13,8 @@ from . import __version__
 from .cameras import parse_resolution, read_cameras
 from .errors import LabelgenError
 from .labels import all_labels, all_params
-from .meshes import load_mesh
+from .limits import MAX_PIXELS, MAX_SIDE, positive_int
+from .meshes import UP_AXES, load_mesh
 from .rendering import RENDERERS
 
 EXIT_BAD_INPUT = 2
@@ -29,6 +30,20 @@ def _add_params(parser):
     for p in sorted(all_params().values(), key=lambda p: p.name):
         group.add_argument(p.flag, dest=f"param_{p.name}", type=p.type, default=None, metavar=p.type.__name__.upper(),
                            help=f"{p.help} (default {p.default})")
+
+
+def add_limit_args(parser):
+    """``--max-pixels`` (render, derive, sample; see :mod:`labelgen.limits`)."""
+    parser.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
+                        help=f"largest image per view in pixels (default {MAX_PIXELS}, with at most {MAX_SIDE} "
+                             f"per side; a larger N also lifts the per-side limit)")
+
+
+def add_up_axis_arg(parser):
+    """``--up-axis`` (render, sample; see :func:`labelgen.meshes.load_mesh`)."""
+    parser.add_argument("--up-axis", choices=UP_AXES, default=None,
+                        help="the mesh file's up axis: +y files are turned to +z up as Blender's glTF importer "
+                             "does, (x, y, z) -> (x, -z, y) (default: +y for glTF/GLB, +z for other formats)")
 
 
 def _params_from(args):
@@ -60,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-cache", action="store_true",
                    help="do not read or write the cache of per-mesh results such as curvature "
                         "($LABELGEN_CACHE_DIR, default ~/.cache/labelgen)")
+    add_up_axis_arg(r)
+    add_limit_args(r)
     _add_params(r)
 
     d = sub.add_parser("derive", help="recompute image-derived labels from an existing building folder",
@@ -72,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--workers", type=int, default=1, metavar="N", help="processes (default 1)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.add_argument("--verbose", action="store_true")
+    add_limit_args(d)
     _add_params(d)
 
     sub.add_parser("tasks", help="list every label with its inputs and encoding")
@@ -103,9 +121,9 @@ def _cmd_render(args):
     if args.workers < 1:
         raise LabelgenError("--workers", "must be at least 1")
     if args.resolution is not None:
-        parse_resolution(args.resolution)
-    mesh = load_mesh(args.mesh)
-    cameras = read_cameras(args.cameras, fov=args.fov, resolution=args.resolution)
+        parse_resolution(args.resolution, max_pixels=args.max_pixels)
+    cameras = read_cameras(args.cameras, fov=args.fov, resolution=args.resolution, max_pixels=args.max_pixels)
+    mesh = load_mesh(args.mesh, up_axis=args.up_axis)
     if args.verbose:
         print(f"labelgen: {args.mesh}: {mesh.summary()}", file=sys.stderr)
         print(f"labelgen: {args.cameras}: {len(cameras)} cameras", file=sys.stderr)
@@ -122,7 +140,7 @@ def _cmd_derive(args):
     if args.workers < 1:
         raise LabelgenError("--workers", "must be at least 1")
     summary = derive_building(args.building, args.out, args.tasks, _params_from(args), workers=args.workers,
-                              fov=args.fov, quiet=args.quiet,
+                              fov=args.fov, quiet=args.quiet, max_pixels=args.max_pixels,
                               on_failure=lambda m: print(f"labelgen: error: {m}", file=sys.stderr))
     _report(summary, args.quiet)
     return EXIT_FAILURES if summary.failures else 0
@@ -139,6 +157,12 @@ def main(argv=None) -> int:
     except LabelgenError as err:
         print(f"labelgen: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except MemoryError:
+        # an allocation failed (a mesh or image too large for this machine): one line, no traceback
+        where = getattr(args, "mesh", None) or getattr(args, "building", None) or args.command
+        print(f"labelgen: error: {where}: out of memory (the input is too large for this machine; "
+              f"try smaller images, fewer workers or a decimated mesh)", file=sys.stderr)
+        return EXIT_FAILURES
     except KeyboardInterrupt:
         print("labelgen: interrupted", file=sys.stderr)
         return 130

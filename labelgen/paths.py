@@ -52,3 +52,22 @@ def inside(root, path) -> Path:
     if path_r != root_r and root_r not in path_r.parents:
         raise LabelgenError(path, f"refusing to write outside the output folder {root}")
     return Path(path)
+
+
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_. -]{0,%d}" % (MAX_IDENTIFIER - 1))
+
+
+def check_name(value, where, field: str) -> str:
+    """``value`` if it is a short name (e.g. a room name) safe to show and to use in a file name.
+
+    Accepted: 1-64 ASCII letters, digits, ``_``, ``-``, ``.`` and spaces, not starting with
+    ``.`` or a space. Rejected with a one-line error naming ``where`` and ``field``: path
+    separators, ``..``, control characters (NUL), empty strings and non-strings.
+    """
+    if isinstance(value, str) and _NAME.fullmatch(value) and ".." not in value:
+        return value
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    raise LabelgenError(where, f"{field} must be 1-{MAX_IDENTIFIER} letters, digits, '_', '-', '.' or spaces, "
+                               f"got {shown}")

@@ -108,9 +108,9 @@ def _write_view(out: Path, camera: Camera, labels: dict[str, np.ndarray]) -> int
 _WORKER: dict[str, Any] = {}
 
 
-def _init_render_worker(mesh_path, backend, threads, cache=True):
+def _init_render_worker(mesh_path, backend, threads, cache=True, up_axis=None):
     mesh_cache.configure(enabled=cache)
-    _WORKER["renderer"] = make_renderer(load_mesh(mesh_path), backend, threads=threads)
+    _WORKER["renderer"] = make_renderer(load_mesh(mesh_path, up_axis=up_axis), backend, threads=threads)
 
 
 def _render_and_write(renderer, camera, tasks, params, out) -> Summary:
@@ -168,7 +168,7 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
                 mesh_cache.prepare(mesh_obj, tasks, params)
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_init_render_worker,
-                                     initargs=(mesh_obj.path, backend, threads, cache)) as pool:
+                                     initargs=(mesh_obj.path, backend, threads, cache, mesh_obj.up_axis)) as pool:
                 futures = [pool.submit(_render_worker, cam, tasks, params, out) for cam in cameras]
                 for fut in futures:
                     summary.add(fut.result())

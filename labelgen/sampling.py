@@ -512,8 +512,11 @@ def read_room_boxes(path) -> dict[str, dict[str, list[float]]]:
         data = data["rooms"]
     if not isinstance(data, dict) or not data:
         raise LabelgenError(path, "expected a JSON object of named boxes {name: {x: [min, max], y: ..., z: ...}}")
+    from .paths import check_name
+
     out = {}
     for name, box in data.items():
+        check_name(name, path, "room name")
         if not isinstance(box, dict):
             raise LabelgenError(path, f"room '{name}': a box must be an object with x, y, z ranges")
         ranges = {}
@@ -763,7 +766,8 @@ def _nonfixated(scene, cams, pts, v_point, v_cam, v_rot, v_focal, w, h):
 def write_sample(result: SampleResult, out, resolution=None) -> int:
     """Write point_info/, nonfixated/ and camera_poses.json under ``out``; returns files written."""
     from .images import write_json
-    from .layout import point_info_path
+    from .layout import label_path, point_info_path
+    from .paths import inside
 
     out = Path(out)
     n = 0
@@ -774,7 +778,8 @@ def write_sample(result: SampleResult, out, resolution=None) -> int:
         written.add(path.name)
         n += 1
     for nf in result.nonfixated:
-        path = out / "nonfixated" / f"point_{nf['point_uuid']}_view_all_domain_nonfixatedpose.json"
+        path = label_path(out, "nonfixated", nf["point_uuid"], "all", "json").with_name(
+            f"point_{nf['point_uuid']}_view_all_domain_nonfixatedpose.json")
         write_json(path, nf)
         written.add(path.name)
         n += 1
@@ -785,5 +790,5 @@ def write_sample(result: SampleResult, out, resolution=None) -> int:
                                f"(e.g. {stale[0]}); remove them before rendering")
     fovs = [v["field_of_view_rads"] for v in result.views]
     res = result.views[0]["resolution"] if result.views else resolution
-    write_json(out / "camera_poses.json", result.camera_poses(float(np.median(fovs)) if fovs else None, res))
+    write_json(inside(out, out / "camera_poses.json"), result.camera_poses(float(np.median(fovs)) if fovs else None, res))
     return n + 1
