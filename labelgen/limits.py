@@ -44,3 +44,26 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
     return value
+
+
+def png_size(path) -> tuple[int, int] | None:
+    """(width, height) from a PNG file's header, or None when it has no PNG header."""
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(24)
+    except OSError as err:
+        raise LabelgenError(path, f"cannot read: {err.strerror or err}") from None
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+def check_png_size(path, max_pixels: int | None = None) -> tuple[int, int] | None:
+    """The PNG's (width, height) from its header, checked against the limits before decoding
+    (a small file may decode to a huge image); None when the file has no PNG header."""
+    size = png_size(path)
+    if size is not None:
+        check_image_size(size[0], size[1], path, max_pixels)
+    return size

@@ -69,6 +69,10 @@ def add_sample_parser(sub):
                    help="give up after N candidate points (default max(200 * points, 20000))")
     s.add_argument("--quiet", action="store_true", help="no summary")
     s.add_argument("--verbose", action="store_true", help="report counts of every rejection reason")
+    from .cli import add_limit_args, add_up_axis_arg
+
+    add_up_axis_arg(s)
+    add_limit_args(s)
     return s
 
 
@@ -77,7 +81,7 @@ def cmd_sample(args) -> int:
     from .runner import _check_writable
     from .sampling import SampleConfig, read_room_boxes, sample_building, write_sample
 
-    w, h = parse_resolution(args.resolution)
+    w, h = parse_resolution(args.resolution, max_pixels=args.max_pixels)
     view_distance = tuple(args.view_distance) if args.view_distance else None
     cfg = SampleConfig(
         mode=args.mode, num_cameras=args.num_cameras, num_points=args.num_points,
@@ -91,7 +95,7 @@ def cmd_sample(args) -> int:
     cfg.check()
     if args.rooms is not None:
         cfg.rooms = read_room_boxes(args.rooms)
-    mesh = load_mesh(args.mesh)
+    mesh = load_mesh(args.mesh, up_axis=args.up_axis)
     if args.verbose:
         print(f"labelgen: {args.mesh}: {mesh.summary()}", file=sys.stderr)
     result = sample_building(mesh, cfg)

@@ -15,7 +15,6 @@ Run ``python sample_meshes/make_apartment.py`` to rebuild both files (determinis
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
