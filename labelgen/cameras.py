@@ -249,6 +249,8 @@ def _load_json(path: Path):
         raise LabelgenError(path, f"cannot read: {err.strerror or err}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise LabelgenError(path, f"not valid JSON ({err})") from None
+    except RecursionError:
+        raise LabelgenError(path, "not valid JSON (nested too deeply)") from None
 
 
 def cameras_from_poses(poses, where, fov, resolution, max_pixels=None) -> list[Camera]:
@@ -305,10 +307,14 @@ def read_cameras(path: str | os.PathLike, fov: float | None = None, resolution=N
         if not files:
             raise LabelgenError(path, "no camera files found (expected point_info/*.json, "
                                       "points/*_fixatedpose.json or camera_poses.json)")
-        cams = []
+        cams, seen = [], {}
         for f in files:
             p, v = _point_view_from_name(f)
-            cams.append(camera_from_point_info(_load_json(f), f, p, v, fov, resolution, max_pixels))
+            cam = camera_from_point_info(_load_json(f), f, p, v, fov, resolution, max_pixels)
+            if (cam.point, cam.view) in seen:  # both would be written to the same output files
+                raise LabelgenError(f, f"point {cam.point} view {cam.view} is also given by {seen[cam.point, cam.view]}")
+            seen[cam.point, cam.view] = f.name
+            cams.append(cam)
     elif path.exists():
         data = _load_json(path)
         if isinstance(data, list):

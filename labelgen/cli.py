@@ -131,7 +131,25 @@ def _cmd_render(args):
                               workers=args.workers, backend=args.renderer, quiet=args.quiet,
                               cache=not args.no_cache)
     _report(summary, args.quiet)
-    return EXIT_FAILURES if summary.failures else 0
+    failed = _requested_but_never_made(summary, args.tasks, len(cameras))
+    return EXIT_FAILURES if summary.failures or failed else 0
+
+
+def _requested_but_never_made(summary, tasks, views) -> bool:
+    """Report, as errors, tasks named in --tasks that could not be made on any view (a missing
+    MTL or texture for rgb, say); True if there were any."""
+    if not tasks:
+        return False
+    from .runner import check_tasks
+
+    wanted = set(check_tasks(tasks))
+    failed = False
+    for (task, reason), n in sorted(summary.skipped.items()):
+        if task in wanted and n >= views:
+            where = "" if ": " in reason else "--tasks: "
+            print(f"labelgen: error: {where}{reason} ({task} could not be made on any view)", file=sys.stderr)
+            failed = True
+    return failed
 
 
 def _cmd_derive(args):

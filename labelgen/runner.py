@@ -227,8 +227,9 @@ def view_sources(files: dict[str, Path], point, view, fov=None, resolution=None,
         def camera():
             try:
                 info = json.loads(Path(files["point_info"]).read_text())
-            except (OSError, ValueError) as err:
-                raise LabelgenError(files["point_info"], f"cannot read point_info: {err}") from None
+            except (OSError, ValueError, RecursionError) as err:
+                text = "nested too deeply" if isinstance(err, RecursionError) else err
+                raise LabelgenError(files["point_info"], f"cannot read point_info: {text}") from None
             return camera_from_point_info(info, files["point_info"], point, view, fov, resolution, max_pixels)
 
         loaders["camera"] = camera

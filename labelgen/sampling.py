@@ -553,6 +553,8 @@ def read_room_boxes(path) -> dict[str, dict[str, list[float]]]:
         raise LabelgenError(path, f"cannot read: {err.strerror or err}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise LabelgenError(path, f"not valid JSON ({err})") from None
+    except RecursionError:
+        raise LabelgenError(path, "not valid JSON (nested too deeply)") from None
     if isinstance(data, dict) and set(data) == {"rooms"}:
         data = data["rooms"]
     if not isinstance(data, dict) or not data:
