@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from . import __version__
 from .cameras import parse_resolution, read_cameras
@@ -136,8 +137,9 @@ def _cmd_render(args):
 
 
 def _requested_but_never_made(summary, tasks, views) -> bool:
-    """Report, as errors, tasks named in --tasks that could not be made on any view (a missing
-    MTL or texture for rgb, say); True if there were any."""
+    """Report, as errors, tasks named in --tasks that no view could make because of a bad input
+    file (the skip reason names it: a missing MTL or texture for rgb, say); True if any.
+    Tasks skipped for other reasons (a mesh without colours) stay skips."""
     if not tasks:
         return False
     from .runner import check_tasks
@@ -145,9 +147,10 @@ def _requested_but_never_made(summary, tasks, views) -> bool:
     wanted = set(check_tasks(tasks))
     failed = False
     for (task, reason), n in sorted(summary.skipped.items()):
-        if task in wanted and n >= views:
-            where = "" if ": " in reason else "--tasks: "
-            print(f"labelgen: error: {where}{reason} ({task} could not be made on any view)", file=sys.stderr)
+        head = reason.split(": ", 1)[0] if ": " in reason else ""
+        names_file = bool(head) and ("/" in head or "\\" in head or bool(Path(head).suffix))
+        if task in wanted and n >= views and names_file:
+            print(f"labelgen: error: {reason} ({task} could not be made on any view)", file=sys.stderr)
             failed = True
     return failed
 
