@@ -143,6 +143,49 @@ class Mesh:
                 f"bounds [{lo[0]:.3f}, {lo[1]:.3f}, {lo[2]:.3f}] .. [{hi[0]:.3f}, {hi[1]:.3f}, {hi[2]:.3f}] m")
 
 
+#: Memory a mesh needs while it is read, merged and put into a ray-casting scene, per byte of its
+#: file (binary PLY/STL/GLB measure 4-6x; text OBJ/PLY less). A file larger than the available
+#: memory divided by this is refused up front rather than risking an out-of-memory kill.
+MEMORY_PER_FILE_BYTE = 8
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still allocate: the smallest of the system's available memory,
+    the cgroup's remaining limit and the address-space limit (None when none is known)."""
+    limits = []
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    try:
+        top = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if top != "max":
+            limits.append(int(top) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+    except (OSError, ValueError):
+        pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            limits.append(soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    return max(0, min(limits)) if limits else None
+
+
+def check_fits_in_memory(path, size: int) -> None:
+    """One-line error when a mesh file of ``size`` bytes cannot fit (:data:`MEMORY_PER_FILE_BYTE`)."""
+    avail = available_memory()
+    need = size * MEMORY_PER_FILE_BYTE
+    if avail is not None and need > avail:
+        raise LabelgenError(path, f"mesh too large for memory: a {size / 2**30:.2f} GiB file needs about "
+                                  f"{need / 2**30:.1f} GiB, {avail / 2**30:.1f} GiB available")
+
+
 def file_hash(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -176,6 +219,7 @@ def load_mesh(path: str | os.PathLike, up_axis: str | None = None) -> Mesh:
     if path.suffix.lower() not in SUPPORTED:
         raise LabelgenError(path, f"unsupported mesh format '{path.suffix}' (expected one of {', '.join(SUPPORTED)})")
     try:
+        check_fits_in_memory(path, path.stat().st_size)
         digest = file_hash(path)
     except OSError as err:
         raise LabelgenError(path, f"cannot read: {err.strerror or err}") from None

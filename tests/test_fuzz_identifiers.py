@@ -256,3 +256,20 @@ def test_derive_fov_without_point_info(tmp_path, capsys, reference):
     rc, err = _run(["derive", str(alone), "--out", str(tmp_path / "c"), "--tasks", "keypoints3d", "--fov", "4"],
                    capsys)
     assert rc == 2 and _one_error(err).startswith("labelgen: error: --fov: ")
+
+
+def test_mesh_too_large_for_memory(tmp_path, capsys, monkeypatch):
+    """A mesh file larger than the available memory allows is refused before it is read."""
+    import labelgen.meshes
+
+    mesh = _scene(tmp_path)
+    cams = tmp_path / "cams.json"
+    cams.write_text(json.dumps(_info()))
+    size = mesh.stat().st_size
+    assert labelgen.meshes.available_memory() is None or labelgen.meshes.available_memory() > 0
+    monkeypatch.setattr(labelgen.meshes, "available_memory", lambda: size * labelgen.meshes.MEMORY_PER_FILE_BYTE - 1)
+    rc, err = _run(["render", str(mesh), "--cameras", str(cams), "--out", str(tmp_path / "out")], capsys)
+    assert rc == 2
+    assert _one_error(err).startswith(f"labelgen: error: {mesh}: mesh too large for memory")
+    monkeypatch.setattr(labelgen.meshes, "available_memory", lambda: size * labelgen.meshes.MEMORY_PER_FILE_BYTE)
+    assert len(labelgen.meshes.load_mesh(mesh).faces) == 12
