@@ -318,6 +318,17 @@ def _derive(inp, out, base, extra):
     return ["derive", str(inp), "--out", str(out), "--quiet", *(extra or ("--tasks", "keypoints3d,edge_occlusion"))]
 
 
+def _derive_cameras(inp, out, base, extra):
+    """A camera file as the point_info of a building view with a valid depth image."""
+    building = inp.parent / "derive_building"
+    (building / "point_info").mkdir(parents=True)
+    (building / "point_info" / "point_0_view_0_domain_point_info.json").write_bytes(inp.read_bytes())
+    depth = base.building / "depth_zbuffer" / "point_0_view_0_domain_depth_zbuffer.png"
+    (building / "depth_zbuffer").mkdir()
+    (building / "depth_zbuffer" / depth.name).write_bytes(depth.read_bytes())
+    return ["derive", str(building), "--out", str(out), "--quiet", "--tasks", "keypoints3d", *extra]
+
+
 def _sample_rooms(inp, out, base, extra):
     return ["sample", str(base.mesh), "--rooms", str(inp), "--out", str(out), "--num-cameras", "3",
             "--num-points", "2", "--min-views-per-point", "1", "--resolution", str(RES), "--quiet", *extra]
@@ -328,13 +339,14 @@ def _sample_rooms(inp, out, base, extra):
 READERS: dict[str, list[tuple[str, Callable]]] = {
     "mesh": [("render", _render_mesh), ("sample", _sample_mesh)],
     "mesh-rgb": [("render", _render_mesh_rgb)],
-    "cameras": [("render", _render_cameras)],
+    "cameras": [("render", _render_cameras), ("derive", _derive_cameras)],
     "building": [("derive", _derive)],
     "rooms": [("sample", _sample_rooms)],
 }
 
 RUNS = [pytest.param(case, command, build, id=f"{command}-{case.name}")
-        for case in CASES for command, build in READERS[case.kind]]
+        for case in CASES for command, build in READERS[case.kind]
+        if not (build is _derive_cameras and case.target == ".")]  # a folder of camera files is no view
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -387,8 +399,8 @@ def test_corpus_size():
 @pytest.mark.parametrize("case, command, build", RUNS)
 def test_fuzz_in_process(case, command, build, base, tmp_path, capsys):
     case_dir, inputs, out = _setup(case, tmp_path)
-    before = _snapshot(case_dir)
     argv = build(inputs / case.target, out, base, case.extra)
+    before = _snapshot(case_dir)
     capsys.readouterr()
     rc = main(argv)
     err = capsys.readouterr().err
@@ -404,8 +416,9 @@ def test_fuzz_real_process(name, base, tmp_path):
     case = next(c for c in CASES if c.name == name)
     command, build = READERS[case.kind][0]
     case_dir, inputs, out = _setup(case, tmp_path)
+    argv = build(inputs / case.target, out, base, case.extra)
     before = _snapshot(case_dir)
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, "-m", "labelgen", *build(inputs / case.target, out, base, case.extra)],
+    proc = subprocess.run([sys.executable, "-m", "labelgen", *argv],
                           capture_output=True, text=True, env=env, timeout=300)
     check_outcome(proc.returncode, proc.stderr, case_dir, inputs, out, before)
