@@ -30,12 +30,14 @@ def check_identifier(value, where, field: str) -> str:
     if isinstance(value, bool) or value is None:
         raise LabelgenError(where, f"{field} must be an integer or a token of letters, digits and '-', "
                                    f"got {value!r}")
+    if isinstance(value, float) and value.is_integer() and 0 <= value < 10.0 ** MAX_IDENTIFIER:
+        value = int(value)
     if isinstance(value, int):
         if value < 0:
             raise LabelgenError(where, f"{field} must not be negative, got {value}")
+        if value >= 10 ** MAX_IDENTIFIER:
+            raise LabelgenError(where, f"{field} must have at most {MAX_IDENTIFIER} digits")
         return str(value)
-    if isinstance(value, float) and value.is_integer() and value >= 0:
-        return str(int(value))
     if isinstance(value, str) and _IDENTIFIER.fullmatch(value):
         return value
     shown = repr(value)

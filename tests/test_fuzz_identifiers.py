@@ -47,7 +47,8 @@ def test_identifier_accepted(value):
     assert check_identifier(value, "f.json", "point_uuid") == str(int(value) if isinstance(value, float) else value)
 
 
-@pytest.mark.parametrize("value", BAD + [-1, True, None, 1.5, [1], {"a": 1}])
+@pytest.mark.parametrize("value", BAD + [-1, True, None, 1.5, [1], {"a": 1}, 10 ** 64, 1e300, float("nan"),
+                                   float("inf")])
 def test_identifier_rejected(value):
     with pytest.raises(LabelgenError, match="f.json: point_uuid must"):
         check_identifier(value, "f.json", "point_uuid")
