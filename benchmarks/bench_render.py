@@ -19,7 +19,7 @@ import trimesh
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from labelgen import Camera, Mesh, make_renderer  # noqa: E402
+from labelgen import Camera, Mesh, load_mesh, make_renderer  # noqa: E402
 from labelgen.runner import _render_and_write  # noqa: E402
 from labelgen.pipeline import resolve_params  # noqa: E402
 
@@ -27,8 +27,8 @@ TASKS = ["depth_zbuffer", "depth_euclidean", "normal", "reshading", "mask_valid"
 
 
 def scene():
-    apt = trimesh.load(ROOT / "sample_meshes" / "apartment.glb", force="scene")
-    parts = list(apt.dump())
+    apt = load_mesh(ROOT / "sample_meshes" / "apartment.glb")  # glTF +Y up, turned +Z up
+    parts = [trimesh.Trimesh(apt.vertices, apt.faces, process=False)]
     for i, centre in enumerate([(2.3, 4.1, 1.2), (4.2, 1.0, 1.4), (1.0, 1.5, 0.8), (6.8, 1.1, 0.9)]):
         s = trimesh.creation.icosphere(subdivisions=6, radius=0.3)
         s.apply_translation(centre)

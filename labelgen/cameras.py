@@ -27,6 +27,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from .errors import LabelgenError
+from .limits import check_image_size
+from .paths import check_identifier
 from .pointinfo import complete_point_info
 from .rotations import euler_from_matrix, focal_length, look_at_rotations, matrix_from_euler
 
@@ -166,8 +168,12 @@ def _field(d, name, where):
     return d[name]
 
 
-def parse_resolution(value, where="--resolution") -> tuple[int, int]:
-    """``512``, ``"512"``, ``"640x480"``, ``[640, 480]`` -> (width, height)."""
+def parse_resolution(value, where="--resolution", max_pixels=None) -> tuple[int, int]:
+    """``512``, ``"512"``, ``"640x480"``, ``[640, 480]`` -> (width, height).
+
+    The size must lie within the limits of :mod:`labelgen.limits` (``max_pixels`` replaces
+    the default per-view limit).
+    """
     try:
         if isinstance(value, str):
             parts = value.lower().split("x")
@@ -185,11 +191,11 @@ def parse_resolution(value, where="--resolution") -> tuple[int, int]:
         if float(w) != int(w) or float(h) != int(h):
             raise ValueError
         w, h = int(w), int(h)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise LabelgenError(where, f"resolution must be W or WxH (positive integers), got {value!r}") from None
     if w <= 0 or h <= 0:
         raise LabelgenError(where, f"resolution must be positive, got {value!r}")
-    return w, h
+    return check_image_size(w, h, where, max_pixels)
 
 
 def _check_fov(fov, where):
@@ -199,7 +205,7 @@ def _check_fov(fov, where):
 
 
 def camera_from_point_info(info: dict, where="point_info", point=None, view=None,
-                           fov: float | None = None, resolution=None) -> Camera:
+                           fov: float | None = None, resolution=None, max_pixels=None) -> Camera:
     """A :class:`Camera` from a Taskonomy point_info dict (``fov``/``resolution`` override)."""
     if not isinstance(info, dict):
         raise LabelgenError(where, "point_info must be a JSON object")
@@ -209,13 +215,15 @@ def camera_from_point_info(info: dict, where="point_info", point=None, view=None
         fov = _number(_field(info, "field_of_view_rads", where), where, "field_of_view_rads")
     fov = _check_fov(float(fov), where if "field_of_view_rads" in info else "--fov")
     if resolution is None:
-        w, h = parse_resolution(_field(info, "resolution", where), where)
+        w, h = parse_resolution(_field(info, "resolution", where), where, max_pixels)
     else:
-        w, h = parse_resolution(resolution)
-    if point is None:
-        point = info.get("point_uuid", "0")
-    if view is None:
-        view = info.get("view_id", "0")
+        w, h = parse_resolution(resolution, max_pixels=max_pixels)
+    # identifiers become file names: check the file's own fields even when the name overrides them
+    for name in ("point_uuid", "view_id", "camera_uuid"):
+        if name in info:
+            check_identifier(info[name], where, name)
+    point = check_identifier(info.get("point_uuid", "0") if point is None else point, where, "point_uuid")
+    view = check_identifier(info.get("view_id", "0") if view is None else view, where, "view_id")
     return Camera.from_euler(loc, rot, fov, w, h, point=point, view=view, info=dict(info))
 
 
@@ -227,9 +235,11 @@ def _load_json(path: Path):
         raise LabelgenError(path, f"cannot read: {err.strerror or err}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise LabelgenError(path, f"not valid JSON ({err})") from None
+    except RecursionError:
+        raise LabelgenError(path, "not valid JSON (nested too deeply)") from None
 
 
-def cameras_from_poses(poses, where, fov, resolution) -> list[Camera]:
+def cameras_from_poses(poses, where, fov, resolution, max_pixels=None) -> list[Camera]:
     """Cameras from an Omnidata ``camera_poses.json`` list (point = index, view 0)."""
     if not isinstance(poses, list):
         raise LabelgenError(where, "camera_poses.json must hold a list of cameras")
@@ -247,9 +257,9 @@ def cameras_from_poses(poses, where, fov, resolution) -> list[Camera]:
             raise LabelgenError(where, "camera_poses.json has no field of view: pass --fov RADIANS")
         cam_fov = _check_fov(_number(cam_fov, w_i, "field_of_view_rads"), "--fov" if fov is not None else w_i)
         res = resolution if resolution is not None else pose.get("resolution", 512)
-        w, h = parse_resolution(res, "--resolution" if resolution is not None else w_i)
+        w, h = parse_resolution(res, "--resolution" if resolution is not None else w_i, max_pixels)
         rot = Rotation.from_quat([q[1], q[2], q[3], q[0]]).as_matrix()
-        info = {"camera_uuid": str(pose.get("camera_id", i))}
+        info = {"camera_uuid": check_identifier(pose.get("camera_id", i), w_i, "camera_id")}
         cams.append(Camera(loc, rot, cam_fov, w, h, point=str(i), view="0", info=info))
     return cams
 
@@ -259,7 +269,8 @@ def _point_view_from_name(path: Path):
     return (m.group(1), m.group(2)) if m else (None, None)
 
 
-def read_cameras(path: str | os.PathLike, fov: float | None = None, resolution=None) -> list[Camera]:
+def read_cameras(path: str | os.PathLike, fov: float | None = None, resolution=None,
+                 max_pixels: int | None = None) -> list[Camera]:
     """Read cameras from a point_info file or folder, or an Omnidata ``camera_poses.json``.
 
     ``fov`` (radians) and ``resolution`` (``W``, ``"WxH"``) override the file's values and
@@ -270,7 +281,7 @@ def read_cameras(path: str | os.PathLike, fov: float | None = None, resolution=N
     if fov is not None:
         _check_fov(float(fov), "--fov")
     if resolution is not None:
-        parse_resolution(resolution)
+        parse_resolution(resolution, max_pixels=max_pixels)
     if path.is_dir():
         files = None
         for sub, pattern in (("point_info", "*.json"), ("points", "*_fixatedpose.json"), (".", "*point_info.json"),
@@ -282,17 +293,21 @@ def read_cameras(path: str | os.PathLike, fov: float | None = None, resolution=N
         if not files:
             raise LabelgenError(path, "no camera files found (expected point_info/*.json, "
                                       "points/*_fixatedpose.json or camera_poses.json)")
-        cams = []
+        cams, seen = [], {}
         for f in files:
             p, v = _point_view_from_name(f)
-            cams.append(camera_from_point_info(_load_json(f), f, p, v, fov, resolution))
+            cam = camera_from_point_info(_load_json(f), f, p, v, fov, resolution, max_pixels)
+            if (cam.point, cam.view) in seen:  # both would be written to the same output files
+                raise LabelgenError(f, f"point {cam.point} view {cam.view} is also given by {seen[cam.point, cam.view]}")
+            seen[cam.point, cam.view] = f.name
+            cams.append(cam)
     elif path.exists():
         data = _load_json(path)
         if isinstance(data, list):
-            cams = cameras_from_poses(data, path, fov, resolution)
+            cams = cameras_from_poses(data, path, fov, resolution, max_pixels)
         elif isinstance(data, dict):
             p, v = _point_view_from_name(path)
-            cams = [camera_from_point_info(data, path, p, v, fov, resolution)]
+            cams = [camera_from_point_info(data, path, p, v, fov, resolution, max_pixels)]
         else:
             raise LabelgenError(path, "not a point_info JSON object or a camera_poses.json list")
     else:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from . import __version__
 from .cameras import parse_resolution, read_cameras
 from .errors import LabelgenError
 from .labels import all_labels, all_params
-from .meshes import load_mesh
+from .limits import MAX_PIXELS, MAX_SIDE, positive_int
+from .meshes import UP_AXES, load_mesh
 from .pipeline import resolve_params
 from .rendering import RENDERERS
 from .runtime import configure
@@ -33,6 +35,20 @@ def _add_params(parser):
         # values are converted and checked in resolve_params (one-line errors naming the flag)
         group.add_argument(p.flag, dest=f"param_{p.name}", default=None, metavar=p.type.__name__.upper(),
                            help=f"{p.help} ({'; '.join(filter(None, (p.range_text(), f'default {p.default}')))})")
+
+
+def add_limit_args(parser):
+    """``--max-pixels`` (render, derive, sample; see :mod:`labelgen.limits`)."""
+    parser.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
+                        help=f"largest image per view in pixels (default {MAX_PIXELS}, with at most {MAX_SIDE} "
+                             f"per side; a larger N also lifts the per-side limit)")
+
+
+def add_up_axis_arg(parser):
+    """``--up-axis`` (render, sample; see :func:`labelgen.meshes.load_mesh`)."""
+    parser.add_argument("--up-axis", choices=UP_AXES, default=None,
+                        help="the mesh file's up axis: +y files are turned to +z up as Blender's glTF importer "
+                             "does, (x, y, z) -> (x, -z, y) (default: +y for glTF/GLB, +z for other formats)")
 
 
 def _params_from(args):
@@ -64,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-cache", action="store_true",
                    help="do not read or write the cache of per-mesh results such as curvature "
                         "($LABELGEN_CACHE_DIR, default ~/.cache/labelgen)")
+    add_up_axis_arg(r)
+    add_limit_args(r)
     _add_params(r)
 
     d = sub.add_parser("derive", help="recompute image-derived labels from an existing building folder",
@@ -76,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--workers", type=int, default=1, metavar="N", help="processes (default 1)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.add_argument("--verbose", action="store_true")
+    add_limit_args(d)
     _add_params(d)
 
     sub.add_parser("tasks", help="list every label with its inputs and encoding")
@@ -106,9 +125,9 @@ def _cmd_render(args):
     if args.workers < 1:
         raise LabelgenError("--workers", "must be at least 1")
     if args.resolution is not None:
-        parse_resolution(args.resolution)
-    mesh = load_mesh(args.mesh)
-    cameras = read_cameras(args.cameras, fov=args.fov, resolution=args.resolution)
+        parse_resolution(args.resolution, max_pixels=args.max_pixels)
+    cameras = read_cameras(args.cameras, fov=args.fov, resolution=args.resolution, max_pixels=args.max_pixels)
+    mesh = load_mesh(args.mesh, up_axis=args.up_axis)
     if args.verbose:
         print(f"labelgen: {args.mesh}: {mesh.summary()}", file=sys.stderr)
         print(f"labelgen: {args.cameras}: {len(cameras)} cameras", file=sys.stderr)
@@ -116,7 +135,27 @@ def _cmd_render(args):
                               workers=args.workers, backend=args.renderer, quiet=args.quiet,
                               cache=not args.no_cache)
     _report(summary)
-    return EXIT_FAILURES if summary.failures else 0
+    failed = _requested_but_never_made(summary, args.tasks, len(cameras))
+    return EXIT_FAILURES if summary.failures or failed else 0
+
+
+def _requested_but_never_made(summary, tasks, views) -> bool:
+    """Report, as errors, tasks named in --tasks that no view could make because of a bad input
+    file (the skip reason names it: a missing MTL or texture for rgb, say); True if any.
+    Tasks skipped for other reasons (a mesh without colours) stay skips."""
+    if not tasks:
+        return False
+    from .runner import check_tasks
+
+    wanted = set(check_tasks(tasks))
+    failed = False
+    for (task, reason), n in sorted(summary.skipped.items()):
+        head = reason.split(": ", 1)[0] if ": " in reason else ""
+        names_file = bool(head) and ("/" in head or "\\" in head or bool(Path(head).suffix))
+        if task in wanted and n >= views and names_file:
+            print(f"labelgen: error: {reason} ({task} could not be made on any view)", file=sys.stderr)
+            failed = True
+    return failed
 
 
 def _cmd_derive(args):
@@ -125,7 +164,7 @@ def _cmd_derive(args):
     if args.workers < 1:
         raise LabelgenError("--workers", "must be at least 1")
     summary = derive_building(args.building, args.out, args.tasks, _params_from(args), workers=args.workers,
-                              fov=args.fov, quiet=args.quiet,
+                              fov=args.fov, quiet=args.quiet, max_pixels=args.max_pixels,
                               on_failure=lambda m: print(f"labelgen: error: {m}", file=sys.stderr))
     _report(summary)
     return EXIT_FAILURES if summary.failures else 0
@@ -141,6 +180,12 @@ def main(argv=None) -> int:
     except LabelgenError as err:
         print(f"labelgen: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except MemoryError:
+        # an allocation failed (a mesh or image too large for this machine): one line, no traceback
+        where = getattr(args, "mesh", None) or getattr(args, "building", None) or args.command
+        print(f"labelgen: error: {where}: out of memory (the input is too large for this machine; "
+              f"try smaller images, fewer workers or a decimated mesh)", file=sys.stderr)
+        return EXIT_FAILURES
     except KeyboardInterrupt:
         print("labelgen: interrupted", file=sys.stderr)
         return 130

@@ -14,13 +14,21 @@ import numpy as np
 
 from .images import write_png
 from .labels import Label, all_labels
+from .paths import check_identifier, inside
 
 _FILE = re.compile(r"^point_(?P<point>[^_]+)_view_(?P<view>[^_]+)_domain_(?P<domain>.+)\.(?P<ext>png|json)$")
 
 
 def label_path(root, domain: str, point, view, ext: str = "png") -> Path:
-    """``root/{domain}/point_{P}_view_{V}_domain_{domain}.{ext}``."""
-    return Path(root) / domain / f"point_{point}_view_{view}_domain_{domain}.{ext}"
+    """``root/{domain}/point_{P}_view_{V}_domain_{domain}.{ext}``.
+
+    ``point`` and ``view`` must be identifiers (:func:`labelgen.paths.check_identifier`) and
+    the path must lie inside ``root`` (checked again here, as a second line of defence).
+    """
+    point = check_identifier(point, root, "point")
+    view = check_identifier(view, root, "view")
+    path = Path(root) / domain / f"point_{point}_view_{view}_domain_{domain}.{ext}"
+    return inside(root, path)
 
 
 def point_info_path(root, point, view) -> Path:
@@ -73,7 +81,10 @@ def scan_building(root) -> dict[tuple[str, str], dict[str, Path]]:
         name = aliases[m.group("domain")]
         if (name == "point_info") != (m.group("ext") == "json"):
             continue
-        entry = views.setdefault((m.group("point"), m.group("view")), {})
+        # names from file names become output names: refuse anything but identifiers
+        point = check_identifier(m.group("point"), path, "point (from the file name)")
+        view = check_identifier(m.group("view"), path, "view (from the file name)")
+        entry = views.setdefault((point, view), {})
         # a current-layout file wins over a legacy one for the same label
         if name not in entry or m.group("domain") == name:
             entry[name] = path

@@ -3,6 +3,12 @@
 Scenes with several objects are flattened (each node's transform applied) and merged;
 units are metres. The per-object trimesh geometry is kept in :attr:`Mesh.parts` (with the
 offset of its first face in the merged mesh) for labels that need materials and UVs.
+
+The world is +Z up (Taskonomy, Blender). glTF is +Y up by its specification, so glTF/GLB
+files are turned exactly as Blender's glTF importer does, ``(x, y, z) -> (x, -z, y)`` (a
+swap and a negation: exact in floating point), which is how Omnidata's cameras were made for
+HM3D and Google Scanned Objects GLBs. Other formats are taken as +Z up. ``up_axis`` overrides
+the per-format default for files authored the other way.
 """
 from __future__ import annotations
 
@@ -16,6 +22,30 @@ import numpy as np
 from .errors import LabelgenError
 
 SUPPORTED = (".ply", ".obj", ".glb", ".gltf", ".off", ".stl")
+#: Accepted ``up_axis`` values: the axis of the file that points up in the world.
+UP_AXES = ("+z", "+y")
+#: Formats that are +Y up by specification (glTF 2.0, section 3.4).
+Y_UP_FORMATS = (".glb", ".gltf")
+
+
+def default_up_axis(path) -> str:
+    """``"+y"`` for glTF/GLB files, ``"+z"`` for every other format."""
+    return "+y" if Path(path).suffix.lower() in Y_UP_FORMATS else "+z"
+
+
+def y_up_to_z_up(vertices: np.ndarray) -> np.ndarray:
+    """(N, 3) vertices of a +Y-up file in the +Z-up world: ``(x, y, z) -> (x, -z, y)``.
+
+    Blender's glTF importer convention. Exact: coordinates are only swapped and negated (a
+    zero stays +0.0).
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    out = np.empty_like(v)
+    out[:, 0] = v[:, 0]
+    out[:, 1] = -v[:, 2]
+    out[:, 1] += 0.0  # -0.0 -> +0.0, so that equal inputs give equal bits
+    out[:, 2] = v[:, 1]
+    return out
 
 
 @dataclass(eq=False)
@@ -28,8 +58,10 @@ class Mesh:
     faces : (M, 3) int64
     parts : list of (face_offset, trimesh.Trimesh), the objects merged into this mesh
     path : the file it was read from, or None
-    content_hash : hex digest of the file's bytes (or of the arrays for in-memory meshes)
+    content_hash : hex digest of the file's bytes and up axis (or of the arrays for in-memory meshes)
     cache : per-mesh results computed once (e.g. per-vertex curvature), keyed by name
+    up_axis : the file's up axis it was read with ("+z": as stored; "+y": turned to +Z up).
+        The geometry in ``parts`` keeps the file's own coordinates (it serves materials and UVs).
     """
 
     vertices: np.ndarray
@@ -38,6 +70,7 @@ class Mesh:
     path: Path | None = None
     content_hash: str = ""
     cache: dict = field(default_factory=dict, repr=False)
+    up_axis: str = "+z"
 
     def __post_init__(self):
         self.vertices = np.ascontiguousarray(self.vertices, dtype=np.float64)
@@ -110,6 +143,51 @@ class Mesh:
                 f"bounds [{lo[0]:.3f}, {lo[1]:.3f}, {lo[2]:.3f}] .. [{hi[0]:.3f}, {hi[1]:.3f}, {hi[2]:.3f}] m")
 
 
+#: Memory a mesh needs while it is read, merged and put into a ray-casting scene, per byte of its
+#: file: a 1.3M-triangle binary PLY (24.9 MB) took 334 MB more peak memory to load, build the
+#: Open3D scene and render one view, about 13x (text formats need less per byte). A file larger
+#: than the available memory divided by this is refused up front rather than risking an
+#: out-of-memory kill; labels such as principal_curvature need more on top.
+MEMORY_PER_FILE_BYTE = 12
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still allocate: the smallest of the system's available memory,
+    the cgroup's remaining limit and the address-space limit (None when none is known)."""
+    limits = []
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    try:
+        top = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if top != "max":
+            limits.append(int(top) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+    except (OSError, ValueError):
+        pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            limits.append(soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    return max(0, min(limits)) if limits else None
+
+
+def check_fits_in_memory(path, size: int) -> None:
+    """One-line error when a mesh file of ``size`` bytes cannot fit (:data:`MEMORY_PER_FILE_BYTE`)."""
+    avail = available_memory()
+    need = size * MEMORY_PER_FILE_BYTE
+    if avail is not None and need > avail:
+        raise LabelgenError(path, f"mesh too large for memory: a {size / 2**30:.2f} GiB file needs about "
+                                  f"{need / 2**30:.1f} GiB, {avail / 2**30:.1f} GiB available")
+
+
 def file_hash(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -118,15 +196,24 @@ def file_hash(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def load_mesh(path: str | os.PathLike) -> Mesh:
+def load_mesh(path: str | os.PathLike, up_axis: str | None = None) -> Mesh:
     """Read a mesh file (PLY, OBJ+MTL, GLB/GLTF, OFF, STL) into a merged :class:`Mesh`.
 
+    ``up_axis`` is the file's up axis, ``"+z"`` or ``"+y"`` (default: :func:`default_up_axis`,
+    +Y for glTF/GLB as their specification says, +Z otherwise); a +Y-up file is turned into
+    the +Z-up world with :func:`y_up_to_z_up`.
+
     Raises :class:`LabelgenError` naming the file for a missing, unreadable, empty or
-    non-finite mesh.
+    non-finite mesh, and a one-line error instead of a ``MemoryError`` when the mesh does not
+    fit in memory.
     """
     import trimesh
 
     path = Path(path)
+    if up_axis is None:
+        up_axis = default_up_axis(path)
+    if up_axis not in UP_AXES:
+        raise LabelgenError("--up-axis", f"must be one of {', '.join(UP_AXES)}, got {up_axis!r}")
     if not path.exists():
         raise LabelgenError(path, "no such file")
     if path.is_dir():
@@ -134,13 +221,23 @@ def load_mesh(path: str | os.PathLike) -> Mesh:
     if path.suffix.lower() not in SUPPORTED:
         raise LabelgenError(path, f"unsupported mesh format '{path.suffix}' (expected one of {', '.join(SUPPORTED)})")
     try:
+        check_fits_in_memory(path, path.stat().st_size)
         digest = file_hash(path)
     except OSError as err:
         raise LabelgenError(path, f"cannot read: {err.strerror or err}") from None
     try:
         geometry = trimesh.load(path, force="scene", process=False)
+        mesh = Mesh.from_trimesh(geometry, path, digest if up_axis == "+z" else
+                                 hashlib.sha256(f"{digest} up {up_axis}".encode()).hexdigest())
+        if up_axis == "+y":
+            mesh.vertices = y_up_to_z_up(mesh.vertices)
+            mesh.cache.clear()
+        mesh.up_axis = up_axis
+        return mesh
     except LabelgenError:
         raise
+    except MemoryError:
+        raise LabelgenError(path, "out of memory while reading the mesh (too large for this machine)") from None
     except Exception as err:  # trimesh raises many types for malformed files
-        raise LabelgenError(path, f"cannot parse mesh ({type(err).__name__}: {err})") from None
-    return Mesh.from_trimesh(geometry, path, digest)
+        text = str(err).splitlines()[0] if str(err) else ""
+        raise LabelgenError(path, f"cannot parse mesh ({type(err).__name__}: {text[:200]})") from None

@@ -30,12 +30,14 @@ def check_identifier(value, where, field: str) -> str:
     if isinstance(value, bool) or value is None:
         raise LabelgenError(where, f"{field} must be an integer or a token of letters, digits and '-', "
                                    f"got {value!r}")
+    if isinstance(value, float) and value.is_integer() and 0 <= value < 10.0 ** MAX_IDENTIFIER:
+        value = int(value)
     if isinstance(value, int):
         if value < 0:
             raise LabelgenError(where, f"{field} must not be negative, got {value}")
+        if value >= 10 ** MAX_IDENTIFIER:
+            raise LabelgenError(where, f"{field} must have at most {MAX_IDENTIFIER} digits")
         return str(value)
-    if isinstance(value, float) and value.is_integer() and value >= 0:
-        return str(int(value))
     if isinstance(value, str) and _IDENTIFIER.fullmatch(value):
         return value
     shown = repr(value)
@@ -52,3 +54,22 @@ def inside(root, path) -> Path:
     if path_r != root_r and root_r not in path_r.parents:
         raise LabelgenError(path, f"refusing to write outside the output folder {root}")
     return Path(path)
+
+
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_. -]{0,%d}" % (MAX_IDENTIFIER - 1))
+
+
+def check_name(value, where, field: str) -> str:
+    """``value`` if it is a short name (e.g. a room name) safe to show and to use in a file name.
+
+    Accepted: 1-64 ASCII letters, digits, ``_``, ``-``, ``.`` and spaces, not starting with
+    ``.`` or a space. Rejected with a one-line error naming ``where`` and ``field``: path
+    separators, ``..``, control characters (NUL), empty strings and non-strings.
+    """
+    if isinstance(value, str) and _NAME.fullmatch(value) and ".." not in value:
+        return value
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    raise LabelgenError(where, f"{field} must be 1-{MAX_IDENTIFIER} letters, digits, '_', '-', '.' or spaces, "
+                               f"got {shown}")

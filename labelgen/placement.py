@@ -39,23 +39,52 @@ def place_scene_cameras(scene: RaycastScene, cfg, rng: np.random.Generator, stat
     The Poisson-disk radius is first ``max(min_camera_distance, 0.5 sqrt(footprint / cameras))``
     so that a few cameras spread over a large building; when that leaves fewer positions than
     requested, the sampling is redone at ``min_camera_distance``.
+
+    Free space is first found from the faces' normals (they face the free space); when that
+    gives fewer positions than requested (rooms whose faces point outward, or mixed), it is
+    found again by crossing parity, which ignores the normals (:func:`parity_facing`), and the
+    larger set is kept.
     """
+    cand = _free_space_candidates(scene, cfg, rng, stats, "normals")
+    if len(cand) < cfg.num_cameras:
+        sub = Counter()
+        alt = _free_space_candidates(scene, cfg, rng, sub, "parity")
+        if len(alt) > len(cand):
+            cand = alt
+            stats.clear()
+            stats.update(sub)
+            stats["free space from"] = "crossing parity (face normals gave fewer positions)"
+    if len(cand) == 0:
+        raise LabelgenError(scene.mesh.path or "mesh",
+                            "no enclosed free space found for cameras: " + stat_text(stats))
+    return _pick_cameras(cand, cfg, rng)
+
+
+def _free_space_candidates(scene: RaycastScene, cfg, rng, stats: Counter, orientation: str):
     lo, hi = scene.mesh.bounds
     ext = hi[:2] - lo[:2]
     spread = 0.5 * math.sqrt(float(ext[0] * ext[1]) / cfg.num_cameras)
     if spread > cfg.min_camera_distance:
         sub = Counter()
-        cand = _scene_candidates(scene, cfg, spread, rng, sub)
+        cand = _scene_candidates(scene, cfg, spread, rng, sub, orientation)
         if len(cand) >= cfg.num_cameras:
             stats.update(sub)
             stats["Poisson-disk radius (m)"] = round(spread, 6)
-            return _pick_cameras(cand, cfg, rng)
-    cand = _scene_candidates(scene, cfg, cfg.min_camera_distance, rng, stats)
+            return cand
+    cand = _scene_candidates(scene, cfg, cfg.min_camera_distance, rng, stats, orientation)
     stats["Poisson-disk radius (m)"] = cfg.min_camera_distance
-    if len(cand) == 0:
-        raise LabelgenError(scene.mesh.path or "mesh",
-                            "no enclosed free space found for cameras: " + stat_text(stats))
-    return _pick_cameras(cand, cfg, rng)
+    return cand
+
+
+def parity_facing(n: int) -> np.ndarray:
+    """Vertical facing of the ``n`` surfaces a downward ray from above the mesh crosses, in
+    order, decided by crossing parity instead of the stored normals: -1 (a ceiling, facing
+    down) for the 1st, 3rd, ... crossing and +1 (a floor, facing up) for the 2nd, 4th, ...
+
+    The free space is then what lies an odd number of crossings from the outside, as in a
+    room modelled as one surface with closed furniture inside it; independent of winding.
+    """
+    return np.where(np.arange(n) % 2 == 0, -1.0, 1.0)
 
 
 def _pick_cameras(cand, cfg, rng):
@@ -66,7 +95,10 @@ def _pick_cameras(cand, cfg, rng):
     return cand, _level_rotations(yaw)
 
 
-def _scene_candidates(scene: RaycastScene, cfg, min_distance: float, rng, stats: Counter):
+def _scene_candidates(scene: RaycastScene, cfg, min_distance: float, rng, stats: Counter,
+                      orientation: str = "normals"):
+    """Camera positions in free space; ``orientation``: "normals" (the faces' normals point
+    into the free space) or "parity" (free space is an odd number of crossings from outside)."""
     from scipy.stats import qmc
 
     lo, hi = scene.mesh.bounds
@@ -89,10 +121,13 @@ def _scene_candidates(scene: RaycastScene, cfg, min_distance: float, rng, stats:
     clear = cfg.min_mesh_distance
     spans = []  # (x, y, lowest z, highest z) allowed for a camera
     for i, (t, face) in enumerate(hits):
-        nz = scene.normals[face, 2] if len(face) else np.zeros(0)
-        # coincident surfaces (an object standing on the floor): its underside comes first
-        order = np.lexsort((nz, np.round(t, 6)))
-        t, nz = t[order], nz[order]
+        if orientation == "parity":
+            nz = parity_facing(len(t))  # t is sorted
+        else:
+            nz = scene.normals[face, 2] if len(face) else np.zeros(0)
+            # coincident surfaces (an object standing on the floor): its underside comes first
+            order = np.lexsort((nz, np.round(t, 6)))
+            t, nz = t[order], nz[order]
         z = top - t
         for j in range(len(t) - 1):
             # a ceiling at hit j (facing down) above an up-facing surface at hit j + 1
@@ -126,7 +161,10 @@ def _scene_candidates(scene: RaycastScene, cfg, min_distance: float, rng, stats:
         t, face = scene.cast(o, d)
         hit = face >= 0
         front = np.zeros_like(hit)
-        front[hit] = np.einsum("ij,ij->i", scene.normals[face[hit]], d[hit]) < 0
+        if orientation == "parity":  # inside: an odd number of crossings out to infinity
+            front[hit] = scene.hit_counts(o[hit], d[hit]) % 2 == 1
+        else:
+            front[hit] = np.einsum("ij,ij->i", scene.normals[face[hit]], d[hit]) < 0
         enclosed = hit.reshape(-1, 8).all(axis=1) & (front.reshape(-1, 8).sum(axis=1) >= 6)
         stats["rejected: not enclosed (horizontal rays escape or hit back faces)"] += int(np.count_nonzero(~enclosed))
         cand = cand[enclosed]

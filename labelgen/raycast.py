@@ -73,6 +73,13 @@ class RaycastScene:
         q = self._o3d.core.Tensor(np.asarray(points, dtype=np.float32))
         return self.scene.compute_distance(q, nthreads=self.threads).numpy().astype(np.float64)
 
+    def hit_counts(self, origins, dirs):
+        """Number of surfaces each ray crosses (every hit, not only the first)."""
+        if len(origins) == 0:
+            return np.zeros(0, np.int64)
+        out = self.scene.list_intersections(self._rays(origins, dirs), nthreads=self.threads)
+        return np.diff(out["ray_splits"].numpy().astype(np.int64))
+
     def all_hits(self, origins, dirs):
         """Per ray, the sorted (t, face) of every hit."""
         if len(origins) == 0:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import LabelgenError
+from .paths import check_name
 from .raycast import RaycastScene
 
 
@@ -23,12 +24,15 @@ def read_room_boxes(path) -> dict[str, dict[str, list[float]]]:
         raise LabelgenError(path, f"cannot read: {err.strerror or err}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise LabelgenError(path, f"not valid JSON ({err})") from None
+    except RecursionError:
+        raise LabelgenError(path, "not valid JSON (nested too deeply)") from None
     if isinstance(data, dict) and set(data) == {"rooms"}:
         data = data["rooms"]
     if not isinstance(data, dict) or not data:
         raise LabelgenError(path, "expected a JSON object of named boxes {name: {x: [min, max], y: ..., z: ...}}")
     out = {}
     for name, box in data.items():
+        check_name(name, path, "room name")
         if not isinstance(box, dict):
             raise LabelgenError(path, f"room '{name}': a box must be an object with x, y, z ranges")
         ranges = {}

@@ -6,6 +6,7 @@ order in this process, or in ``workers`` processes (each builds its renderer onc
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 from collections import Counter
@@ -18,10 +19,11 @@ from typing import Any, Iterable
 import numpy as np
 
 from . import cache as mesh_cache
-from .cameras import Camera, camera_from_point_info
+from .cameras import Camera, camera_from_point_info, parse_resolution
 from .errors import LabelgenError
 from .images import read_png, write_json
 from .labels import Label, all_labels, get_label
+from .limits import check_png_size
 from .layout import INPUT_DOMAINS, point_info_path, scan_building, write_label
 from .meshes import Mesh, load_mesh
 from .pipeline import LazySources, compute_view, plan, resolve_params
@@ -118,10 +120,10 @@ def _write_view(out: Path, camera: Camera, labels: dict[str, np.ndarray]) -> int
 _WORKER: dict[str, Any] = {}
 
 
-def _init_render_worker(mesh_path, backend, threads, cache=True):
+def _init_render_worker(mesh_path, backend, threads, cache=True, up_axis=None):
     configure()
     mesh_cache.configure(enabled=cache)
-    _WORKER["renderer"] = make_renderer(load_mesh(mesh_path), backend, threads=threads)
+    _WORKER["renderer"] = make_renderer(load_mesh(mesh_path, up_axis=up_axis), backend, threads=threads)
 
 
 def _render_and_write(renderer, camera, tasks, params, out) -> Summary:
@@ -180,7 +182,7 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
                 mesh_cache.prepare(mesh_obj, tasks, params)
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_init_render_worker,
-                                     initargs=(mesh_obj.path, backend, threads, cache)) as pool:
+                                     initargs=(mesh_obj.path, backend, threads, cache, mesh_obj.up_axis)) as pool:
                 futures = [pool.submit(_render_worker, cam, tasks, params, out) for cam in cameras]
                 for fut in futures:
                     summary.add(fut.result())
@@ -199,12 +201,13 @@ def _check_writable(out: Path):
 
 # -- derive -----------------------------------------------------------------------------
 
-def _file_loader(name, path):
+def _file_loader(name, path, max_pixels=None):
     label = all_labels().get(name)
     if label is None:  # an input-only domain (layout.INPUT_DOMAINS), e.g. rgb
         label = Label(name, (), None, INPUT_DOMAINS[name], encoding="", invalid="")
 
     def load():
+        check_png_size(path, max_pixels)
         array = read_png(path)
         if label.check_array(array, path):
             want = {"gray8": "an 8-bit grey", "gray16": "a 16-bit grey", "rgb8": "an 8-bit RGB"}[label.storage]
@@ -221,18 +224,36 @@ def _describe(array: np.ndarray) -> str:
     return f"{array.dtype.itemsize * 8}-bit {kind} {array.shape[1]}x{array.shape[0]}"
 
 
-def view_sources(files: dict[str, Path], point, view, fov=None, resolution=None) -> LazySources:
-    """Lazy sources for one view of a building folder: its label files and its camera."""
-    loaders = {name: _file_loader(name, path) for name, path in files.items() if name != "point_info"}
+def view_sources(files: dict[str, Path], point, view, fov=None, resolution=None, max_pixels=None) -> LazySources:
+    """Lazy sources for one view of a building folder: its label files and its camera.
+
+    The camera comes from the view's point_info (``fov`` and ``resolution`` override it), or,
+    when the view has no point_info and ``fov`` is given, from ``fov`` and the size of the
+    view's images: a camera at the origin with Euler angles 0, enough for the labels that
+    need only the intrinsics (keypoints3d).
+    """
+    loaders = {name: _file_loader(name, path, max_pixels) for name, path in files.items() if name != "point_info"}
     if "point_info" in files:
         import json
 
         def camera():
             try:
                 info = json.loads(Path(files["point_info"]).read_text())
-            except (OSError, ValueError) as err:
-                raise LabelgenError(files["point_info"], f"cannot read point_info: {err}") from None
-            return camera_from_point_info(info, files["point_info"], point, view, fov, resolution)
+            except (OSError, ValueError, RecursionError) as err:
+                text = "nested too deeply" if isinstance(err, RecursionError) else err
+                raise LabelgenError(files["point_info"], f"cannot read point_info: {text}") from None
+            return camera_from_point_info(info, files["point_info"], point, view, fov, resolution, max_pixels)
+
+        loaders["camera"] = camera
+    elif fov is not None and loaders:
+        image = files[sorted(n for n in files if n != "point_info")[0]]
+
+        def camera():
+            size = check_png_size(image, max_pixels)
+            if size is None:
+                raise LabelgenError(image, "not a PNG file (the camera for --fov takes its size)")
+            w, h = size if resolution is None else parse_resolution(resolution, max_pixels=max_pixels)
+            return Camera(np.zeros(3), np.eye(3), fov, w, h, point=point, view=view)
 
         loaders["camera"] = camera
     return LazySources(loaders)
@@ -259,7 +280,7 @@ def _missing_files(label, sources, registry, seen=()) -> set[str]:
     return missing
 
 
-def derive_view(files: dict[str, Path], point, view, tasks, params, out, fov=None) -> Summary:
+def derive_view(files: dict[str, Path], point, view, tasks, params, out, fov=None, max_pixels=None) -> Summary:
     """Compute ``tasks`` for one view from its files and write them (see derive_building).
 
     Each input file that cannot be used is reported (one failure per file) and the tasks
@@ -267,7 +288,7 @@ def derive_view(files: dict[str, Path], point, view, tasks, params, out, fov=Non
     sizes fail the whole view.
     """
     summary = Summary()
-    sources = view_sources(files, point, view, fov)
+    sources = view_sources(files, point, view, fov, max_pixels=max_pixels)
     order, skipped = plan(tasks, sources)
     registry = all_labels()
     for task, reason in skipped.items():
@@ -303,7 +324,7 @@ def _derive_worker(args):
 
 
 def derive_building(building, out, tasks=None, params=None, workers: int = 1, fov=None,
-                    quiet: bool = True, on_failure=None) -> Summary:
+                    quiet: bool = True, on_failure=None, max_pixels=None) -> Summary:
     """Recompute ``tasks`` for every view of an existing building folder.
 
     For each view, the inputs each task needs are read from the building's files (either
@@ -313,6 +334,8 @@ def derive_building(building, out, tasks=None, params=None, workers: int = 1, fo
     """
     configure()
     building = Path(building)
+    if fov is not None and not (0.0 < float(fov) < math.pi):
+        raise LabelgenError("--fov", f"field of view must be in (0, pi) radians, got {fov}")
     if not building.is_dir():
         raise LabelgenError(building, "no such building folder")
     views = scan_building(building)
@@ -324,7 +347,7 @@ def derive_building(building, out, tasks=None, params=None, workers: int = 1, fo
     out = Path(out)
     _check_writable(out)
     summary = Summary()
-    jobs = [(files, p, v, tasks, params, out, fov) for (p, v), files in sorted(views.items())]
+    jobs = [(files, p, v, tasks, params, out, fov, max_pixels) for (p, v), files in sorted(views.items())]
     with _progress(len(jobs), quiet, "derive") as bar:
         if workers <= 1 or len(jobs) <= 1:
             results = map(_derive_worker, jobs)

@@ -48,6 +48,10 @@ def add_sample_parser(sub):
                         "bounding_box_ranges and room (default: estimated per point)")
     s.add_argument("--quiet", action="store_true", help="no summary")
     s.add_argument("--verbose", action="store_true", help="report counts of every rejection reason")
+    from .cli import add_limit_args, add_up_axis_arg
+
+    add_up_axis_arg(s)
+    add_limit_args(s)
     return s
 
 
@@ -56,10 +60,11 @@ def cmd_sample(args) -> int:
     from .runner import _check_writable
 
     cfg = SampleConfig(**{name: getattr(args, name) for name in SAMPLE_PARAMS if getattr(args, name) is not None})
+    cfg.max_pixels = args.max_pixels
     cfg.check()
     if args.rooms is not None:
         cfg.rooms = read_room_boxes(args.rooms)
-    mesh = load_mesh(args.mesh)
+    mesh = load_mesh(args.mesh, up_axis=args.up_axis)
     if args.verbose:
         print(f"labelgen: {args.mesh}: {mesh.summary()}", file=sys.stderr)
     result = sample_building(mesh, cfg)

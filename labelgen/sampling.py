@@ -26,6 +26,7 @@ import numpy as np
 from .cameras import parse_resolution
 from .errors import LabelgenError
 from .labels import Param
+from .limits import check_image_size
 from .meshes import Mesh
 from .placement import place_object_cameras, place_scene_cameras, stat_text
 from .pipeline import resolve_params
@@ -49,7 +50,8 @@ def _manhattan(value):
 
 
 def _resolution(value):
-    return parse_resolution(value, "--resolution")
+    # the size limits are checked in SampleConfig.check, where --max-pixels is known
+    return parse_resolution(value, "--resolution", max_pixels=2 ** 62)
 
 
 #: The options of ``labelgen sample``, with their defaults and valid values (checked in
@@ -118,6 +120,8 @@ class SampleConfig:
     rooms: Any = None
     seed: int = _D["seed"]
     max_candidates: int | None = _D["max_candidates"]
+    #: largest image per view (default :data:`labelgen.limits.MAX_PIXELS`; ``--max-pixels``)
+    max_pixels: int | None = None
 
     def check(self):
         """Convert and check every option (:func:`labelgen.pipeline.resolve_params`), then the
@@ -126,6 +130,7 @@ class SampleConfig:
                                 SAMPLE_PARAMS)
         for name, value in values.items():
             setattr(self, name, value)
+        check_image_size(*self.resolution, SAMPLE_PARAMS["resolution"].flag, self.max_pixels)
 
         def bad(name, problem):
             raise LabelgenError(SAMPLE_PARAMS[name].flag, problem)
@@ -318,7 +323,8 @@ def _box_dict(b) -> dict[str, list[float]]:
 def write_sample(result: SampleResult, out, resolution=None) -> int:
     """Write point_info/, nonfixated/ and camera_poses.json under ``out``; returns files written."""
     from .images import write_json
-    from .layout import point_info_path
+    from .layout import label_path, point_info_path
+    from .paths import inside
 
     out = Path(out)
     n = 0
@@ -329,7 +335,8 @@ def write_sample(result: SampleResult, out, resolution=None) -> int:
         written.add(path.name)
         n += 1
     for nf in result.nonfixated:
-        path = out / "nonfixated" / f"point_{nf['point_uuid']}_view_all_domain_nonfixatedpose.json"
+        path = label_path(out, "nonfixated", nf["point_uuid"], "all", "json").with_name(
+            f"point_{nf['point_uuid']}_view_all_domain_nonfixatedpose.json")
         write_json(path, nf)
         written.add(path.name)
         n += 1
@@ -340,5 +347,5 @@ def write_sample(result: SampleResult, out, resolution=None) -> int:
                                f"(e.g. {stale[0]}); remove them before rendering")
     fovs = [v["field_of_view_rads"] for v in result.views]
     res = result.views[0]["resolution"] if result.views else resolution
-    write_json(out / "camera_poses.json", result.camera_poses(float(np.median(fovs)) if fovs else None, res))
+    write_json(inside(out, out / "camera_poses.json"), result.camera_poses(float(np.median(fovs)) if fovs else None, res))
     return n + 1

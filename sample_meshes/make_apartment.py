@@ -6,12 +6,15 @@ colour. Flat surfaces are subdivided to edges of at most 0.3 m so that the curva
 stays local (see :func:`even`). Cameras: 10 views inside the rooms in Omnidata ``camera_poses.json`` form, each
 entry also carrying ``field_of_view_rads`` and ``resolution``.
 
+The apartment is modelled +Z up (Taskonomy's world) and written +Y up, as the glTF
+specification requires (:func:`to_gltf_axes`); labelgen (like Blender's glTF importer) turns it
+back on load with ``(x, y, z) -> (x, -z, y)``, exactly. The cameras are in the +Z-up world.
+
 Run ``python sample_meshes/make_apartment.py`` to rebuild both files (deterministic).
 """
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -156,8 +159,20 @@ def camera_poses():
     return poses
 
 
+def to_gltf_axes(scene: trimesh.Scene) -> trimesh.Scene:
+    """The +Z-up ``scene`` turned +Y up for glTF: ``(x, y, z) -> (x, z, -y)`` on every vertex.
+
+    The inverse of the importer's ``(x, y, z) -> (x, -z, y)``; only swaps and negations, so a
+    round trip gives back the same bits (zeros are written as +0.0).
+    """
+    for geom in scene.geometry.values():
+        v = np.asarray(geom.vertices, dtype=np.float64)
+        geom.vertices = np.column_stack([v[:, 0], v[:, 2], -v[:, 1] + 0.0])
+    return scene
+
+
 def main():
-    scene = build_scene()
+    scene = to_gltf_axes(build_scene())
     (HERE / "apartment.glb").write_bytes(scene.export(file_type="glb"))
     (HERE / "apartment_cameras.json").write_text(json.dumps(camera_poses(), indent=1) + "\n")
     print(f"wrote {HERE / 'apartment.glb'} ({sum(len(g.faces) for g in scene.geometry.values())} faces) "

@@ -88,7 +88,7 @@ def test_textured_glb(tmp_path):
     tm = trimesh.Trimesh(v, f, visual=TextureVisuals(uv=uv, material=mat), process=False)
     path = tmp_path / "quad.glb"
     tm.export(path)
-    mesh = load_mesh(path)
+    mesh = load_mesh(path, up_axis="+z")  # the quad is written in labelgen's +Z-up world
     cam = camera()
     out, skipped = render_view(mesh, cam, tasks=["rgb"])
     assert not skipped
