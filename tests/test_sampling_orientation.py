@@ -14,7 +14,9 @@ import pytest
 from labelgen.cameras import camera_from_point_info
 from labelgen.meshes import Mesh
 from labelgen.rendering import Open3DRenderer
-from labelgen.sampling import SampleConfig, _Scene, parity_facing, sample_building
+from labelgen.placement import parity_facing
+from labelgen.raycast import RaycastScene
+from labelgen.sampling import SampleConfig, sample_building
 
 
 def box_room(orientation: str) -> Mesh:
@@ -68,7 +70,7 @@ def test_box_room_with_spheres(orientation):
     # every camera inside the room, clear of the mesh
     assert np.all(np.abs(cams[:, 0]) < 5) and np.all(np.abs(cams[:, 1]) < 4)
     assert np.all((cams[:, 2] > 0) & (cams[:, 2] < 3))
-    assert _Scene(mesh).distance(cams).min() >= cfg.min_mesh_distance - 1e-5
+    assert RaycastScene(mesh).distance(cams).min() >= cfg.min_mesh_distance - 1e-5
     renderer = Open3DRenderer(mesh)
     for info in res.views:
         cam = camera_from_point_info(info)
