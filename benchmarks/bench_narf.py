@@ -10,9 +10,9 @@ agreement between the two.
     python benchmarks/bench_narf.py [--reps 3] [--support-size 0.3] [--pcl /path/to/narf_time]
                                     [--against GIT_REV]
 
-``--against REV`` also times ``kernels/narf.py`` as it was at git revision REV (loaded from a
-temporary copy, compiled there), alternating runs of the two in this process, per stage, and
-checks that both give the same bits.
+``--against REV`` also times the NARF kernels (``kernels/narf*.py``) as they were at git
+revision REV (loaded from a temporary copy, compiled there), alternating runs of the two in
+this process, per stage, and checks that both give the same bits.
 """
 from __future__ import annotations
 
@@ -83,29 +83,48 @@ def flat(d, prefix=""):
             yield prefix + k, v
 
 
-def against(rev, depth, focal, support, reps):
-    """Per-stage times of kernels/narf.py at git revision ``rev`` and of this tree, alternating."""
-    import importlib.util
+def load_revision(rev: str, tmp: Path):
+    """The NARF kernels of git revision ``rev`` as a module (``kernels/narf*.py`` copied into
+    a package under ``tmp``, compiled there; files are rewritten only when they change, so
+    Numba's cache there stays valid between runs)."""
+    import importlib
 
-    code = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:kernels/narf.py"],
-                          capture_output=True, text=True, check=True).stdout
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "narf_before.py"
-        path.write_text(code)
-        spec = importlib.util.spec_from_file_location("narf_before", path)
-        old = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(old)
-        t = time.perf_counter()
-        old.interest_image(depth, focal, support)
-        print(f"\n--against {rev}: compiled in {time.perf_counter() - t:.1f} s")
-        runs = {0: [], 1: []}
-        for _ in range(reps):
-            for i, mod in enumerate((old, narf)):
-                tm = {}
-                t = time.perf_counter()
-                out = mod.interest_image(depth, focal, support, timings=tm)
-                tm["total"] = time.perf_counter() - t
-                runs[i].append((dict(flat(tm)), out))
+    names = subprocess.run(["git", "-C", str(REPO), "ls-tree", "--name-only", rev, "kernels/"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    pkg_name = "narf_at_" + "".join(c if c.isalnum() else "_" for c in rev)
+    pkg = tmp / pkg_name
+    pkg.mkdir(parents=True, exist_ok=True)
+    files = {"__init__.py": ""}
+    for name in names:
+        base = name.split("/")[-1]
+        if base.startswith("narf") and base.endswith(".py"):
+            files[base] = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{name}"],
+                                         capture_output=True, text=True, check=True).stdout
+    for base, code in files.items():
+        if not (pkg / base).exists() or (pkg / base).read_text() != code:
+            (pkg / base).write_text(code)
+    sys.path.insert(0, str(tmp))
+    try:
+        return importlib.import_module(pkg_name + ".narf")
+    finally:
+        sys.path.remove(str(tmp))
+
+
+def against(rev, depth, focal, support, reps):
+    """Per-stage times of the NARF kernels at git revision ``rev`` and of this tree, alternating
+    in this process, and whether both give the same bits."""
+    old = load_revision(rev, Path(tempfile.gettempdir()) / "labelgen-bench-narf")
+    t = time.perf_counter()
+    old.interest_image(depth, focal, support)
+    print(f"\n--against {rev}: compiled in {time.perf_counter() - t:.1f} s")
+    runs = {0: [], 1: []}
+    for _ in range(reps):
+        for i, mod in enumerate((old, narf)):
+            tm = {}
+            t = time.perf_counter()
+            out = mod.interest_image(depth, focal, support, timings=tm)
+            tm["total"] = time.perf_counter() - t
+            runs[i].append((dict(flat(tm)), out))
     same = runs[0][0][1].tobytes() == runs[1][0][1].tobytes()
     print(f"  same bits as {rev}: {same}")
     print(f"  {'stage (best of ' + str(reps) + ', s)':55s} {rev[:10]:>10s} {'this tree':>10s} {'ratio':>6s}")

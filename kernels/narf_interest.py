@@ -1,0 +1,332 @@
+"""NARF stage 3: interest values (``NarfKeypoint::calculateCompleteInterestImage``).
+
+For each point, the points reachable by region growing within the support radius
+``support_size / 2`` (8-neighbours, passing when observed, not a shadow border or veil point,
+and within the radius or at most 2 pixels away) vote in an 18-cell histogram of their
+surface-change directions (the angle in the plane orthogonal to the viewing ray); the
+interest is ``negative_score * sqrt(max_{i<j} h_i h_j d_ij)``, where ``d_ij`` is the
+normalised angle between the cells and ``negative_score`` penalises strong surface changes
+closer than a quarter of the support size.
+
+:func:`interest_values` is the fast kernel; :mod:`.narf_reference` holds the simple version
+it is tested against (same bits). Both use the vote and histogram helpers defined here.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from .narf_numerics import (
+    _DEG2RAD, _HALF, _ONE, _PI, _SHADOW_OR_VEIL, _TWO, _TWO_PI, _Z, HISTOGRAM_SIZE,
+    MIN_SURFACE_CHANGE_SCORE, OPTIMAL_DISTANCE_TO_HIGH_SURFACE_CHANGE, _cross, _dot, _normalized,
+    _sqdist, f32)
+from .narf_range import support_window
+from .narf_scale import coarse_value
+
+
+class InterestParams(NamedTuple):
+    """Parameters of one scale's interest values."""
+
+    support_size: np.float32       # diameter of the support sphere, metres
+    start_usage_range: np.float32  # closer points take their value from the coarser scale
+    bilinear: bool                 # Taskonomy's bilinear upsampling (else PCL's nearest pixel)
+
+
+# ---------------------------------------------------------------------------------------
+# histogram cell of a direction
+# ---------------------------------------------------------------------------------------
+
+# Direction-angle histogram cell without acos (exact): the cell of a first coordinate ``r0``
+# in the viewer frame only changes where acos(r0) crosses a multiple of 10 degrees, i.e. at
+# r0 = cos(10 k deg) (r0 > 0) and r0 = -sin(10 k deg) (r0 < 0). Away from these points (and
+# from 0 and +-1) by more than _CELL_BAND, the float32 pipeline of _direction_cell (error
+# well below 1e-5 rad) cannot land on another cell, so counting thresholds gives its result;
+# within a band the exact pipeline is used. tests/test_narf.py checks the two agree on
+# dense samples around every threshold; an exhaustive check over all float32 in [-1, 1] was
+# run when this was written.
+_CELL_BAND = 2e-4
+_CELL_POS = np.array([math.cos(math.radians(10 * k)) for k in range(1, 9)], np.float64)
+_CELL_NEG = np.array([-math.sin(math.radians(10 * k)) for k in range(1, 9)], np.float64)
+_CELL_EDGES = np.sort(np.concatenate([_CELL_POS, _CELL_NEG, [-1.0, 0.0, 1.0]]))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _direction_cell(r0):
+    """Histogram cell of a normalised first coordinate, as PCL computes it (float32)."""
+    deg90 = f32(90.0) * _DEG2RAD
+    deg180 = f32(180.0) * _DEG2RAD
+    fhist = f32(HISTOGRAM_SIZE)
+    # normAngle(2 acos(dx)) with 2 acos in [0, 2 pi]: fmodf(a + pi, 2 pi) - pi, where
+    # the fmod is one exact subtraction (Sterbenz) when a + pi >= 2 pi
+    t = _TWO * math.acos(r0) + _PI
+    if t >= _TWO_PI:
+        t = t - _TWO_PI
+    angle = _HALF * (t - _PI)
+    cell = int(math.floor(((angle + deg90) / deg180) * fhist))
+    if cell > HISTOGRAM_SIZE - 1:
+        cell = HISTOGRAM_SIZE - 1
+    if cell < 0:
+        cell = 0
+    return cell
+
+
+def _cell_table(nbins):
+    """Cell of every bin of ``nbins`` equal bins over [-1, 1], or -1 where a bin (widened by
+    1e-9) is not entirely farther than ``_CELL_BAND`` from every threshold."""
+    tab = np.full(nbins, -1, np.int8)
+    for b in range(nbins):
+        lo = -1.0 + 2.0 * b / nbins - 1e-9
+        hi = -1.0 + 2.0 * (b + 1) / nbins + 1e-9
+        if np.any((_CELL_EDGES > lo - _CELL_BAND) & (_CELL_EDGES < hi + _CELL_BAND)):
+            continue
+        v = 0.5 * (lo + hi)
+        if v > 0:
+            tab[b] = 9 + int(np.sum(v < _CELL_POS))
+        else:
+            tab[b] = int(np.sum(v < _CELL_NEG))
+    return tab
+
+
+_CELL_BINS = 4096
+_CELL_TABLE = _cell_table(_CELL_BINS)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _direction_cell_fast(r0, table):
+    """:func:`_direction_cell` by a table of cells over bins of r0 (same result, see
+    ``_CELL_BAND``); bins near a threshold use the exact pipeline."""
+    v = np.float64(r0)
+    if v > -1.0 and v < 1.0:
+        c = table[int((v + 1.0) * (0.5 * _CELL_BINS))]
+        if c >= 0:
+            return np.int64(c)
+    return _direction_cell(r0)
+
+
+@njit(cache=True, error_model="numpy")
+def _direction_cells_both(vals, table):
+    """(fast, exact) cells of float32 values (for tests)."""
+    a = np.empty(vals.shape[0], np.int64)
+    b = np.empty(vals.shape[0], np.int64)
+    for i in range(vals.shape[0]):
+        a[i] = _direction_cell_fast(vals[i], table)
+        b[i] = _direction_cell(vals[i])
+    return a, b
+
+
+# ---------------------------------------------------------------------------------------
+# one vote and the histogram's score (shared by the fast and the reference kernels)
+# ---------------------------------------------------------------------------------------
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _viewer_frame(px, py, pz):
+    """First two axes of the rotation to the viewer frame of a point: z along the viewing
+    ray, y as close to -y as possible."""
+    v = _normalized(px, py, pz)
+    t0 = _cross(_Z, f32(-1.0), _Z, v[0], v[1], v[2])
+    t0 = _normalized(t0[0], t0[1], t0[2])
+    t1 = _cross(v[0], v[1], v[2], t0[0], t0[1], t0[2])
+    t1 = _normalized(t1[0], t1[1], t1[2])
+    return t0[0], t0[1], t0[2], t1[0], t1[1], t1[2]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _vote(s, dsq, pix, e0, e1, e2, frame, radius_recip):
+    """Vote of a point with surface-change score ``s`` >= 0.2 and direction ``e``, at squared
+    distance ``dsq`` and ``pix`` pixels (Chebyshev) from the seed: (positive score, negative
+    score, first coordinate of the direction in the seed's viewer frame, normalised)."""
+    dist = math.sqrt(dsq)
+    df = radius_recip * dist
+    neg = _ONE - (_HALF * s) * max(_ONE - df / OPTIMAL_DISTANCE_TO_HIGH_SURFACE_CHANGE, _Z)
+    neg = neg * neg
+    if pix < 2:
+        pos = s
+    else:
+        pos = s * (_ONE - df)
+    # nkdGetDirectionAngle: only the first coordinate in the viewer frame counts
+    r0 = _dot(frame[0], frame[1], frame[2], e0, e1, e2)
+    r1 = _dot(frame[3], frame[4], frame[5], e0, e1, e2)
+    nn = r0 * r0 + r1 * r1
+    if nn > _Z:
+        r0 = r0 / math.sqrt(nn)
+    return pos, neg, r0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _histogram_interest(hist):
+    """``sqrt(max_{i<j} h_i h_j d_ij)`` with ``d_ij`` the normalised angle between cells."""
+    nhist = HISTOGRAM_SIZE
+    fhist = f32(nhist)
+    acv = _Z
+    for c1 in range(nhist - 1):
+        if hist[c1] == _Z:
+            continue
+        for c2 in range(c1 + 1, nhist):
+            if hist[c2] == _Z:
+                continue
+            nad = (_TWO * f32(c2 - c1)) / fhist
+            if not (nad <= _ONE):
+                nad = _TWO - nad
+            val = (hist[c1] * hist[c2]) * nad
+            if val > acv:
+                acv = val
+    return math.sqrt(acv)
+
+
+@njit(cache=True, error_model="numpy")
+def usable_points(ranges, traits):
+    """Observed points that are neither shadow borders nor veil points."""
+    out = np.empty(ranges.shape[0], np.bool_)
+    for i in range(ranges.shape[0]):
+        out[i] = np.isfinite(ranges[i]) and not (traits[i] & _SHADOW_OR_VEIL)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# the fast kernel
+# ---------------------------------------------------------------------------------------
+
+@njit(cache=True, error_model="numpy")
+def interest_values(ri, be, params, coarse, need):
+    """Interest values of one scale (:class:`InterestParams`), for the pixels where ``need``
+    is set (the others stay 0); points closer than the start-usage range take their value
+    from ``coarse`` = (values, width, height) of the next coarser scale.
+
+    Same values as :func:`.narf_reference.interest_values_simple`, faster:
+
+    * a point whose support window (see :func:`.narf_range.support_window`) holds at most one voter
+      (score >= 0.2) gets at most one histogram cell, so its interest is 0: skipped with a
+      summed-area table of voters;
+    * region growing works on runs: the window's pixels that pass the test (usable, and
+      within the radius or 2 pixels) are found row by row in one dense pass (the window
+      holds every passing pixel), grouped into runs, and the runs 8-connected to the seed's
+      run are found by a search over runs; only their voters vote. This is the set of
+      pixels the breadth-first search reaches, and votes are max/min reductions, so the
+      order of the votes does not matter;
+    * the histogram cell comes from a table over bins of the first coordinate instead of
+      ``acos`` (:func:`_direction_cell_fast`).
+    """
+    w = ri.width
+    h = ri.height
+    n = w * h
+    rng = ri.ranges
+    score = be.surface_change_scores
+    sdir = be.surface_change_directions
+    start = params.start_usage_range
+    bilinear = params.bilinear
+    out = np.zeros(n, np.float32)
+    use = usable_points(rng, be.traits)
+    # contiguous coordinates (the dense pass reads rows of them)
+    xs = np.ascontiguousarray(ri.points[:, 0])
+    ys = np.ascontiguousarray(ri.points[:, 1])
+    zs = np.ascontiguousarray(ri.points[:, 2])
+    sat = np.zeros((h + 1, w + 1), np.int64)
+    for y in range(h):
+        row = 0
+        for x in range(w):
+            i = y * w + x
+            if use[i] and score[i] >= MIN_SURFACE_CHANGE_SCORE:
+                row += 1
+            sat[y + 1, x + 1] = sat[y, x + 1] + row
+    table = _CELL_TABLE
+    search_radius = _HALF * params.support_size
+    radius_sq = search_radius * search_radius
+    radius_recip = _ONE / search_radius
+    r64 = np.float64(search_radius)
+    f64 = np.float64(ri.focal)
+    cx64 = np.float64(ri.cx)
+    cy64 = np.float64(ri.cy)
+    hist = np.zeros(HISTOGRAM_SIZE, np.float32)
+    max_runs = n + h + 1
+    run_x0 = np.empty(max_runs, np.int64)
+    run_x1 = np.empty(max_runs, np.int64)
+    run_y = np.empty(max_runs, np.int64)
+    run_mark = np.zeros(max_runs, np.int64)
+    stack = np.empty(max_runs, np.int64)
+    row_first = np.empty(h + 2, np.int64)
+    passing = np.zeros(w, np.bool_)
+    stamp = 0
+    for index in range(n):
+        if not need[index] or not use[index]:
+            continue
+        if rng[index] < start:
+            out[index] = coarse_value(index, w, coarse, bilinear)
+            continue
+        y = index // w
+        x = index - y * w
+        px, py, pz = xs[index], ys[index], zs[index]
+        x0, x1, y0, y1 = support_window(x, y, px, py, pz, w, h, r64, f64, cx64, cy64)
+        if sat[y1 + 1, x1 + 1] - sat[y0, x1 + 1] - sat[y1 + 1, x0] + sat[y0, x0] <= 1:
+            continue
+        # runs of passing pixels, row by row
+        nruns = 0
+        seed_run = -1
+        for yy in range(y0, y1 + 1):
+            row_first[yy - y0] = nruns
+            base = yy * w
+            for xx in range(x0, x1 + 1):
+                k = base + xx
+                passing[xx] = use[k] & (_sqdist(xs[k] - px, ys[k] - py, zs[k] - pz) <= radius_sq)
+            if abs(yy - y) <= 2:
+                for xx in range(max(x0, x - 2), min(x1, x + 2) + 1):
+                    if use[base + xx]:
+                        passing[xx] = True
+            xx = x0
+            while xx <= x1:
+                if not passing[xx]:
+                    xx += 1
+                    continue
+                first = xx
+                while xx <= x1 and passing[xx]:
+                    xx += 1
+                run_x0[nruns] = first
+                run_x1[nruns] = xx - 1
+                run_y[nruns] = yy
+                if yy == y and first <= x < xx:
+                    seed_run = nruns
+                nruns += 1
+        row_first[y1 - y0 + 1] = nruns
+        # runs 8-connected to the seed's run; their voters vote
+        frame = _viewer_frame(px, py, pz)
+        for c in range(HISTOGRAM_SIZE):
+            hist[c] = _Z
+        negative = _ONE
+        stamp += 1
+        run_mark[seed_run] = stamp
+        stack[0] = seed_run
+        top = 1
+        while top > 0:
+            top -= 1
+            r = stack[top]
+            yy = run_y[r]
+            lo = run_x0[r] - 1
+            hi = run_x1[r] + 1
+            for ny in (yy - 1, yy + 1):
+                if ny < y0 or ny > y1:
+                    continue
+                for q in range(row_first[ny - y0], row_first[ny - y0 + 1]):
+                    if run_x0[q] > hi:
+                        break
+                    if run_x1[q] >= lo and run_mark[q] != stamp:
+                        run_mark[q] = stamp
+                        stack[top] = q
+                        top += 1
+            base = yy * w
+            for xx in range(run_x0[r], run_x1[r] + 1):
+                k = base + xx
+                s = score[k]
+                if s < MIN_SURFACE_CHANGE_SCORE:
+                    continue
+                dsq = _sqdist(xs[k] - px, ys[k] - py, zs[k] - pz)
+                pix = max(abs(xx - x), abs(yy - y))
+                pos, neg, r0 = _vote(s, dsq, pix, sdir[k, 0], sdir[k, 1], sdir[k, 2], frame, radius_recip)
+                cell = _direction_cell_fast(r0, table)
+                if pos > hist[cell]:
+                    hist[cell] = pos
+                if neg < negative:
+                    negative = neg
+        out[index] = negative * _histogram_interest(hist)
+    return out
