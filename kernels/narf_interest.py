@@ -189,6 +189,43 @@ def usable_points(ranges, traits):
 # the fast kernel
 # ---------------------------------------------------------------------------------------
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _passes(k, dx, dy, use, xs, ys, zs, px, py, pz, radius_sq):
+    """Region-growing test of pixel ``k`` at offset (dx, dy) from the seed: usable, and at most
+    2 pixels away or within the support radius."""
+    if not use[k]:
+        return False
+    if abs(dx) <= 2 and abs(dy) <= 2:
+        return True
+    return _sqdist(xs[k] - px, ys[k] - py, zs[k] - pz) <= radius_sq
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _grow_run(x0, yy, w, stamp, mark, use, xs, ys, zs, x, y, px, py, pz, radius_sq):
+    """The run of passing pixels of row ``yy`` through ``x0`` (which passes): extended left
+    and right until a pixel fails or was already tested for this seed; returns its ends."""
+    base = yy * w
+    a = x0
+    while a > 0:
+        k = base + a - 1
+        if mark[k] == stamp:
+            break
+        mark[k] = stamp
+        if not _passes(k, a - 1 - x, yy - y, use, xs, ys, zs, px, py, pz, radius_sq):
+            break
+        a -= 1
+    b = x0
+    while b < w - 1:
+        k = base + b + 1
+        if mark[k] == stamp:
+            break
+        mark[k] = stamp
+        if not _passes(k, b + 1 - x, yy - y, use, xs, ys, zs, px, py, pz, radius_sq):
+            break
+        b += 1
+    return a, b
+
+
 @njit(cache=True, error_model="numpy")
 def interest_values(ri, be, params, coarse, need):
     """Interest values of one scale (:class:`InterestParams`), for the pixels where ``need``
@@ -197,15 +234,15 @@ def interest_values(ri, be, params, coarse, need):
 
     Same values as :func:`.narf_reference.interest_values_simple`, faster:
 
-    * a point whose support window (see :func:`.narf_range.support_window`) holds at most one voter
-      (score >= 0.2) gets at most one histogram cell, so its interest is 0: skipped with a
-      summed-area table of voters;
-    * region growing works on runs: the window's pixels that pass the test (usable, and
-      within the radius or 2 pixels) are found row by row in one dense pass (the window
-      holds every passing pixel), grouped into runs, and the runs 8-connected to the seed's
-      run are found by a search over runs; only their voters vote. This is the set of
-      pixels the breadth-first search reaches, and votes are max/min reductions, so the
-      order of the votes does not matter;
+    * a point whose support window (:func:`.narf_range.support_window`) holds at most one
+      voter (score >= 0.2) gets at most one histogram cell, so its interest is 0: skipped
+      with a summed-area table of voters;
+    * region growing is a scan-line flood fill: runs of passing pixels (usable, and within
+      the radius or 2 pixels) are grown left and right, and the rows above and below each
+      run (one pixel wider, for 8-neighbours) are scanned for new runs; every pixel is
+      tested once per seed. It reaches the 8-connected set of passing pixels that the
+      breadth-first search of the reference reaches, and the votes are max/min reductions,
+      so their order does not matter;
     * the histogram cell comes from a table over bins of the first coordinate instead of
       ``acos`` (:func:`_direction_cell_fast`).
     """
@@ -219,7 +256,6 @@ def interest_values(ri, be, params, coarse, need):
     bilinear = params.bilinear
     out = np.zeros(n, np.float32)
     use = usable_points(rng, be.traits)
-    # contiguous coordinates (the dense pass reads rows of them)
     xs = np.ascontiguousarray(ri.points[:, 0])
     ys = np.ascontiguousarray(ri.points[:, 1])
     zs = np.ascontiguousarray(ri.points[:, 2])
@@ -240,14 +276,10 @@ def interest_values(ri, be, params, coarse, need):
     cx64 = np.float64(ri.cx)
     cy64 = np.float64(ri.cy)
     hist = np.zeros(HISTOGRAM_SIZE, np.float32)
-    max_runs = n + h + 1
-    run_x0 = np.empty(max_runs, np.int64)
-    run_x1 = np.empty(max_runs, np.int64)
-    run_y = np.empty(max_runs, np.int64)
-    run_mark = np.zeros(max_runs, np.int64)
-    stack = np.empty(max_runs, np.int64)
-    row_first = np.empty(h + 2, np.int64)
-    passing = np.zeros(w, np.bool_)
+    mark = np.zeros(n, np.int64)
+    run_a = np.empty(n, np.int64)
+    run_b = np.empty(n, np.int64)
+    run_y = np.empty(n, np.int64)
     stamp = 0
     for index in range(n):
         if not need[index] or not use[index]:
@@ -261,61 +293,25 @@ def interest_values(ri, be, params, coarse, need):
         x0, x1, y0, y1 = support_window(x, y, px, py, pz, w, h, r64, f64, cx64, cy64)
         if sat[y1 + 1, x1 + 1] - sat[y0, x1 + 1] - sat[y1 + 1, x0] + sat[y0, x0] <= 1:
             continue
-        # runs of passing pixels, row by row
-        nruns = 0
-        seed_run = -1
-        for yy in range(y0, y1 + 1):
-            row_first[yy - y0] = nruns
-            base = yy * w
-            for xx in range(x0, x1 + 1):
-                k = base + xx
-                passing[xx] = use[k] & (_sqdist(xs[k] - px, ys[k] - py, zs[k] - pz) <= radius_sq)
-            if abs(yy - y) <= 2:
-                for xx in range(max(x0, x - 2), min(x1, x + 2) + 1):
-                    if use[base + xx]:
-                        passing[xx] = True
-            xx = x0
-            while xx <= x1:
-                if not passing[xx]:
-                    xx += 1
-                    continue
-                first = xx
-                while xx <= x1 and passing[xx]:
-                    xx += 1
-                run_x0[nruns] = first
-                run_x1[nruns] = xx - 1
-                run_y[nruns] = yy
-                if yy == y and first <= x < xx:
-                    seed_run = nruns
-                nruns += 1
-        row_first[y1 - y0 + 1] = nruns
-        # runs 8-connected to the seed's run; their voters vote
         frame = _viewer_frame(px, py, pz)
         for c in range(HISTOGRAM_SIZE):
             hist[c] = _Z
         negative = _ONE
         stamp += 1
-        run_mark[seed_run] = stamp
-        stack[0] = seed_run
+        mark[index] = stamp
+        a, b = _grow_run(x, y, w, stamp, mark, use, xs, ys, zs, x, y, px, py, pz, radius_sq)
+        run_a[0] = a
+        run_b[0] = b
+        run_y[0] = y
         top = 1
         while top > 0:
             top -= 1
-            r = stack[top]
-            yy = run_y[r]
-            lo = run_x0[r] - 1
-            hi = run_x1[r] + 1
-            for ny in (yy - 1, yy + 1):
-                if ny < y0 or ny > y1:
-                    continue
-                for q in range(row_first[ny - y0], row_first[ny - y0 + 1]):
-                    if run_x0[q] > hi:
-                        break
-                    if run_x1[q] >= lo and run_mark[q] != stamp:
-                        run_mark[q] = stamp
-                        stack[top] = q
-                        top += 1
+            a = run_a[top]
+            b = run_b[top]
+            yy = run_y[top]
+            # the run's votes
             base = yy * w
-            for xx in range(run_x0[r], run_x1[r] + 1):
+            for xx in range(a, b + 1):
                 k = base + xx
                 s = score[k]
                 if s < MIN_SURFACE_CHANGE_SCORE:
@@ -328,5 +324,27 @@ def interest_values(ri, be, params, coarse, need):
                     hist[cell] = pos
                 if neg < negative:
                     negative = neg
+            # new runs in the rows above and below
+            for ny in (yy - 1, yy + 1):
+                if ny < 0 or ny >= h:
+                    continue
+                nbase = ny * w
+                xx = max(0, a - 1)
+                xe = min(w - 1, b + 1)
+                while xx <= xe:
+                    k = nbase + xx
+                    if mark[k] == stamp:
+                        xx += 1
+                        continue
+                    mark[k] = stamp
+                    if not _passes(k, xx - x, ny - y, use, xs, ys, zs, px, py, pz, radius_sq):
+                        xx += 1
+                        continue
+                    na, nb = _grow_run(xx, ny, w, stamp, mark, use, xs, ys, zs, x, y, px, py, pz, radius_sq)
+                    run_a[top] = na
+                    run_b[top] = nb
+                    run_y[top] = ny
+                    top += 1
+                    xx = nb + 2
         out[index] = negative * _histogram_interest(hist)
     return out
