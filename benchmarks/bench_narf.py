@@ -141,7 +141,7 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--support-size", type=float, default=0.3)
     ap.add_argument("--pcl", help="PCL binary built from shared/tools/pcl_narf_reference.cpp")
-    ap.add_argument("--against", metavar="GIT_REV", help="also time kernels/narf.py of this git revision")
+    ap.add_argument("--against", metavar="GIT_REV", help="also time the NARF kernels (kernels/narf*.py) of this git revision")
     args = ap.parse_args()
 
     depth, focal, name = load_view()

@@ -24,13 +24,14 @@ from .narf_numerics import (
 from .narf_range import RangeImage
 
 @njit(cache=True, error_model="numpy")
-def _local_surfaces(pts, rng, w, h, radius, variant, need, fit_only, known_maxd2):
+def _local_surfaces(ri, radius, variant, need, fit_only, known_maxd2):
     """Per point: valid flag, squared distance of the k-th closest neighbour, normal, mean.
 
     The plane (normal, mean) is only fitted where ``need`` is set; the flag and the distance,
     which do not depend on the fit, are computed everywhere unless ``fit_only``, in which
     case ``known_maxd2`` holds the distances of an earlier call (not recomputed).
     """
+    pts, rng, w, h = ri.points, ri.ranges, ri.width, ri.height
     n = w * h
     ok = np.zeros(n, np.bool_)
     maxd2 = np.zeros(n, np.float32)
@@ -212,8 +213,9 @@ def _distance_change_score(pts, rng, w, h, maxd2_i, x, y, ox, oy, npts):
 
 
 @njit(cache=True, error_model="numpy")
-def _border_scores(pts, rng, w, h, ok, maxd2, radius):
+def _border_scores(ri, ok, maxd2, radius):
     """Border score images (0 left, 1 right, 2 top, 3 bottom)."""
+    pts, rng, w, h = ri.points, ri.ranges, ri.width, ri.height
     n = w * h
     sc = np.zeros((4, n), np.float32)
     for y in range(h):
@@ -343,9 +345,12 @@ def _classify(sc, w, h, radius, min_prob):
 
 
 @njit(cache=True, error_model="numpy")
-def _border_directions(pts, rng, w, h, traits, ok, maxd2, normal, mean, focal, cx, cy,
-                       radius, min_prob):
-    """3D border directions of obstacle borders, then their average over a window."""
+def _border_directions(ri, b, normal, mean, radius, min_prob):
+    """3D border directions of obstacle borders (:class:`BorderClasses` ``b``), then their
+    average over a window."""
+    pts, rng, w, h = ri.points, ri.ranges, ri.width, ri.height
+    focal, cx, cy = ri.focal, ri.cx, ri.cy
+    traits, ok, maxd2 = b.traits, b.ok, b.maxd2
     n = w * h
     raw = np.zeros((n, 3), np.float32)
     has = np.zeros(n, np.bool_)
@@ -418,7 +423,7 @@ def _border_directions(pts, rng, w, h, traits, ok, maxd2, normal, mean, focal, c
 
 
 @njit(cache=True, error_model="numpy")
-def _surface_changes(rng, w, h, traits, ok, normal, bdir, bhas, radius, variant, need, min_score):
+def _surface_changes(ri, b, normal, bdir, bhas, radius, variant, need, min_score):
     """Surface change score and direction: borders, else the main principal curvature
     (only where ``need`` is set).
 
@@ -429,6 +434,8 @@ def _surface_changes(rng, w, h, traits, ok, normal, bdir, bhas, radius, variant,
     where the trace is below 0.9 ``min_score ** 2``.
     """
     cutoff = 0.9 * np.float64(min_score) * np.float64(min_score)
+    rng, w, h = ri.ranges, ri.width, ri.height
+    traits, ok = b.traits, b.ok
     n = w * h
     score = np.zeros(n, np.float32)
     direc = np.zeros((n, 3), np.float32)
@@ -573,10 +580,10 @@ def classify_borders(ri: RangeImage, variant: int, lap) -> BorderClasses:
     """Border extraction up to the classification (needs no plane fit)."""
     w, h = ri.width, ri.height
     none = np.zeros(w * h, np.bool_)
-    ok, maxd2, _, _ = _local_surfaces(ri.points, ri.ranges, w, h, PIXEL_RADIUS_PLANE_EXTRACTION,
-                                      variant, none, False, np.zeros(0, np.float32))
+    ok, maxd2, _, _ = _local_surfaces(ri, PIXEL_RADIUS_PLANE_EXTRACTION, variant, none, False,
+                                      np.zeros(0, np.float32))
     lap("neighbour distances")
-    sc = _border_scores(ri.points, ri.ranges, w, h, ok, maxd2, PIXEL_RADIUS_BORDERS)
+    sc = _border_scores(ri, ok, maxd2, PIXEL_RADIUS_BORDERS)
     sc = _propagate_scores(sc, w, h, MINIMUM_BORDER_PROBABILITY)
     lap("border scores")
     traits = _classify(sc, w, h, PIXEL_RADIUS_BORDERS, MINIMUM_BORDER_PROBABILITY)
@@ -590,15 +597,13 @@ def surface_change(ri: RangeImage, b: BorderClasses, need: np.ndarray, variant: 
     change scores below ``min_score`` may be left at 0)."""
     w, h = ri.width, ri.height
     fit = _obstacle_or(dilate(need, w, h, PIXEL_RADIUS_PRINCIPAL_CURVATURE), b.traits)
-    _, _, normal, mean = _local_surfaces(ri.points, ri.ranges, w, h, PIXEL_RADIUS_PLANE_EXTRACTION,
-                                         variant, fit, True, b.maxd2)
+    _, _, normal, mean = _local_surfaces(ri, PIXEL_RADIUS_PLANE_EXTRACTION, variant, fit, True, b.maxd2)
     lap("local planes")
-    bdir, bhas = _border_directions(ri.points, ri.ranges, w, h, b.traits, b.ok, b.maxd2, normal, mean,
-                                    ri.focal, ri.cx, ri.cy, PIXEL_RADIUS_BORDER_DIRECTION,
+    bdir, bhas = _border_directions(ri, b, normal, mean, PIXEL_RADIUS_BORDER_DIRECTION,
                                     MINIMUM_BORDER_PROBABILITY)
     lap("border directions")
-    score, direc = _surface_changes(ri.ranges, w, h, b.traits, b.ok, normal, bdir, bhas,
-                                    PIXEL_RADIUS_PRINCIPAL_CURVATURE, variant, need, f32(min_score))
+    score, direc = _surface_changes(ri, b, normal, bdir, bhas, PIXEL_RADIUS_PRINCIPAL_CURVATURE,
+                                    variant, need, f32(min_score))
     lap("surface changes")
     return BorderExtraction(b.ok, normal, b.scores, b.traits, bdir, bhas, score, direc)
 
