@@ -190,18 +190,18 @@ def usable_points(ranges, traits):
 # ---------------------------------------------------------------------------------------
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _passes(k, dx, dy, use, xs, ys, zs, px, py, pz, radius_sq):
+def _passes(k, dx, dy, use, pts, px, py, pz, radius_sq):
     """Region-growing test of pixel ``k`` at offset (dx, dy) from the seed: usable, and at most
     2 pixels away or within the support radius."""
     if not use[k]:
         return False
     if abs(dx) <= 2 and abs(dy) <= 2:
         return True
-    return _sqdist(xs[k] - px, ys[k] - py, zs[k] - pz) <= radius_sq
+    return _sqdist(pts[k, 0] - px, pts[k, 1] - py, pts[k, 2] - pz) <= radius_sq
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _grow_run(x0, yy, w, stamp, mark, use, xs, ys, zs, x, y, px, py, pz, radius_sq):
+def _grow_run(x0, yy, w, stamp, mark, use, pts, x, y, px, py, pz, radius_sq):
     """The run of passing pixels of row ``yy`` through ``x0`` (which passes): extended left
     and right until a pixel fails or was already tested for this seed; returns its ends."""
     base = yy * w
@@ -211,7 +211,7 @@ def _grow_run(x0, yy, w, stamp, mark, use, xs, ys, zs, x, y, px, py, pz, radius_
         if mark[k] == stamp:
             break
         mark[k] = stamp
-        if not _passes(k, a - 1 - x, yy - y, use, xs, ys, zs, px, py, pz, radius_sq):
+        if not _passes(k, a - 1 - x, yy - y, use, pts, px, py, pz, radius_sq):
             break
         a -= 1
     b = x0
@@ -220,7 +220,7 @@ def _grow_run(x0, yy, w, stamp, mark, use, xs, ys, zs, x, y, px, py, pz, radius_
         if mark[k] == stamp:
             break
         mark[k] = stamp
-        if not _passes(k, b + 1 - x, yy - y, use, xs, ys, zs, px, py, pz, radius_sq):
+        if not _passes(k, b + 1 - x, yy - y, use, pts, px, py, pz, radius_sq):
             break
         b += 1
     return a, b
@@ -256,9 +256,7 @@ def interest_values(ri, be, params, coarse, need):
     bilinear = params.bilinear
     out = np.zeros(n, np.float32)
     use = usable_points(rng, be.traits)
-    xs = np.ascontiguousarray(ri.points[:, 0])
-    ys = np.ascontiguousarray(ri.points[:, 1])
-    zs = np.ascontiguousarray(ri.points[:, 2])
+    pts = ri.points
     sat = np.zeros((h + 1, w + 1), np.int64)
     for y in range(h):
         row = 0
@@ -289,7 +287,7 @@ def interest_values(ri, be, params, coarse, need):
             continue
         y = index // w
         x = index - y * w
-        px, py, pz = xs[index], ys[index], zs[index]
+        px, py, pz = pts[index, 0], pts[index, 1], pts[index, 2]
         x0, x1, y0, y1 = support_window(x, y, px, py, pz, w, h, r64, f64, cx64, cy64)
         if sat[y1 + 1, x1 + 1] - sat[y0, x1 + 1] - sat[y1 + 1, x0] + sat[y0, x0] <= 1:
             continue
@@ -299,7 +297,7 @@ def interest_values(ri, be, params, coarse, need):
         negative = _ONE
         stamp += 1
         mark[index] = stamp
-        a, b = _grow_run(x, y, w, stamp, mark, use, xs, ys, zs, x, y, px, py, pz, radius_sq)
+        a, b = _grow_run(x, y, w, stamp, mark, use, pts, x, y, px, py, pz, radius_sq)
         run_a[0] = a
         run_b[0] = b
         run_y[0] = y
@@ -316,7 +314,7 @@ def interest_values(ri, be, params, coarse, need):
                 s = score[k]
                 if s < MIN_SURFACE_CHANGE_SCORE:
                     continue
-                dsq = _sqdist(xs[k] - px, ys[k] - py, zs[k] - pz)
+                dsq = _sqdist(pts[k, 0] - px, pts[k, 1] - py, pts[k, 2] - pz)
                 pix = max(abs(xx - x), abs(yy - y))
                 pos, neg, r0 = _vote(s, dsq, pix, sdir[k, 0], sdir[k, 1], sdir[k, 2], frame, radius_recip)
                 cell = _direction_cell_fast(r0, table)
@@ -337,10 +335,10 @@ def interest_values(ri, be, params, coarse, need):
                         xx += 1
                         continue
                     mark[k] = stamp
-                    if not _passes(k, xx - x, ny - y, use, xs, ys, zs, px, py, pz, radius_sq):
+                    if not _passes(k, xx - x, ny - y, use, pts, px, py, pz, radius_sq):
                         xx += 1
                         continue
-                    na, nb = _grow_run(xx, ny, w, stamp, mark, use, xs, ys, zs, x, y, px, py, pz, radius_sq)
+                    na, nb = _grow_run(xx, ny, w, stamp, mark, use, pts, x, y, px, py, pz, radius_sq)
                     run_a[top] = na
                     run_b[top] = nb
                     run_y[top] = ny
