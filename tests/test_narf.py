@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from labelgen.kernels import narf
+from labelgen.kernels import narf, narf_interest, narf_numerics
 from labelgen import Camera
 from labelgen.errors import LabelgenError
 from labelgen.pipeline import LazySources, compute_view
@@ -64,7 +64,7 @@ def test_std_sort_sorts_pairs():
             d = rng.integers(0, 6, size=n).astype(np.float32)  # many ties
             k = np.arange(n, dtype=np.int64)
             d0 = d.copy()
-            narf._std_sort(d, k, n, np.empty(64, np.int64))
+            narf_numerics._std_sort(d, k, n, np.empty(64, np.int64))
             assert np.array_equal(d, np.sort(d0))
             assert np.array_equal(np.sort(k), np.arange(n))
             assert np.array_equal(d0[k], d)
@@ -265,9 +265,8 @@ def test_shipped_keypoints3d_is_reproduced(reference):
     labels, _ = compute_view(["keypoints3d"], LazySources(depth_zbuffer=depth, camera=cam))
     ours = labels["keypoints3d"].astype(np.int64)
     err = np.abs(ours - shipped)
-    assert np.corrcoef(ours.ravel(), shipped.ravel())[0, 1] >= 0.98
-    assert np.median(err) <= 100
-    assert np.mean(err == 0) >= 0.999 and err.max() <= 2
+    # measured: 3 of 262144 pixels differ, by one unit (float32 rounding of the original build)
+    assert np.count_nonzero(err) <= 3 and err.max() <= 1
 
 
 def test_odd_non_square_sizes_and_empty_depth():
@@ -300,7 +299,8 @@ def _speed_scenes():
 
 
 def _slow_paths(monkeypatch):
-    monkeypatch.setattr(narf, "_interest_fast", narf._interest)
+    """Replace every fast kernel by the simple version it is held against."""
+    monkeypatch.setattr(narf, "_PATHS", narf.SIMPLE)
 
 
 @pytest.mark.parametrize("kw", [{}, {"taskonomy_upsampling": False}, {"recursive": False, "eigen_variant": 1}])
@@ -315,12 +315,38 @@ def test_fast_paths_equal_simple_paths(monkeypatch, kw):
     assert any(a.max() > 0.1 for a in fast)
 
 
+def _shipped_depth(reference):
+    from labelgen.images import read_png
+    from labelgen.labels.keypoints3d import depth_metres_float32
+
+    base = reference / "taskonomy"
+    depth = read_png(base / "point_202_view_5_domain_depth_zbuffer.png")
+    info = json.loads((base / "point_202_view_5_domain_point_info.json").read_text())
+    return depth_metres_float32(depth, 512.0), depth.shape[1] / (2 * math.tan(info["field_of_view_rads"] / 2))
+
+
+@pytest.mark.parametrize("part", ["whole", "crop"])
+def test_fast_paths_equal_simple_paths_on_shipped_view(reference, monkeypatch, part):
+    depth, f = _shipped_depth(reference)
+    kw = {}
+    if part == "crop":  # other geometry: farther, another focal length, stock PCL upsampling
+        depth = np.ascontiguousarray(depth[96:352, 40:424] * np.float32(1.6))
+        f *= 0.7
+        kw = {"support_size": 0.2, "taskonomy_upsampling": False}
+    fast = narf.interest_image(depth, f, **kw)
+    with monkeypatch.context() as m:
+        _slow_paths(m)
+        slow = narf.interest_image(depth, f, **kw)
+    assert fast.tobytes() == slow.tobytes()
+    assert np.count_nonzero(fast) > 1000
+
+
 def test_direction_cell_table_equals_acos_pipeline():
     # dense float32 samples around every cell threshold and the band edges, plus random ones
     # (an exhaustive run over all float32 in [-1, 1] found no difference)
     vals = [np.float32(np.linspace(-1, 1, 200001))]
-    for e in narf._CELL_EDGES:
-        for c in (e, e - narf._CELL_BAND, e + narf._CELL_BAND):
+    for e in narf_interest._CELL_EDGES:
+        for c in (e, e - narf_interest._CELL_BAND, e + narf_interest._CELL_BAND):
             v = np.float32(c)
             ulps = np.arange(-3000, 3001, dtype=np.int64)
             bits = (v.view(np.int32).astype(np.int64) + ulps * (1 if v >= 0 else -1)).astype(np.int32)
@@ -329,5 +355,5 @@ def test_direction_cell_table_equals_acos_pipeline():
     vals.append(np.array([-1.0, -0.0, 0.0, 1.0], np.float32))
     vals = np.concatenate(vals)
     vals = vals[np.abs(vals) <= 1]  # beyond, both use the same acos formula (acos gives NaN)
-    got, exp = narf._direction_cells_both(vals, narf._CELL_TABLE)
+    got, exp = narf_interest._direction_cells_both(vals, narf_interest._CELL_TABLE)
     assert np.array_equal(got, exp)

@@ -1,0 +1,635 @@
+"""NARF stage 2: PCL's ``RangeImageBorderExtractor`` (default parameters).
+
+Local planes (5x5 PCA), border scores in four directions, shadow-border search, border
+classification (obstacle border / shadow border / veil point), 3D border directions and
+surface-change scores and directions. Each stage can be restricted to the pixels the
+interest image needs (:func:`surface_change`), which changes no value that is computed.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from .narf_numerics import (
+    _DEG2RAD, _FOUR, _HALF, _INNER_FIRST_5X5, _ONE, _ONE_MINUS_RECIP, _RECIP, _SHADOW_OR_VEIL, _Z,
+    MINIMUM_BORDER_PROBABILITY, OBSTACLE_BORDER, OBSTACLE_BORDER_BOTTOM, OBSTACLE_BORDER_LEFT,
+    OBSTACLE_BORDER_RIGHT, OBSTACLE_BORDER_TOP, PIXEL_RADIUS_BORDER_DIRECTION, PIXEL_RADIUS_BORDERS,
+    PIXEL_RADIUS_PLANE_EXTRACTION, PIXEL_RADIUS_PRINCIPAL_CURVATURE, SHADOW_BORDER,
+    SHADOW_BORDER_BOTTOM, SHADOW_BORDER_LEFT, SHADOW_BORDER_RIGHT, SHADOW_BORDER_TOP, VEIL_POINT,
+    VEIL_POINT_BOTTOM, VEIL_POINT_LEFT, VEIL_POINT_RIGHT, VEIL_POINT_TOP, _dot, _eigen33,
+    _kth_smallest, _kth_smallest_ordered, _normalized, _sqdist, _std_sort, f32)
+from .narf_range import RangeImage
+
+@njit(cache=True, error_model="numpy")
+def _local_surfaces(ri, radius, variant, need, fit_only, known_maxd2):
+    """Per point: valid flag, squared distance of the k-th closest neighbour, normal, mean.
+
+    The plane (normal, mean) is only fitted where ``need`` is set; the flag and the distance,
+    which do not depend on the fit, are computed everywhere unless ``fit_only``, in which
+    case ``known_maxd2`` holds the distances of an earlier call (not recomputed).
+    """
+    pts, rng, w, h = ri.points, ri.ranges, ri.width, ri.height
+    n = w * h
+    ok = np.zeros(n, np.bool_)
+    maxd2 = np.zeros(n, np.float32)
+    normal = np.zeros((n, 3), np.float32)
+    mean = np.zeros((n, 3), np.float32)
+    step = max(1, radius // 2)
+    n_closest = (radius // step + 1) ** 2
+    block = (2 * radius + 1) ** 2
+    dist = np.empty(block, np.float32)
+    nbr = np.empty(block, np.int64)
+    cov = np.empty((3, 3), np.float32)
+    evecs = np.empty((3, 3), np.float32)
+    evals = np.empty(3, np.float32)
+    work = np.empty((3, 3, 3), np.float32)
+    stack = np.empty(64, np.int64)
+    top = np.empty(block, np.float32)
+    sd = np.empty(block, np.float32)
+    sk = np.empty(block, np.int64)
+    for y in range(h):
+        for x in range(w):
+            i = y * w + x
+            if not np.isfinite(rng[i]) or (fit_only and not need[i]):
+                continue
+            px, py, pz = pts[i, 0], pts[i, 1], pts[i, 2]
+            cnt = 0
+            if step == 1 and radius <= x < w - radius and radius <= y < h - radius:
+                for y2 in range(y - radius, y + radius + 1):
+                    j0 = y2 * w
+                    for x2 in range(x - radius, x + radius + 1):
+                        j = j0 + x2
+                        if not np.isfinite(rng[j]):
+                            continue
+                        dist[cnt] = _sqdist(pts[j, 0] - px, pts[j, 1] - py, pts[j, 2] - pz)
+                        nbr[cnt] = j
+                        cnt += 1
+            else:
+                for y2 in range(y - radius, y + radius + 1, step):
+                    if y2 < 0 or y2 >= h:
+                        continue
+                    for x2 in range(x - radius, x + radius + 1, step):
+                        if x2 < 0 or x2 >= w:
+                            continue
+                        j = y2 * w + x2
+                        if not np.isfinite(rng[j]):
+                            continue
+                        dist[cnt] = _sqdist(pts[j, 0] - px, pts[j, 1] - py, pts[j, 2] - pz)
+                        nbr[cnt] = j
+                        cnt += 1
+            k = min(cnt, n_closest)
+            if not need[i]:
+                # no plane fit: only the k-th smallest distance and how many are within
+                # 4 times it are needed (a partial insertion sort instead of std::sort)
+                if cnt == 25:
+                    # full 5x5 window: the inner 3x3 block first, so that the far points of the
+                    # outer ring mostly fail the first comparison (same k-th value)
+                    md2 = _kth_smallest_ordered(dist, _INNER_FIRST_5X5, k, top)
+                else:
+                    md2 = _kth_smallest(dist, cnt, k, top)
+                maxd2[i] = md2
+                if k >= 3:
+                    # the k smallest distances are <= md2 <= 4 md2: at least 3 are used
+                    ok[i] = True
+                    continue
+                lim = md2 * _FOUR
+                used = 0
+                for t in range(cnt):
+                    if not (dist[t] > lim):
+                        used += 1
+                ok[i] = used >= 3
+                continue
+            # k-th smallest distance, then the neighbours within 4 times it in ascending order
+            # (std::sort's order; only ties between equal distances need its exact emulation)
+            md2 = known_maxd2[i] if fit_only else _kth_smallest(dist, cnt, k, top)
+            maxd2[i] = md2
+            lim = md2 * _FOUR
+            m = 0
+            tie = False
+            for t in range(cnt):
+                v = dist[t]
+                if v > lim:
+                    continue
+                u = m
+                while u > 0 and v < sd[u - 1]:
+                    sd[u] = sd[u - 1]
+                    sk[u] = sk[u - 1]
+                    u -= 1
+                if u > 0 and sd[u - 1] == v:
+                    tie = True
+                if u < m and sd[u + 1] == v:
+                    tie = True
+                sd[u] = v
+                sk[u] = nbr[t]
+                m += 1
+            if tie:
+                _std_sort(dist, nbr, cnt, stack)
+                for t in range(m):
+                    sk[t] = nbr[t]
+            if m < 3:
+                continue
+            # VectorAverage3f::add over the sorted neighbours, in registers
+            m0 = m1 = m2 = c00 = c01 = c02 = c11 = c12 = c22 = _Z
+            for t in range(m):
+                j = sk[t]
+                alpha = _RECIP[t + 1]
+                oma = _ONE_MINUS_RECIP[t + 1]
+                d0 = pts[j, 0] - m0
+                d1 = pts[j, 1] - m1
+                d2 = pts[j, 2] - m2
+                c00 = (c00 + (d0 * d0) * alpha) * oma
+                c01 = (c01 + (d0 * d1) * alpha) * oma
+                c02 = (c02 + (d0 * d2) * alpha) * oma
+                c11 = (c11 + (d1 * d1) * alpha) * oma
+                c12 = (c12 + (d1 * d2) * alpha) * oma
+                c22 = (c22 + (d2 * d2) * alpha) * oma
+                m0 += d0 * alpha
+                m1 += d1 * alpha
+                m2 += d2 * alpha
+            cov[0, 0] = c00
+            cov[0, 1] = cov[1, 0] = c01
+            cov[0, 2] = cov[2, 0] = c02
+            cov[1, 1] = c11
+            cov[1, 2] = cov[2, 1] = c12
+            cov[2, 2] = c22
+            _eigen33(cov, evecs, evals, variant, work)
+            n0, n1, n2 = evecs[0, 0], evecs[1, 0], evecs[2, 0]
+            v = _normalized(_Z - px, _Z - py, _Z - pz)
+            if _dot(n0, n1, n2, v[0], v[1], v[2]) < _Z:
+                n0, n1, n2 = n0 * f32(-1.0), n1 * f32(-1.0), n2 * f32(-1.0)
+            ok[i] = True
+            normal[i, 0], normal[i, 1], normal[i, 2] = n0, n1, n2
+            mean[i, 0], mean[i, 1], mean[i, 2] = m0, m1, m2
+    return ok, maxd2, normal, mean
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _distance_change_score(pts, rng, w, h, maxd2_i, x, y, ox, oy, npts):
+    """``getNeighborDistanceChangeScore`` with ``get1dPointAverage`` of ``npts`` points."""
+    i = y * w + x
+    x2 = x + ox
+    y2 = y + oy
+    a0 = a1 = a2 = ar = _Z
+    wsum = _ONE
+    if 0 <= x2 < w and 0 <= y2 < h and np.isfinite(rng[y2 * w + x2]):
+        j = y2 * w + x2
+        a0, a1, a2, ar = pts[j, 0], pts[j, 1], pts[j, 2], rng[j]
+    else:
+        # unobserved first point (or outside): PCL never has +inf (max range) points here
+        wsum = _Z
+    for _ in range(1, npts):
+        x2 += ox
+        y2 += oy
+        if not (0 <= x2 < w and 0 <= y2 < h):
+            continue
+        j = y2 * w + x2
+        if not np.isfinite(rng[j]):
+            continue
+        a0 += pts[j, 0]
+        a1 += pts[j, 1]
+        a2 += pts[j, 2]
+        ar += rng[j]
+        wsum += _ONE
+    if wsum <= _Z:
+        return _Z  # unobserved average point (range -inf)
+    nf = _ONE / wsum
+    a0 *= nf
+    a1 *= nf
+    a2 *= nf
+    ar *= nf
+    d0 = pts[i, 0] - a0
+    d1 = pts[i, 1] - a1
+    d2 = pts[i, 2] - a2
+    nd2 = _sqdist(d0, d1, d2)
+    if nd2 <= maxd2_i:
+        return _Z
+    ret = _ONE - math.sqrt(maxd2_i / nd2)
+    if ar < rng[i]:
+        ret = -ret
+    return ret
+
+
+@njit(cache=True, error_model="numpy")
+def _border_scores(ri, ok, maxd2, radius):
+    """Border score images (0 left, 1 right, 2 top, 3 bottom)."""
+    pts, rng, w, h = ri.points, ri.ranges, ri.width, ri.height
+    n = w * h
+    sc = np.zeros((4, n), np.float32)
+    for y in range(h):
+        for x in range(w):
+            i = y * w + x
+            if not ok[i]:
+                continue
+            sc[0, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, -1, 0, radius)
+            sc[1, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, 1, 0, radius)
+            sc[2, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, 0, -1, radius)
+            sc[3, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, 0, 1, radius)
+    return sc
+
+
+@njit(cache=True, error_model="numpy")
+def _propagate_scores(sc, w, h, min_prob):
+    """``updatedScoreAccordingToNeighborValues`` on each of the four score images."""
+    out = np.empty_like(sc)
+    bonus = _HALF
+    for k in range(4):
+        s = sc[k]
+        for y in range(h):
+            for x in range(w):
+                i = y * w + x
+                b = s[i]
+                out[k, i] = b
+                if b + bonus * (_ONE - b) < min_prob:
+                    continue
+                avg = _Z
+                wsum = _Z
+                for y2 in range(y - 1, y + 2):
+                    for x2 in range(x - 1, x + 2):
+                        if not (0 <= x2 < w and 0 <= y2 < h) or (x2 == x and y2 == y):
+                            continue
+                        avg += s[y2 * w + x2]
+                        wsum += _ONE
+                avg /= wsum
+                if avg * b < _Z:
+                    continue
+                out[k, i] = b + (bonus * avg) * (_ONE - abs(b))
+    return out
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _shadow_candidate(sc, k_self, k_other, w, h, x, y, ox, oy, radius, min_prob):
+    """``changeScoreAccordingToShadowBorderValue`` (modifies ``sc[k_self]`` in place)."""
+    i = y * w + x
+    b = sc[k_self, i]
+    if b < min_prob:
+        return -1
+    # (a score of exactly 1 next to a max-range point: there are none in a planar image)
+    best = _Z
+    idx = -1
+    for d in range(1, radius + 1):
+        nx = x + d * ox
+        ny = y + d * oy
+        if not (0 <= nx < w and 0 <= ny < h):
+            continue
+        v = sc[k_other, ny * w + nx]
+        if v < best:
+            idx = ny * w + nx
+            best = v
+    if idx >= 0:
+        t = _ONE + best
+        p3 = f32(np.float64(t) * np.float64(t) * np.float64(t))
+        b = b * max(f32(0.9), _ONE - p3)
+        sc[k_self, i] = b
+        if b >= min_prob:
+            return idx
+    sc[k_self, i] = _Z
+    return -1
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _is_maximum(s, w, h, x, y, ox, oy, shadow_idx, radius):
+    i = y * w + x
+    b = s[i]
+    nx = x - ox
+    ny = y - oy
+    if 0 <= nx < w and 0 <= ny < h and s[ny * w + nx] > b:
+        return False
+    for d in range(1, radius + 1):
+        nx = x + d * ox
+        ny = y + d * oy
+        if not (0 <= nx < w and 0 <= ny < h):
+            continue
+        j = ny * w + nx
+        if j == shadow_idx:
+            return True
+        if s[j] > b:
+            return False
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def _classify(sc, w, h, radius, min_prob):
+    """Shadow-border search (in raster order, in place) then border classification."""
+    n = w * h
+    shadow = np.full((4, n), -1, np.int64)
+    offs = ((-1, 0), (1, 0), (0, -1), (0, 1))
+    others = (1, 0, 3, 2)
+    for y in range(h):
+        for x in range(w):
+            for k in range(4):
+                shadow[k, y * w + x] = _shadow_candidate(sc, k, others[k], w, h, x, y,
+                                                         offs[k][0], offs[k][1], radius, min_prob)
+    traits = np.zeros(n, np.int32)
+    ob = (OBSTACLE_BORDER_LEFT, OBSTACLE_BORDER_RIGHT, OBSTACLE_BORDER_TOP, OBSTACLE_BORDER_BOTTOM)
+    sb = (SHADOW_BORDER_RIGHT, SHADOW_BORDER_LEFT, SHADOW_BORDER_BOTTOM, SHADOW_BORDER_TOP)
+    vp = (VEIL_POINT_RIGHT, VEIL_POINT_LEFT, VEIL_POINT_BOTTOM, VEIL_POINT_TOP)
+    steps = (-1, 1, -w, w)
+    for y in range(h):
+        for x in range(w):
+            i = y * w + x
+            for k in range(4):
+                j = shadow[k, i]
+                if j < 0 or not _is_maximum(sc[k], w, h, x, y, offs[k][0], offs[k][1], j, radius):
+                    continue
+                traits[i] |= OBSTACLE_BORDER | ob[k]
+                traits[j] |= SHADOW_BORDER | sb[k]
+                st = steps[k]
+                m = i + st
+                while (m > j) if st < 0 else (m < j):
+                    traits[m] |= VEIL_POINT | vp[k]
+                    m += st
+    return traits
+
+
+@njit(cache=True, error_model="numpy")
+def _border_directions(ri, b, normal, mean, radius, min_prob):
+    """3D border directions of obstacle borders (:class:`BorderClasses` ``b``), then their
+    average over a window."""
+    pts, rng, w, h = ri.points, ri.ranges, ri.width, ri.height
+    focal, cx, cy = ri.focal, ri.cx, ri.cy
+    traits, ok, maxd2 = b.traits, b.ok, b.maxd2
+    n = w * h
+    raw = np.zeros((n, 3), np.float32)
+    has = np.zeros(n, np.bool_)
+    fr = _ONE / focal
+    for y in range(h):
+        for x in range(w):
+            i = y * w + x
+            t = traits[i]
+            if not (t & OBSTACLE_BORDER):
+                continue
+            dx = 0
+            dy = 0
+            if t & OBSTACLE_BORDER_RIGHT:
+                dx += 1
+            if t & OBSTACLE_BORDER_LEFT:
+                dx -= 1
+            if t & OBSTACLE_BORDER_TOP:
+                dy -= 1
+            if t & OBSTACLE_BORDER_BOTTOM:
+                dy += 1
+            if dx == 0 and dy == 0:
+                continue
+            r = rng[i]
+            # calculate3DPoint(x + dx, y + dy, range) in the planar image
+            ex = (f32(x + dx) - cx) * fr
+            ey = (f32(y + dy) - cy) * fr
+            q2 = r / math.sqrt((ex * ex + ey * ey) + _ONE)
+            q0 = ex * q2
+            q1 = ey * q2
+            if ok[i]:
+                # project onto the local plane along the viewing ray (sensor at the origin)
+                n0, n1, n2 = normal[i, 0], normal[i, 1], normal[i, 2]
+                lam = _dot(n0, n1, n2, mean[i, 0], mean[i, 1], mean[i, 2]) / _dot(n0, n1, n2, q0, q1, q2)
+                q0, q1, q2 = lam * q0, lam * q1, lam * q2
+            d = _normalized(q0 - pts[i, 0], q1 - pts[i, 1], q2 - pts[i, 2])
+            raw[i, 0], raw[i, 1], raw[i, 2] = d
+            has[i] = True
+    avg = np.zeros((n, 3), np.float32)
+    avg_has = np.zeros(n, np.bool_)
+    min_cos = f32(np.cos(f32(f32(120.0) * _DEG2RAD)))
+    limit = f32(0.95) * min_prob
+    for y in range(h):
+        for x in range(w):
+            i = y * w + x
+            if not has[i]:
+                continue
+            a0, a1, a2 = raw[i, 0], raw[i, 1], raw[i, 2]
+            wsum = _ONE
+            for y2 in range(max(0, y - radius), min(y + radius, h - 1) + 1):
+                for x2 in range(max(0, x - radius), min(x + radius, w - 1) + 1):
+                    j = y2 * w + x2
+                    if not has[j] or j == i:
+                        continue
+                    c = _dot(raw[j, 0], raw[j, 1], raw[j, 2], raw[i, 0], raw[i, 1], raw[i, 2])
+                    if c < min_cos:
+                        continue
+                    s = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, x2 - x, y2 - y, 1)
+                    if abs(s) >= limit:
+                        continue
+                    a0 += raw[j, 0]
+                    a1 += raw[j, 1]
+                    a2 += raw[j, 2]
+                    wsum += _ONE
+            if round(wsum) < radius + 1:
+                continue
+            d = _normalized(a0, a1, a2)
+            avg[i, 0], avg[i, 1], avg[i, 2] = d
+            avg_has[i] = True
+    return avg, avg_has
+
+
+@njit(cache=True, error_model="numpy")
+def _surface_changes(ri, b, normal, bdir, bhas, radius, variant, need, min_score):
+    """Surface change score and direction: borders, else the main principal curvature
+    (only where ``need`` is set).
+
+    ``min_score`` > 0: scores below it may be left at 0 (for the interest values, which only
+    use scores >= 0.2). The largest eigenvalue that PCL's solver returns for the normals'
+    covariance is at most its trace (up to rounding: the roots are ``c2 / 3 + 2 rho cos``
+    with ``rho <= c2 / 3`` for a positive semi-definite matrix), so the solver is skipped
+    where the trace is below 0.9 ``min_score ** 2``.
+    """
+    cutoff = 0.9 * np.float64(min_score) * np.float64(min_score)
+    rng, w, h = ri.ranges, ri.width, ri.height
+    traits, ok = b.traits, b.ok
+    n = w * h
+    score = np.zeros(n, np.float32)
+    direc = np.zeros((n, 3), np.float32)
+    cov = np.empty((3, 3), np.float32)
+    evecs = np.empty((3, 3), np.float32)
+    evals = np.empty(3, np.float32)
+    beams = np.zeros(9, np.bool_)
+    work = np.empty((3, 3, 3), np.float32)
+    for y in range(h):
+        for x in range(w):
+            i = y * w + x
+            if not need[i] or traits[i] & _SHADOW_OR_VEIL:
+                continue
+            if bhas[i]:
+                score[i] = _ONE
+                direc[i, 0], direc[i, 1], direc[i, 2] = bdir[i, 0], bdir[i, 1], bdir[i, 2]
+                continue
+            if not ok[i]:
+                continue
+            # VectorAverage3f::add of the neighbours' normals, in registers
+            cnt = 0
+            m0 = m1 = m2 = c00 = c01 = c02 = c11 = c12 = c22 = _Z
+            for step in range(1, radius + 1):
+                b = 0
+                for y2 in range(y - step, y + step + 1, step):
+                    for x2 in range(x - step, x + step + 1, step):
+                        if step == 1:
+                            beams[b] = not (x2 == x and y2 == y)
+                        elif not beams[b]:
+                            b += 1
+                            continue
+                        bi = b
+                        b += 1
+                        if not (0 <= x2 < w and 0 <= y2 < h):
+                            continue
+                        j = y2 * w + x2
+                        if not np.isfinite(rng[j]):
+                            continue
+                        if traits[j] & _SHADOW_OR_VEIL:
+                            beams[bi] = False
+                            continue
+                        if not ok[j]:
+                            continue
+                        cnt += 1
+                        alpha = _RECIP[cnt]
+                        oma = _ONE_MINUS_RECIP[cnt]
+                        d0 = normal[j, 0] - m0
+                        d1 = normal[j, 1] - m1
+                        d2 = normal[j, 2] - m2
+                        c00 = (c00 + (d0 * d0) * alpha) * oma
+                        c01 = (c01 + (d0 * d1) * alpha) * oma
+                        c02 = (c02 + (d0 * d2) * alpha) * oma
+                        c11 = (c11 + (d1 * d1) * alpha) * oma
+                        c12 = (c12 + (d1 * d2) * alpha) * oma
+                        c22 = (c22 + (d2 * d2) * alpha) * oma
+                        m0 += d0 * alpha
+                        m1 += d1 * alpha
+                        m2 += d2 * alpha
+            if cnt < 3:
+                continue
+            if np.float64(c00) + np.float64(c11) + np.float64(c22) < cutoff:
+                continue
+            cov[0, 0] = c00
+            cov[0, 1] = cov[1, 0] = c01
+            cov[0, 2] = cov[2, 0] = c02
+            cov[1, 1] = c11
+            cov[1, 2] = cov[2, 1] = c12
+            cov[2, 2] = c22
+            _eigen33(cov, evecs, evals, variant, work)
+            mag = math.sqrt(evals[2])
+            if not np.isfinite(mag):
+                continue
+            score[i] = mag
+            direc[i, 0], direc[i, 1], direc[i, 2] = evecs[0, 2], evecs[1, 2], evecs[2, 2]
+    return score, direc
+
+
+class BorderExtraction(NamedTuple):
+    """Results of :func:`border_extraction` (flattened row-major arrays)."""
+
+    valid_surface: np.ndarray     # (N,) bool: local plane found
+    normals: np.ndarray           # (N, 3) local normals (towards the sensor)
+    border_scores: np.ndarray     # (4, N) left, right, top, bottom, after shadow search
+    traits: np.ndarray            # (N,) int32 border trait bits (OBSTACLE_BORDER, ...)
+    border_directions: np.ndarray  # (N, 3), valid where has_border_direction
+    has_border_direction: np.ndarray  # (N,) bool
+    surface_change_scores: np.ndarray  # (N,) float32
+    surface_change_directions: np.ndarray  # (N, 3) float32
+
+
+@njit(cache=True, error_model="numpy")
+def dilate(mask, w, h, r):
+    """Chebyshev (square) dilation of a flattened boolean image by ``r`` pixels."""
+    tmp = np.zeros(w * h, np.bool_)
+    out = np.zeros(w * h, np.bool_)
+    for y in range(h):
+        last = -10 * r - 10
+        for x in range(w):
+            if mask[y * w + x]:
+                last = x
+            if x - last <= r:
+                tmp[y * w + x] = True
+        last = w + 10 * r + 10
+        for x in range(w - 1, -1, -1):
+            if mask[y * w + x]:
+                last = x
+            if last - x <= r:
+                tmp[y * w + x] = True
+    for x in range(w):
+        last = -10 * r - 10
+        for y in range(h):
+            if tmp[y * w + x]:
+                last = y
+            if y - last <= r:
+                out[y * w + x] = True
+        last = h + 10 * r + 10
+        for y in range(h - 1, -1, -1):
+            if tmp[y * w + x]:
+                last = y
+            if last - y <= r:
+                out[y * w + x] = True
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _obstacle_or(mask, traits):
+    out = mask.copy()
+    for i in range(traits.shape[0]):
+        if traits[i] & OBSTACLE_BORDER:
+            out[i] = True
+    return out
+
+
+class BorderClasses(NamedTuple):
+    ok: np.ndarray
+    maxd2: np.ndarray
+    scores: np.ndarray
+    traits: np.ndarray
+
+
+def classify_borders(ri: RangeImage, variant: int, lap) -> BorderClasses:
+    """Border extraction up to the classification (needs no plane fit)."""
+    w, h = ri.width, ri.height
+    none = np.zeros(w * h, np.bool_)
+    ok, maxd2, _, _ = _local_surfaces(ri, PIXEL_RADIUS_PLANE_EXTRACTION, variant, none, False,
+                                      np.zeros(0, np.float32))
+    lap("neighbour distances")
+    sc = _border_scores(ri, ok, maxd2, PIXEL_RADIUS_BORDERS)
+    sc = _propagate_scores(sc, w, h, MINIMUM_BORDER_PROBABILITY)
+    lap("border scores")
+    traits = _classify(sc, w, h, PIXEL_RADIUS_BORDERS, MINIMUM_BORDER_PROBABILITY)
+    lap("shadow borders + classification")
+    return BorderClasses(ok, maxd2, sc, traits)
+
+
+def surface_change(ri: RangeImage, b: BorderClasses, need: np.ndarray, variant: int, lap,
+                   min_score=_Z) -> BorderExtraction:
+    """Local planes, border directions and surface changes where ``need`` is set (surface
+    change scores below ``min_score`` may be left at 0)."""
+    w, h = ri.width, ri.height
+    fit = _obstacle_or(dilate(need, w, h, PIXEL_RADIUS_PRINCIPAL_CURVATURE), b.traits)
+    _, _, normal, mean = _local_surfaces(ri, PIXEL_RADIUS_PLANE_EXTRACTION, variant, fit, True, b.maxd2)
+    lap("local planes")
+    bdir, bhas = _border_directions(ri, b, normal, mean, PIXEL_RADIUS_BORDER_DIRECTION,
+                                    MINIMUM_BORDER_PROBABILITY)
+    lap("border directions")
+    score, direc = _surface_changes(ri, b, normal, bdir, bhas, PIXEL_RADIUS_PRINCIPAL_CURVATURE,
+                                    variant, need, f32(min_score))
+    lap("surface changes")
+    return BorderExtraction(b.ok, normal, b.scores, b.traits, bdir, bhas, score, direc)
+
+
+def lap_clock(timings):
+    import time
+
+    clock = [time.perf_counter()]
+
+    def lap(name):
+        """Add the time since the last call (or reset) to ``name``; ``name=None`` resets."""
+        now = time.perf_counter()
+        if timings is not None and name is not None:
+            timings[name] = timings.get(name, 0.0) + now - clock[0]
+        clock[0] = now
+
+    return lap
+
+
+def border_extraction(ri: RangeImage, eigen_variant: int = 0, timings: dict | None = None) -> BorderExtraction:
+    """``RangeImageBorderExtractor`` (default parameters) on a range image.
+
+    ``eigen_variant``: 0 = PCL 1.7/1.8's ``eigen33`` (Taskonomy), 1 = PCL >= 1.10's.
+    ``timings``: if a dict, seconds per sub-stage are added to it.
+    """
+    lap = lap_clock(timings)
+    b = classify_borders(ri, eigen_variant, lap)
+    return surface_change(ri, b, np.ones(ri.width * ri.height, np.bool_), eigen_variant, lap)
+
