@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .sample_cli import add_sample_parser  # labelgen sample (issue 7)
 
     add_sample_parser(sub)
+    from .batch import add_batch_parser  # labelgen batch (issue 11)
+
+    add_batch_parser(sub)
     return parser
 
 
@@ -132,10 +135,11 @@ def main(argv=None) -> int:
     logging.basicConfig(format="labelgen: %(message)s", level=logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
+        from .batch import cmd_batch
         from .sample_cli import cmd_sample
 
         return {"render": _cmd_render, "derive": _cmd_derive, "tasks": _cmd_tasks,
-                "sample": cmd_sample}[args.command](args)
+                "sample": cmd_sample, "batch": cmd_batch}[args.command](args)
     except LabelgenError as err:
         print(f"labelgen: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
