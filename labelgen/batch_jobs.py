@@ -72,7 +72,7 @@ def check_name(value, where, what: str) -> str:
     if isinstance(value, str) and _NAME.fullmatch(value) and not value.endswith("."):
         return value
     shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
-    raise LabelgenError(where, f"{what} must be 1-128 letters, digits, '-', '_' or '.' starting with a letter "
+    raise LabelgenError(where, f"{what + ' ' if what else ''}must be 1-128 letters, digits, '-', '_' or '.' starting with a letter "
                                f"or digit, got {shown}")
 
 
@@ -229,7 +229,7 @@ def read_jobs(path, layout: str = "building") -> list[Job]:
     d_comp = DEFAULT_COMPONENT
     if "component" in defaults:
         try:
-            d_comp = check_name(defaults["component"], None, "component")
+            d_comp = check_name(defaults["component"], None, "")
         except LabelgenError as err:
             bad("defaults.component", err.problem)
 
@@ -237,16 +237,20 @@ def read_jobs(path, layout: str = "building") -> list[Job]:
     seen: dict[Any, int] = {}
     for i, entry in enumerate(jobs):
         name = entry.get("building") if isinstance(entry, dict) else None
-        tag = f"job {i + 1}" + (f" ({name})" if isinstance(name, str) and len(name) <= 80 else "")
+        ok = isinstance(name, str) and _NAME.fullmatch(name) and not name.endswith(".")
+        tag = f"job {i + 1}" + (f" ({name})" if ok else "")
         if not isinstance(entry, dict):
             bad(tag, "must be a mapping")
         if "building" not in entry:
             bad(tag, "building: missing")
         try:
-            building = check_name(entry["building"], None, "building")
-            component = check_name(entry.get("component", d_comp), None, "component")
+            building = check_name(entry["building"], None, "")
         except LabelgenError as err:
-            bad(f"{tag}: {'component' if 'building must' not in err.problem else 'building'}", err.problem)
+            bad(f"{tag}: building", err.problem)
+        try:
+            component = check_name(entry.get("component", d_comp), None, "")
+        except LabelgenError as err:
+            bad(f"{tag}: component", err.problem)
         extra = set(entry) - _JOB_KEYS
         if extra:
             bad(tag, f"unknown field '{sorted(map(str, extra))[0]}'")
