@@ -47,12 +47,14 @@ class BuildingState:
     finished: float | None = None
     outstanding: int = 0  # tasks queued or running
     planned: bool = False
+    peak_rss_mb: float = 0.0  # largest peak resident memory of a worker process that ran its tasks
 
     def summary(self) -> dict:
         seconds = (self.finished or time.perf_counter()) - (self.started or time.perf_counter())
         return {"views": self.views, "computed": self.computed, "already_done": self.already_done,
                 "files": self.files, "skipped": dict(sorted(self.skipped.items())),
-                "failures": list(self.failures), "seconds": round(seconds, 3)}
+                "failures": list(self.failures), "seconds": round(seconds, 3),
+                "worker_peak_rss_mb": round(self.peak_rss_mb, 1)}
 
 
 # -- executors -----------------------------------------------------------------------------
@@ -327,6 +329,7 @@ class Batch:
             if self.bar is not None:
                 self.bar.update(task.size)
         elif task.kind == "prepare":
+            state.peak_rss_mb = max(state.peak_rss_mb, result.get("peak_rss_mb", 0.0))
             spec = dict(task.spec)
             todo = spec.pop("todo", None)
             try:
@@ -342,6 +345,7 @@ class Batch:
             state.files += result["files"]
             state.skipped.update(result["skipped"])
             state.failures.extend(result["failures"])
+            state.peak_rss_mb = max(state.peak_rss_mb, result.get("peak_rss_mb", 0.0))
             if self.bar is not None:
                 self.bar.update(task.size)
         if state.outstanding == 0 and state.planned:
@@ -370,14 +374,16 @@ def _sample_done(spec) -> bool:
 
 def run_batch(jobs_file, root, scheduler: str = "local", address: str | None = None, workers: int = 1,
               layout: str = "building", force: bool = False, quiet: bool = True,
-              chunk_views: int | None = None) -> dict:
+              chunk_views: int | None = None, executor=None) -> dict:
     """Run every job of ``jobs_file`` into ``root``; returns the summary (also written to
     ``root/.labelgen/summary.json``): ``{"buildings": {name: {"views", "computed",
     "already_done", "files", "skipped", "failures", "seconds"}}}``.
 
     The jobs file is checked completely first (a problem raises :class:`LabelgenError`
     before anything is written). ``chunk_views``: views per chunk (default: about four
-    chunks per worker and building, at most 16 views each).
+    chunks per worker and building, at most 16 views each). ``executor``: a
+    :class:`LocalExecutor` or :class:`DaskExecutor` to run on (kept open; by default one is
+    made from ``scheduler``, ``workers`` and ``address`` and closed at the end).
     """
     jobs = read_jobs(jobs_file, layout)
     root = Path(root)
@@ -388,12 +394,15 @@ def run_batch(jobs_file, root, scheduler: str = "local", address: str | None = N
     if not os.access(root, os.W_OK):
         raise LabelgenError(root, "output folder is not writable")
     batch = Batch(jobs, root, layout, force, chunk_views)
-    executor = make_executor(scheduler, workers, address)
+    own = executor is None
+    if own:
+        executor = make_executor(scheduler, workers, address)
     try:
         batch.workers, batch.threads = executor.workers, executor.threads
         _drive(batch, executor, quiet)
     finally:
-        executor.close()
+        if own:
+            executor.close()
     names = [s.job.building for s in batch.states]
     summary = {"buildings": {}}
     for s in batch.states:

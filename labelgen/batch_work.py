@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -117,9 +118,20 @@ class _ViewWriter:
         self.record["files"][path.relative_to(self.root).as_posix()] = [len(data), sha256(data)]
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, MiB (0 where the OS does not say)."""
+    try:
+        import resource
+
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    except (ImportError, OSError):
+        return 0.0
+    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+
+
 def _result(views=0, files=0, skipped=None, failures=None, done=None) -> dict:
     return {"views": views, "files": files, "skipped": dict(skipped or {}), "failures": list(failures or []),
-            "done": list(done or [])}
+            "done": list(done or []), "peak_rss_mb": peak_rss_mb()}
 
 
 def _skip_key(task, reason) -> str:
@@ -171,7 +183,7 @@ def prepare_building(spec: dict) -> dict:
         _sample(mesh, spec)
     tasks = spec["tasks"] if spec["tasks"] is not None else default_render_tasks(mesh)
     mesh_cache.prepare(mesh, tasks, resolve_params(spec["params"]))
-    return {"tasks": tasks}
+    return {"tasks": tasks, "peak_rss_mb": peak_rss_mb()}
 
 
 def _sample(mesh, spec):
@@ -202,7 +214,6 @@ def _sample(mesh, spec):
 
 def render_chunk(spec: dict) -> dict:
     """Render and write the views ``spec["views"]`` (list of (name, camera, key)) of a building."""
-    from .labels import all_labels
     from .pipeline import resolve_params
     from .runner import default_render_tasks, render_view
 
@@ -211,7 +222,6 @@ def render_chunk(spec: dict) -> dict:
     renderer = worker_renderer(spec["mesh"], spec["backend"], spec.get("threads", 0))
     tasks = spec["tasks"] if spec["tasks"] is not None else default_render_tasks(renderer.mesh)
     params = resolve_params(spec["params"])
-    registry = all_labels()
     folder = spec["folder"]
     skipped: Counter = Counter()
     failures, done, records, files = [], [], {}, 0
