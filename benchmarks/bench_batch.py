@@ -106,7 +106,7 @@ def big_mesh(path: Path):
 
     apt = trimesh.load(ROOT / "sample_meshes" / "apartment.glb", force="scene")
     parts = [trimesh.Trimesh(p.vertices, p.faces, process=False) for p in apt.dump()]
-    for subdiv, centre in [(8, (2.3, 4.1, 1.2)), (7, (6.0, 1.5, 1.0)), (7, (1.0, 1.5, 0.8))]:
+    for subdiv, centre in [(7, (2.3, 4.1, 1.2)), (7, (6.0, 1.5, 1.0)), (7, (1.0, 1.5, 0.8))]:
         s = trimesh.creation.icosphere(subdivisions=subdiv, radius=0.4)
         s.apply_translation(centre)
         parts.append(s)

@@ -109,7 +109,7 @@ class DaskExecutor:
             except (OSError, TimeoutError, ValueError) as err:
                 raise LabelgenError("--address", f"cannot connect to the Dask scheduler at {address}: {err}") from None
             self.workers = max(1, sum(self.client.nthreads().values()))
-            self.threads = 0
+            self.threads = 1  # ray-casting threads per task: run one single-threaded worker per core
         else:
             self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                         dashboard_address=None, host="127.0.0.1", silence_logs=logging.ERROR)
