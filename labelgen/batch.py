@@ -196,6 +196,9 @@ class Batch:
         except LabelgenError as err:
             state.failures.append(str(err))
             state.planned = True
+        except OSError as err:  # an input or the journal vanished or became unreadable meanwhile
+            state.failures.append(f"{err.filename or job.label}: {err.strerror or err}")
+            state.planned = True
         if state.planned and state.outstanding == 0:
             state.finished = time.perf_counter()
 
