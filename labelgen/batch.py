@@ -273,7 +273,7 @@ class Batch:
             stamp = []
             for k, f in inputs.items():
                 st = os.stat(f)
-                stamp.append([k, f, st.st_size, st.st_mtime_ns])
+                stamp.append([k, os.path.relpath(f, job.path), st.st_size, st.st_mtime_ns])
             views.append((f"{p}_{v}", (inputs, p, v), work.key_of([job_key, stamp])))
         todo = self._count_done(state, views)
         spec = self._base_spec(job, tasks=tasks, fov=job.fov)
