@@ -17,6 +17,7 @@ the field.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -124,6 +125,10 @@ def _load(path: Path):
         raise LabelgenError(path, "no such jobs file") from None
     except (OSError, UnicodeDecodeError) as err:
         raise LabelgenError(path, f"cannot read: {getattr(err, 'strerror', None) or err}") from None
+    try:  # JSON first: YAML refuses some valid JSON (tab indentation)
+        return json.loads(text)
+    except ValueError:
+        pass
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:

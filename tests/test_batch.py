@@ -365,6 +365,9 @@ def test_jobs_file_yaml_relative_paths_and_overrides(tmp_path):
     assert len(read_jobs(path, "omnidata")) == 2
     with pytest.raises(LabelgenError, match="job 2"):
         read_jobs(path, "building")
+    # JSON as it is, even indented with tabs (which YAML refuses)
+    path = _write(tmp_path, json.dumps({"jobs": [{"building": "t", "derive": {"path": "sub"}}]}, indent="\t"))
+    assert [j.building for j in read_jobs(path)] == ["t"]
 
 
 def test_omnidata_layout_unreadable_mesh_and_validate(tmp_path, capsys, reference):
