@@ -261,6 +261,44 @@ def test_sigkill_then_rerun_dask_localcluster(uninterrupted, jobs_file, tmp_path
     _check_resumed(summary, root, uninterrupted[0])
 
 
+def _pool_workers(pid: int) -> list[int]:
+    """Process ids of the spawned pool workers among the children of ``pid``."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (d / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid and b"spawn_main" in cmd:
+            out.append(int(d.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the pool's workers")
+def test_local_pool_survives_a_killed_worker(uninterrupted, jobs_file, tmp_path):
+    root = tmp_path / "out"
+    batch = subprocess.Popen(_cmd(jobs_file, root, "--workers", "2"), env=_env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not _journal_files(root) and batch.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        workers = _pool_workers(batch.pid)
+        assert batch.poll() is None and workers, "the batch ended before a worker could be killed"
+        os.kill(workers[0], signal.SIGKILL)
+        _, err = batch.communicate(timeout=TIMEOUT)
+        assert batch.returncode == 0, err
+    finally:
+        _kill_group(batch)
+    summary = json.loads((root / ".labelgen" / "summary.json").read_text())
+    for s in summary["buildings"].values():
+        assert s["failures"] == [] and s["computed"] == s["views"]
+    assert tree(root) == tree(uninterrupted[0])
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
