@@ -14,6 +14,7 @@ building (whose mesh and renderer they keep) until its chunks run out.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import multiprocessing
@@ -22,6 +23,7 @@ import shutil
 import sys
 import time
 from collections import Counter, deque
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,7 +131,7 @@ class DaskExecutor:
     def lost(self, err) -> bool:
         from distributed.scheduler import KilledWorker
 
-        return isinstance(err, KilledWorker)
+        return isinstance(err, (KilledWorker, asyncio.CancelledError, CancelledError))
 
     def recover(self):
         pass
@@ -448,7 +450,10 @@ def _drive(batch: Batch, executor, quiet: bool):
             lost = False
             for fut in finished:
                 task = running.pop(fut)
-                err = fut.exception()
+                try:
+                    err = fut.exception()
+                except (Exception, asyncio.CancelledError) as cancelled:  # e.g. a restarted Dask scheduler
+                    err = cancelled
                 if err is None:
                     batch.handle(task, fut.result())
                 elif executor.lost(err) and task.losses + 1 < MAX_LOSSES:
