@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -68,16 +69,30 @@ def make_jobs(folder: Path, buildings: int, views: int, size: int, tasks, mesh=N
     return path
 
 
+def _proc_cpu(pid) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(executor) -> float:
+    """CPU seconds (user + sys) used so far by the driver and the executor's worker processes."""
+    total = time.process_time()
+    if isinstance(executor, LocalExecutor):
+        return total + sum(_proc_cpu(pid) for pid in executor._pool._processes)
+    times = executor.client.run(os.times)
+    return total + sum(t[0] + t[1] for t in times.values())
+
+
 def timed(executor, jobs, warm, out: Path):
     run_batch(warm, out / "warm", executor=executor)
-    t = time.perf_counter()
+    c, t = cpu_seconds(executor), time.perf_counter()
     summary = run_batch(jobs, out / "run", executor=executor)
-    dt = time.perf_counter() - t
+    dt, cpu = time.perf_counter() - t, cpu_seconds(executor) - c
     views = sum(s["computed"] for s in summary["buildings"].values())
     failures = [f for s in summary["buildings"].values() for f in s["failures"]]
     if failures:
         raise SystemExit(f"failures: {failures[:3]}")
-    return views / dt, dt, views
+    return views / dt, dt, views, cpu / views
 
 
 def bench_speed(args):
@@ -91,14 +106,18 @@ def bench_speed(args):
                             ("dask LocalCluster, 2 workers", lambda: DaskExecutor(None, 2))]:
             ex = make()
             try:
-                rate, dt, n = timed(ex, jobs, warm, tmp / label.replace(" ", "_").replace(",", ""))
+                rate, dt, n, cpv = timed(ex, jobs, warm, tmp / label.replace(" ", "_").replace(",", ""))
             finally:
                 ex.close()
-            results[label] = rate
-            print(f"{label:30s} {n} views in {dt:6.2f} s: {rate:6.2f} views/s", flush=True)
-        r1, r2, rd = results.values()
+            results[label] = rate, cpv
+            print(f"{label:30s} {n} views in {dt:6.2f} s: {rate:6.2f} views/s, {cpv * 1000:6.1f} CPU ms/view",
+                  flush=True)
+        (r1, c1), (r2, c2), (rd, cd) = results.values()
         print(f"scaling 1 -> 2 local workers: {r2 / r1:.2f}x = {r2 / (2 * r1) * 100:.0f} % of linear (target >= 85 %)")
         print(f"dask / local with 2 workers: {rd / r2 * 100:.0f} % (target >= 90 %)")
+        print(f"CPU per view, 1 worker / 2 workers: {c1 / c2 * 100:.0f} %; local / dask with 2 workers: "
+              f"{c2 / cd * 100:.0f} % (on a loaded machine the wall-clock figures follow the other jobs; "
+              f"these CPU ratios bound the scaling an idle machine with >= 2 free cores would show)")
 
 
 def big_mesh(path: Path):
