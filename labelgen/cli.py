@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("tasks", help="list every label with its inputs and encoding")
 
     add_sample_parser(sub)
+    from .batch import add_batch_parser  # labelgen batch (issue 11)
+
+    add_batch_parser(sub)
     return parser
 
 
@@ -175,8 +178,10 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     configure()
     try:
+        from .batch import cmd_batch
+
         return {"render": _cmd_render, "derive": _cmd_derive, "tasks": _cmd_tasks,
-                "sample": cmd_sample}[args.command](args)
+                "sample": cmd_sample, "batch": cmd_batch}[args.command](args)
     except LabelgenError as err:
         print(f"labelgen: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

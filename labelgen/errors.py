@@ -15,3 +15,6 @@ class LabelgenError(Exception):
         self.where = None if where is None else os.fspath(where)
         self.problem = problem
         super().__init__(problem if self.where is None else f"{self.where}: {problem}")
+
+    def __reduce__(self):  # picklable, so it crosses process pools and Dask workers intact
+        return (type(self), (self.where, self.problem))

@@ -280,6 +280,11 @@ def _missing_files(label, sources, registry, seen=()) -> set[str]:
     return missing
 
 
+def default_derive_tasks() -> list[str]:
+    """Every label computable from a building folder's images (no mesh, no render)."""
+    return [n for n, lab in all_labels().items() if "gbuffer" not in lab.requires and "mesh" not in lab.requires]
+
+
 def derive_view(files: dict[str, Path], point, view, tasks, params, out, fov=None, max_pixels=None) -> Summary:
     """Compute ``tasks`` for one view from its files and write them (see derive_building).
 
@@ -287,6 +292,19 @@ def derive_view(files: dict[str, Path], point, view, tasks, params, out, fov=Non
     that need it are not made; the other tasks of the view still are. Inputs of different
     sizes fail the whole view.
     """
+    labels, summary = derive_view_labels(files, point, view, tasks, params, fov, max_pixels)
+    registry = all_labels()
+    for name, array in labels.items():
+        write_label(out, registry[name], point, view, array)
+        summary.files += 1
+    summary.views = 1 if labels else 0
+    return summary
+
+
+def derive_view_labels(files: dict[str, Path], point, view, tasks, params, fov=None, max_pixels=None
+                       ) -> tuple[dict[str, np.ndarray], Summary]:
+    """:func:`derive_view` without writing: the encoded arrays, and a Summary of skipped
+    tasks and failures (its ``views`` and ``files`` left at 0)."""
     summary = Summary()
     sources = view_sources(files, point, view, fov, max_pixels=max_pixels)
     order, skipped = plan(tasks, sources)
@@ -297,7 +315,7 @@ def derive_view(files: dict[str, Path], point, view, tasks, params, out, fov=Non
             reason = "no " + ", ".join(sorted(missing)) + " file"
         summary.skipped[(task, reason)] += 1
     if not order:
-        return summary
+        return {}, summary
     used = sorted({r for name in order for r in registry[name].requires if r in sources})
     good = {}
     for r in used:
@@ -310,12 +328,8 @@ def derive_view(files: dict[str, Path], point, view, tasks, params, out, fov=Non
         labels, _ = compute_view([t for t in tasks if t not in skipped], LazySources(**good), params)
     except LabelgenError as err:
         summary.failures.append(str(err))
-        return summary
-    for name, array in labels.items():
-        write_label(out, registry[name], point, view, array)
-        summary.files += 1
-    summary.views = 1 if labels else 0
-    return summary
+        return {}, summary
+    return labels, summary
 
 
 def _derive_worker(args):
@@ -341,8 +355,7 @@ def derive_building(building, out, tasks=None, params=None, workers: int = 1, fo
     views = scan_building(building)
     if not views:
         raise LabelgenError(building, "no Taskonomy label files found")
-    tasks = check_tasks(tasks) if tasks is not None else [
-        n for n, lab in all_labels().items() if "gbuffer" not in lab.requires and "mesh" not in lab.requires]
+    tasks = check_tasks(tasks) if tasks is not None else default_derive_tasks()
     params = resolve_params(params)
     out = Path(out)
     _check_writable(out)
