@@ -201,6 +201,8 @@ def read_jobs(path, layout: str = "building") -> list[Job]:
             bad(where, "must be a mapping of parameter names to values")
         try:
             resolve_params(value)
+        except LabelgenError as err:
+            bad(where, str(err))
         except KeyError as err:
             bad(where, err.args[0])
         except (TypeError, ValueError) as err:
@@ -341,7 +343,7 @@ def _sample_field(where, value, job, bad, file_field) -> dict:
             cfg.resolution = parse_resolution(job.resolution)
         cfg.check()
         if cfg.rooms is not None:
-            from .sampling import read_room_boxes
+            from .rooms import read_room_boxes
 
             read_room_boxes(cfg.rooms)
     except LabelgenError as err:

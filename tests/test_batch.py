@@ -149,13 +149,8 @@ def run_killed(jobs, root, *extra):
 
 
 @pytest.fixture(scope="module")
-def jobs_file(tmp_path_factory, request):
-    from conftest import shared_dir
-
-    shared = shared_dir()
-    if shared is None:
-        pytest.skip("../shared/reference is not present")
-    return make_jobs(tmp_path_factory.mktemp("jobs"), shared / "reference")
+def jobs_file(tmp_path_factory, reference):
+    return make_jobs(tmp_path_factory.mktemp("jobs"), reference)
 
 
 @pytest.fixture(scope="module")
