@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .sample_cli import add_sample_parser  # labelgen sample (issue 7)
 
     add_sample_parser(sub)
+
+    from .validate_cli import add_validate_parser  # labelgen validate (issue 10)
+
+    add_validate_parser(sub, _add_params)
     return parser
 
 
@@ -134,6 +138,10 @@ def main(argv=None) -> int:
     try:
         from .sample_cli import cmd_sample
 
+        from .validate_cli import cmd_validate
+
+        if args.command == "validate":
+            return cmd_validate(args, _params_from(args))
         return {"render": _cmd_render, "derive": _cmd_derive, "tasks": _cmd_tasks,
                 "sample": cmd_sample}[args.command](args)
     except LabelgenError as err:

@@ -374,16 +374,30 @@ def find_buildings(root) -> list[Building]:
     root = Path(root)
     if not root.is_dir():
         raise LabelgenError(root, "no such folder")
-    own = scan_building(root)
-    if own:
-        return [Building(root.resolve().name or "building", None, own)]
     aliases = domain_aliases()
+    folders = set(aliases) | {"points"}  # legacy point_info folder
+    here = root.resolve().name or "building"
     found: dict[tuple[str | None, str], Building] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         rel = Path(dirpath).relative_to(root).parts
-        if len(rel) >= 4:
+        if len(rel) >= 3:
             dirnames[:] = []
         dirnames.sort()
+        if len(rel) == 0:
+            key = (None, here)                      # ROOT/file (one flat building)
+        elif rel[0] in folders:
+            if len(rel) == 1:
+                key = (None, here)                  # ROOT/{domain}/file (a building folder)
+            elif len(rel) == 2:
+                key = (None, rel[1])                # ROOT/{domain}/{building}/file
+            else:
+                key = (rel[1], rel[2])              # ROOT/{domain}/{component}/{building}/file
+        elif len(rel) == 1 or (len(rel) == 2 and rel[1] in folders):
+            key = (None, rel[0])                    # ROOT/{building}/[{domain}/]file
+        elif len(rel) == 3 and rel[2] in folders:
+            key = (rel[0], rel[1])                  # ROOT/{component}/{building}/{domain}/file
+        else:
+            continue
         for fname in sorted(filenames):
             m = _FILE.match(fname)
             if not m or m.group("domain") not in aliases:
@@ -391,19 +405,9 @@ def find_buildings(root) -> list[Building]:
             name = aliases[m.group("domain")]
             if (name == "point_info") != (m.group("ext") == "json"):
                 continue
-            if rel and rel[0] in aliases:  # ROOT/{domain}/[{component}/]{building}/file
-                if len(rel) == 3:
-                    component, bname = rel[1], rel[2]
-                elif len(rel) == 2:
-                    component, bname = None, rel[1]
-                else:
-                    continue
-            elif len(rel) in (1, 2) and (len(rel) == 1 or rel[1] in aliases):
-                component, bname = None, rel[0]  # ROOT/{building}/[{domain}/]file
-            else:
-                continue
-            b = found.setdefault((component, bname), Building(bname, component))
+            b = found.setdefault(key, Building(key[1], key[0]))
             entry = b.views.setdefault((m.group("point"), m.group("view")), {})
+            # a current-layout file wins over a legacy one for the same label
             if name not in entry or m.group("domain") == name:
                 entry[name] = Path(dirpath) / fname
     return [found[k] for k in sorted(found, key=lambda k: (k[0] or "", k[1]))]

@@ -1,0 +1,230 @@
+"""The validation report: ``report.json`` and a self-contained ``index.html``.
+
+The HTML page embeds its images (PNG data URIs), so it can be moved or mailed on its own. It
+shows, from the top: one line per building (a failing building is a red row), then for each
+building the parameters used (preset, fitted and given ones) and a table per label (files,
+passed, failed, median metrics; red when any file fails), then the worst files of each label
+with thumbnails side by side: shipped | recomputed | difference heat-map.
+
+No timestamps or absolute paths are written, so the same validation gives the same bytes.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .images import encode_png, write_bytes_atomic, write_json
+from .labels import all_labels
+from .pipeline import resolve_params
+
+THUMB = 192  # longest side of a thumbnail, pixels
+
+
+def _downscale(image: np.ndarray, reduce=np.mean) -> np.ndarray:
+    """Shrink to at most THUMB pixels per side by an integer factor (``reduce`` per block)."""
+    h, w = image.shape[:2]
+    k = max(1, math.ceil(max(h, w) / THUMB))
+    if k == 1:
+        return image
+    hh, ww = -(-h // k) * k, -(-w // k) * k
+    pad = [(0, hh - h), (0, ww - w)] + [(0, 0)] * (image.ndim - 2)
+    big = np.pad(image, pad, mode="edge")
+    blocks = big.reshape(hh // k, k, ww // k, k, *image.shape[2:])
+    return reduce(blocks, axis=(1, 3)).astype(image.dtype)
+
+
+def _palette(ids: np.ndarray) -> np.ndarray:
+    """A fixed, well-spread colour per segment id."""
+    ids = ids.astype(np.uint32)
+    h = (ids * np.uint32(2654435761)) & np.uint32(0xFFFFFF)
+    return np.stack([(h >> 16) & 255, (h >> 8) & 255, h & 255], axis=-1).astype(np.uint8)
+
+
+def visualise_pair(label: str, shipped: np.ndarray, recomputed: np.ndarray):
+    """Display images (uint8 RGB) of a shipped/recomputed pair and their difference heat-map."""
+    storage = all_labels()[label].storage if label in all_labels() else (
+        "gray8" if shipped.dtype == np.uint8 and shipped.ndim == 2 else "gray16")
+    if label.startswith("segment_"):
+        a, b = _palette(shipped), _palette(recomputed)
+        # pixels whose shipped segment maps mostly to another recomputed segment differ
+        pair = shipped.astype(np.int64) * 256 + recomputed
+        counts = np.bincount(pair.ravel(), minlength=256 * 256).reshape(256, 256)
+        major = counts.argmax(axis=1)
+        diff = (major[shipped] != recomputed).astype(np.float64)
+    else:
+        if storage == "rgb8":
+            a, b = shipped, recomputed
+        else:
+            vals = np.concatenate([shipped.ravel(), recomputed.ravel()])
+            if shipped.dtype == np.uint16:
+                vals = vals[vals < 65535]
+            lo, hi = (float(np.percentile(vals, 1)), float(np.percentile(vals, 99))) if vals.size else (0.0, 1.0)
+            hi = max(hi, lo + 1.0)
+
+            def grey(x):
+                g = np.clip((x.astype(np.float64) - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8)
+                if x.dtype == np.uint16:
+                    g[x == 65535] = 0
+                return np.repeat(g[:, :, None], 3, axis=2)
+
+            a, b = grey(shipped), grey(recomputed)
+        d = np.abs(shipped.astype(np.int64) - recomputed.astype(np.int64))
+        diff = (d.max(axis=2) if d.ndim == 3 else d).astype(np.float64)
+    a, b = _downscale(a), _downscale(b)
+    diff = _downscale(diff, np.max)
+    scaled = np.zeros(diff.shape, np.uint8)
+    if diff.max() > 0:
+        scaled = np.clip(np.sqrt(diff / diff.max()) * 255.0, 0, 255).astype(np.uint8)
+        scaled[diff > 0] = np.maximum(scaled[diff > 0], 40)  # any difference stays visible
+    heat = cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO)[:, :, ::-1]
+    return a, b, np.ascontiguousarray(heat)
+
+
+def _data_uri(image: np.ndarray) -> str:
+    return "data:image/png;base64," + base64.b64encode(encode_png(np.ascontiguousarray(image))).decode()
+
+
+def _fmt(v, kind="frac"):
+    if v is None:
+        return "&ndash;"
+    if kind == "frac":
+        return f"{100 * v:.3f}&nbsp;%" if v < 1 else "100&nbsp;%"
+    if kind == "r":
+        return f"{v:.4f}"
+    return html.escape(f"{v:g}")
+
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:1.2em 2em;color:#222;background:#fff}
+h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1.6em 0 .4em;padding:.3em .5em;border-radius:4px}
+h2.ok{background:#e4f5e4}h2.fail{background:#fbdada}
+table{border-collapse:collapse;margin:.4em 0}td,th{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:right}
+th{background:#f2f2f2}td:first-child,th:first-child,td.l{text-align:left}
+tr.fail td{background:#fde8e8}tr.ok td.status{color:#17702a;font-weight:600}tr.fail td.status{color:#b00;font-weight:700}
+.banner{font-size:1.25em;padding:.5em .8em;border-radius:6px;margin:.6em 0;font-weight:600}
+.banner.ok{background:#d9f2d9;color:#145a20}.banner.fail{background:#f8caca;color:#8a0000}
+.params{font:12px monospace;color:#444}.params b{color:#000}
+.worst{display:flex;flex-wrap:wrap;gap:14px}.card{border:1px solid #ccc;border-radius:6px;padding:6px;width:max-content}
+.card.fail{border-color:#d33;background:#fff5f5}.card img{image-rendering:pixelated;margin-right:3px}
+.cap{font-size:12px;max-width:600px;word-wrap:break-word}.trio{font-size:11px;color:#666}
+"""
+
+
+def write_report(report: dict, kept: dict, out) -> Path:
+    """Write ``out/report.json`` and ``out/index.html``; ``kept`` maps record indices to
+    (shipped, recomputed) arrays for the thumbnails. Returns the HTML path."""
+    out = Path(out)
+    write_json(out / "report.json", report)
+    page = render_html(report, kept)
+    path = out / "index.html"
+    write_bytes_atomic(path, page.encode("utf-8"))
+    return path
+
+
+def render_html(report: dict, kept: dict) -> str:
+    records = report["files"]
+    summary = report["summary"]
+    defaults = resolve_params({})
+    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>labelgen validation report</title>",
+             f"<style>{_CSS}</style></head><body>",
+             f"<h1>labelgen validation report</h1><div class='params'>labelgen {html.escape(report['labelgen_version'])}</div>"]
+    ok = summary["failed"] == 0
+    parts.append(f"<div class='banner {'ok' if ok else 'fail'}' id='verdict'>"
+                 f"{'ALL PASSED' if ok else 'FAILURES'}: {summary['passed']} of {summary['files']} files passed, "
+                 f"{summary['failed']} failed</div>")
+    buildings: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        key = r["building"] if r["component"] is None else f"{r['component']}/{r['building']}"
+        buildings.setdefault(key, []).append(i)
+    for key in report["params"]:
+        buildings.setdefault(key, [])
+    # one line per building, failing ones first
+    parts.append("<table id='buildings'><tr><th>building</th><th>component</th><th>preset</th><th>files</th>"
+                 "<th>passed</th><th>failed</th><th>status</th></tr>")
+    order = sorted(buildings, key=lambda k: (-sum(not records[i]["passed"] for i in buildings[k]), k))
+    for key in order:
+        idx = buildings[key]
+        nf = sum(not records[i]["passed"] for i in idx)
+        comp = records[idx[0]]["component"] if idx else None
+        status = "FAIL" if nf else ("OK" if idx else "nothing checked")
+        parts.append(f"<tr class='{'fail' if nf else 'ok'}'><td><a href='#b-{_anchor(key)}'>{html.escape(key)}</a></td>"
+                     f"<td class='l'>{html.escape(comp or '-')}</td>"
+                     f"<td class='l'>{html.escape(str(report.get('presets', {}).get(key) or '-'))}</td>"
+                     f"<td>{len(idx)}</td><td>{len(idx) - nf}</td><td>{nf}</td><td class='status'>{status}</td></tr>")
+    parts.append("</table>")
+    rows_by_building: dict[str, list[dict]] = {}
+    for row in summary["by_label"]:
+        key = row["building"] if row["component"] is None else f"{row['component']}/{row['building']}"
+        rows_by_building.setdefault(key, []).append(row)
+    for key in order:
+        idx = buildings[key]
+        nf = sum(not records[i]["passed"] for i in idx)
+        parts.append(f"<h2 id='b-{_anchor(key)}' class='{'fail' if nf else 'ok'}'>{html.escape(key)} &mdash; "
+                     f"{'FAILED ' + str(nf) + ' of ' + str(len(idx)) if nf else 'all ' + str(len(idx)) + ' passed'}</h2>")
+        params = report["params"].get(key, {})
+        fitted = report.get("fitted", {}).get(key, {}) or {}
+        shown = [f"<b>{html.escape(k)}={html.escape(_short(v))}</b>" + (" (fitted)" if k in fitted else "")
+                 for k, v in params.items() if k in fitted or defaults.get(k) != v]
+        parts.append("<div class='params'>parameters: " + (", ".join(shown) if shown else "Taskonomy defaults")
+                     + f"; preset: {html.escape(str(report.get('presets', {}).get(key) or 'none'))}</div>")
+        parts.append("<table class='summary'><tr><th>label</th><th>files</th><th>passed</th><th>failed</th>"
+                     "<th>median exact</th><th>median within 1</th><th>median ARI</th><th>median Pearson r</th></tr>")
+        for row in rows_by_building.get(key, []):
+            parts.append(f"<tr class='{'fail' if row['failed'] else 'ok'}'><td>{html.escape(row['label'])}</td>"
+                         f"<td>{row['files']}</td><td>{row['passed']}</td><td>{row['failed']}</td>"
+                         f"<td>{_fmt(row['median_exact'])}</td><td>{_fmt(row['median_within1'])}</td>"
+                         f"<td>{_fmt(row['median_ari'], 'r')}</td><td>{_fmt(row['median_pearson'], 'r')}</td></tr>")
+        parts.append("</table>")
+        cards = [i for i in idx if i in kept]
+        errors = [i for i in idx if i not in kept and not records[i]["passed"]]
+        if cards or errors:
+            parts.append("<h3>worst files</h3><div class='trio'>each: shipped | recomputed | difference "
+                         "(brighter: larger)</div><div class='worst'>")
+            for i in cards:
+                r = records[i]
+                a, b, d = visualise_pair(r["label"], *kept[i])
+                parts.append(f"<div class='card {'ok' if r['passed'] else 'fail'}'><div class='cap'><b>{html.escape(r['label'])}"
+                             f"</b> point {html.escape(r['point'])} view {html.escape(r['view'])}: "
+                             f"{'passed' if r['passed'] else 'FAILED'}{_metrics(r)}</div>"
+                             f"<img alt='shipped' src='{_data_uri(a)}'><img alt='recomputed' src='{_data_uri(b)}'>"
+                             f"<img alt='difference' src='{_data_uri(d)}'></div>")
+            parts.append("</div>")
+            if errors:
+                parts.append("<ul class='errors'>" + "".join(
+                    f"<li><b>{html.escape(records[i]['label'])}</b> point {html.escape(records[i]['point'])} view "
+                    f"{html.escape(records[i]['view'])}: {html.escape(records[i]['error'] or 'failed')}</li>"
+                    for i in errors[:50]) + (f"<li>... and {len(errors) - 50} more</li>" if len(errors) > 50 else "")
+                    + "</ul>")
+    parts.append("</body></html>\n")
+    return "".join(parts)
+
+
+def _metrics(r):
+    bits = []
+    if r["exact"] is not None:
+        bits.append(f"exact {_fmt(r['exact'])}, within 1 {_fmt(r['within1'])}, max |d| {r['max_abs']}")
+    if r["ari"] is not None:
+        bits.append(f"ARI {r['ari']:.4f}")
+    if r["pearson"] is not None:
+        bits.append(f"r {r['pearson']:.4f}")
+    if r["bbox"] is not None:
+        bits.append("region " + html.escape(json.dumps(r["bbox"])))
+    if r["error"]:
+        bits.append(html.escape(r["error"]))
+    return (" &mdash; " + "; ".join(bits)) if bits else ""
+
+
+def _short(v):
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _anchor(key: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in key)
