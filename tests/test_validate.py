@@ -301,3 +301,39 @@ def test_workers_give_the_same_report(reference, tmp_path, capsys):
         reps.append((tmp_path / f"r{w}" / "report.json").read_bytes())
     assert reps[0] == reps[1]
     assert len(json.loads(reps[0])["files"]) == 6
+
+
+# -- against the mesh -------------------------------------------------------------------
+
+def test_rendered_apartment_validates_against_its_mesh(tmp_path, capsys):
+    import trimesh
+
+    from conftest import REPO
+
+    mesh = REPO / "sample_meshes" / "apartment.glb"
+    cams = json.loads((REPO / "sample_meshes" / "apartment_cameras.json").read_text())[:2]
+    (tmp_path / "cams.json").write_text(json.dumps(cams))
+    assert main(["render", str(mesh), "--cameras", str(tmp_path / "cams.json"), "--resolution", "96",
+                 "--out", str(tmp_path / "apt"), "--quiet"]) == 0
+    rc, err = _run([tmp_path / "apt", "--mesh", mesh, "--report", tmp_path / "rep"], capsys)
+    assert rc == 0, err
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text())
+    labels = {r["label"] for r in rep["files"]}
+    assert {"depth_zbuffer", "depth_euclidean", "normal", "reshading", "mask_valid", "rgb", "principal_curvature",
+            "edge_texture", "keypoints3d", "segment_unsup2d", "segment_unsup25d", "point_info"} <= labels
+    for r in rep["files"]:
+        assert r["passed"], r
+        if r["label"] in ("depth_zbuffer", "normal", "rgb", "principal_curvature", "reshading", "keypoints3d"):
+            assert r["exact"] == 1.0, r
+    assert rep["summary"]["files"] == len(rep["files"]) == 2 * 16
+    # the same mesh moved by 5 cm: the depth no longer matches
+    moved = trimesh.load(mesh, force="mesh")
+    moved.apply_translation([0.05, 0.0, 0.0])
+    moved.export(tmp_path / "moved.ply")
+    rc, _ = _run([tmp_path / "apt", "--mesh", tmp_path / "moved.ply", "--report", tmp_path / "rep2",
+                  "--tasks", "depth_zbuffer,depth_euclidean,edge_texture"], capsys)
+    assert rc == 1
+    recs = json.loads((tmp_path / "rep2" / "report.json").read_text())["files"]
+    depth = [r for r in recs if r["label"].startswith("depth_")]
+    assert len(depth) == 4 and not any(r["passed"] for r in depth)
+    assert all(r["passed"] for r in recs if r["label"] == "edge_texture")  # from the shipped rgb, not the mesh
