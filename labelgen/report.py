@@ -111,8 +111,10 @@ tr.fail td{background:#fde8e8}tr.ok td.status{color:#17702a;font-weight:600}tr.f
 .banner.ok{background:#d9f2d9;color:#145a20}.banner.fail{background:#f8caca;color:#8a0000}
 .params{font:12px monospace;color:#444}.params b{color:#000}
 .worst{display:flex;flex-wrap:wrap;gap:14px}.card{border:1px solid #ccc;border-radius:6px;padding:6px;width:max-content}
-.card.fail{border-color:#d33;background:#fff5f5}.card img{image-rendering:pixelated;margin-right:3px}
-.cap{font-size:12px;max-width:600px;word-wrap:break-word}.trio{font-size:11px;color:#666}
+.card.fail{border-color:#d33;background:#fff5f5}.card img{image-rendering:pixelated;display:block}
+.cap{font-size:12px;max-width:590px;word-wrap:break-word;margin-bottom:4px}.trio{display:flex;gap:4px}
+figure{margin:0;text-align:center}figcaption{font-size:11px;color:#555}details{margin:.8em 0}summary{cursor:pointer;color:#335}
+ul.errors{color:#8a0000}
 """
 
 
@@ -182,27 +184,34 @@ def render_html(report: dict, kept: dict) -> str:
                          f"<td>{_fmt(row['median_ari'], 'r')}</td><td>{_fmt(row['median_pearson'], 'r')}</td></tr>")
         parts.append("</table>")
         cards = [i for i in idx if i in kept]
+        bad_cards = [i for i in cards if not records[i]["passed"]]
+        good_cards = [i for i in cards if records[i]["passed"]]
         errors = [i for i in idx if i not in kept and not records[i]["passed"]]
-        if cards or errors:
-            parts.append("<h3>worst files</h3><div class='trio'>each: shipped | recomputed | difference "
-                         "(brighter: larger)</div><div class='worst'>")
-            for i in cards:
-                r = records[i]
-                a, b, d = visualise_pair(r["label"], *kept[i])
-                parts.append(f"<div class='card {'ok' if r['passed'] else 'fail'}'><div class='cap'><b>{html.escape(r['label'])}"
-                             f"</b> point {html.escape(r['point'])} view {html.escape(r['view'])}: "
-                             f"{'passed' if r['passed'] else 'FAILED'}{_metrics(r)}</div>"
-                             f"<img alt='shipped' src='{_data_uri(a)}'><img alt='recomputed' src='{_data_uri(b)}'>"
-                             f"<img alt='difference' src='{_data_uri(d)}'></div>")
-            parts.append("</div>")
-            if errors:
-                parts.append("<ul class='errors'>" + "".join(
-                    f"<li><b>{html.escape(records[i]['label'])}</b> point {html.escape(records[i]['point'])} view "
-                    f"{html.escape(records[i]['view'])}: {html.escape(records[i]['error'] or 'failed')}</li>"
-                    for i in errors[:50]) + (f"<li>... and {len(errors) - 50} more</li>" if len(errors) > 50 else "")
-                    + "</ul>")
+        if bad_cards or errors:
+            parts.append("<h3>failed files</h3>")
+        if bad_cards:
+            parts.append("<div class='worst'>" + "".join(_card(records[i], kept[i]) for i in bad_cards) + "</div>")
+        if errors:
+            parts.append("<ul class='errors'>" + "".join(
+                f"<li><b>{html.escape(records[i]['label'])}</b> point {html.escape(records[i]['point'])} view "
+                f"{html.escape(records[i]['view'])}: {html.escape(records[i]['error'] or 'failed')}</li>"
+                for i in errors[:50]) + (f"<li>... and {len(errors) - 50} more</li>" if len(errors) > 50 else "")
+                + "</ul>")
+        if good_cards:
+            parts.append(f"<details><summary>worst passing files ({len(good_cards)})</summary><div class='worst'>"
+                         + "".join(_card(records[i], kept[i]) for i in good_cards) + "</div></details>")
     parts.append("</body></html>\n")
     return "".join(parts)
+
+
+def _card(r, arrays) -> str:
+    """One file: caption, then shipped | recomputed | difference thumbnails."""
+    a, b, d = visualise_pair(r["label"], *arrays)
+    figs = "".join(f"<figure><img alt='{name}' src='{_data_uri(img)}'><figcaption>{name}</figcaption></figure>"
+                   for name, img in (("shipped", a), ("recomputed", b), ("difference", d)))
+    return (f"<div class='card {'ok' if r['passed'] else 'fail'}'><div class='cap'><b>{html.escape(r['label'])}"
+            f"</b> point {html.escape(r['point'])} view {html.escape(r['view'])}: "
+            f"{'passed' if r['passed'] else 'FAILED'}{_metrics(r)}</div><div class='trio'>{figs}</div></div>")
 
 
 def _metrics(r):

@@ -337,3 +337,37 @@ def test_rendered_apartment_validates_against_its_mesh(tmp_path, capsys):
     depth = [r for r in recs if r["label"].startswith("depth_")]
     assert len(depth) == 4 and not any(r["passed"] for r in depth)
     assert all(r["passed"] for r in recs if r["label"] == "edge_texture")  # from the shipped rgb, not the mesh
+
+
+# -- the report in a real browser -------------------------------------------------------
+
+def test_report_loads_in_headless_chromium(view, tmp_path, capsys):
+    import re
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (scripts/setup.sh installs it when it can)")
+    path = view / f"{PREFIX}edge_texture.png"
+    img = read_png(path)
+    img[10:40, 10:40] ^= 0x8000
+    write_png(path, img)
+    out = tmp_path / "rep"
+    rc, _ = _run([view, "--report", out, "--tasks", FAST], capsys)
+    assert rc == 1
+    # a copy of the page with a script that writes what the browser rendered into the DOM
+    probe = ("<script>window.addEventListener('load', () => {const imgs = [...document.images];"
+             "document.body.setAttribute('data-probe', JSON.stringify({n: imgs.length,"
+             " loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,"
+             " rows: document.querySelectorAll('table.summary tr').length,"
+             " verdict: document.getElementById('verdict').innerText}));});</script>")
+    page = (out / "index.html").read_text().replace("</body>", probe + "</body>")
+    (out / "probe.html").write_text(page)
+    res = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+                          "--dump-dom", (out / "probe.html").as_uri()], capture_output=True, text=True, timeout=120)
+    m = re.search(r"data-probe=\"([^\"]*)\"", res.stdout)
+    assert m, res.stderr[-2000:]
+    probe = json.loads(m.group(1).replace("&quot;", '"'))
+    assert probe["rows"] == 4  # header + edge_occlusion, edge_texture, point_info
+    assert probe["n"] >= 3 and probe["loaded"] == probe["n"]
+    assert probe["verdict"].startswith("FAILURES")
