@@ -41,9 +41,27 @@ def _downscale(image: np.ndarray, reduce=np.mean) -> np.ndarray:
 
 def _palette(ids: np.ndarray) -> np.ndarray:
     """A fixed, well-spread colour per segment id."""
-    ids = ids.astype(np.uint32)
+    ids = ids.astype(np.uint32) + np.uint32(1)
     h = (ids * np.uint32(2654435761)) & np.uint32(0xFFFFFF)
     return np.stack([(h >> 16) & 255, (h >> 8) & 255, h & 255], axis=-1).astype(np.uint8)
+
+
+def display(label: str, image: np.ndarray) -> np.ndarray:
+    """A uint8 RGB picture of one encoded label image (grey ramps stretched between the 1st and
+    99th percentile of the valid values, segment ids as colours)."""
+    if label.startswith("segment_"):
+        return _palette(image)
+    if image.ndim == 3:
+        return image
+    if image.dtype == np.uint8:  # masks: as stored
+        return np.repeat(image[:, :, None], 3, axis=2)
+    vals = image[image < 65535] if image.dtype == np.uint16 else image.ravel()
+    lo, hi = (float(np.percentile(vals, 1)), float(np.percentile(vals, 99))) if vals.size else (0.0, 1.0)
+    hi = max(hi, lo + 1.0)
+    g = np.clip((image.astype(np.float64) - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8)
+    if image.dtype == np.uint16:
+        g[image == 65535] = 0
+    return np.repeat(g[:, :, None], 3, axis=2)
 
 
 def visualise_pair(label: str, shipped: np.ndarray, recomputed: np.ndarray):
@@ -58,8 +76,8 @@ def visualise_pair(label: str, shipped: np.ndarray, recomputed: np.ndarray):
         major = counts.argmax(axis=1)
         diff = (major[shipped] != recomputed).astype(np.float64)
     else:
-        if storage == "rgb8":
-            a, b = shipped, recomputed
+        if storage == "rgb8" or shipped.dtype == np.uint8:
+            a, b = display(label, shipped), display(label, recomputed)
         else:
             vals = np.concatenate([shipped.ravel(), recomputed.ravel()])
             if shipped.dtype == np.uint16:
