@@ -20,18 +20,20 @@ import cv2
 import numpy as np
 
 from .images import encode_png, write_bytes_atomic, write_json
-from .labels import all_labels
 from .pipeline import resolve_params
 
 THUMB = 192  # longest side of a thumbnail, pixels
 
 
 def _downscale(image: np.ndarray, reduce=np.mean) -> np.ndarray:
-    """Shrink to at most THUMB pixels per side by an integer factor (``reduce`` per block)."""
+    """Shrink to at most THUMB pixels per side by an integer factor (``reduce`` per block;
+    None: the block's first pixel)."""
     h, w = image.shape[:2]
     k = max(1, math.ceil(max(h, w) / THUMB))
     if k == 1:
         return image
+    if reduce is None:
+        return np.ascontiguousarray(image[::k, ::k])
     hh, ww = -(-h // k) * k, -(-w // k) * k
     pad = [(0, hh - h), (0, ww - w)] + [(0, 0)] * (image.ndim - 2)
     big = np.pad(image, pad, mode="edge")
@@ -46,56 +48,54 @@ def _palette(ids: np.ndarray) -> np.ndarray:
     return np.stack([(h >> 16) & 255, (h >> 8) & 255, h & 255], axis=-1).astype(np.uint8)
 
 
-def display(label: str, image: np.ndarray) -> np.ndarray:
-    """A uint8 RGB picture of one encoded label image (grey ramps stretched between the 1st and
-    99th percentile of the valid values, segment ids as colours)."""
+def display(label: str, image: np.ndarray, lo=None, hi=None) -> np.ndarray:
+    """A uint8 RGB picture of one encoded label image: segment ids as colours, 8-bit images
+    as stored, 16-bit ones stretched from ``lo`` to ``hi`` (default: the 1st and 99th
+    percentile of the values below 65535; 65535 black)."""
     if label.startswith("segment_"):
         return _palette(image)
     if image.ndim == 3:
         return image
     if image.dtype == np.uint8:  # masks: as stored
         return np.repeat(image[:, :, None], 3, axis=2)
-    vals = image[image < 65535] if image.dtype == np.uint16 else image.ravel()
-    lo, hi = (float(np.percentile(vals, 1)), float(np.percentile(vals, 99))) if vals.size else (0.0, 1.0)
-    hi = max(hi, lo + 1.0)
+    if lo is None or hi is None:
+        lo, hi = _range(image)
     g = np.clip((image.astype(np.float64) - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8)
-    if image.dtype == np.uint16:
-        g[image == 65535] = 0
+    g[image == 65535] = 0
     return np.repeat(g[:, :, None], 3, axis=2)
 
 
-def visualise_pair(label: str, shipped: np.ndarray, recomputed: np.ndarray):
-    """Display images (uint8 RGB) of a shipped/recomputed pair and their difference heat-map."""
-    storage = all_labels()[label].storage if label in all_labels() else (
-        "gray8" if shipped.dtype == np.uint8 and shipped.ndim == 2 else "gray16")
+def _range(*images):
+    vals = np.concatenate([im[im < 65535].ravel() for im in images])
+    lo, hi = (float(np.percentile(vals, 1)), float(np.percentile(vals, 99))) if vals.size else (0.0, 1.0)
+    return lo, max(hi, lo + 1.0)
+
+
+def thumbnails(label: str, shipped: np.ndarray, recomputed: np.ndarray):
+    """Small (shipped, recomputed, difference) arrays of a compared pair, for the report.
+
+    The difference is computed at full size (segmentations: pixels whose shipped segment is
+    mostly another recomputed segment) and shrunk by taking each block's maximum, so that a
+    single differing pixel stays visible.
+    """
     if label.startswith("segment_"):
-        a, b = _palette(shipped), _palette(recomputed)
-        # pixels whose shipped segment maps mostly to another recomputed segment differ
         pair = shipped.astype(np.int64) * 256 + recomputed
         counts = np.bincount(pair.ravel(), minlength=256 * 256).reshape(256, 256)
-        major = counts.argmax(axis=1)
-        diff = (major[shipped] != recomputed).astype(np.float64)
-    else:
-        if storage == "rgb8" or shipped.dtype == np.uint8:
-            a, b = display(label, shipped), display(label, recomputed)
-        else:
-            vals = np.concatenate([shipped.ravel(), recomputed.ravel()])
-            if shipped.dtype == np.uint16:
-                vals = vals[vals < 65535]
-            lo, hi = (float(np.percentile(vals, 1)), float(np.percentile(vals, 99))) if vals.size else (0.0, 1.0)
-            hi = max(hi, lo + 1.0)
+        diff = (counts.argmax(axis=1)[shipped] != recomputed).astype(np.float32)
+        return _downscale(shipped, None), _downscale(recomputed, None), _downscale(diff, np.max)
+    d = np.abs(shipped.astype(np.int32) - recomputed.astype(np.int32))
+    diff = (d.max(axis=2) if d.ndim == 3 else d).astype(np.float32)
+    reduce = None if shipped.dtype == np.uint16 else np.mean  # no averaging with 65535
+    return _downscale(shipped, reduce), _downscale(recomputed, reduce), _downscale(diff, np.max)
 
-            def grey(x):
-                g = np.clip((x.astype(np.float64) - lo) / (hi - lo) * 255.0, 0, 255).astype(np.uint8)
-                if x.dtype == np.uint16:
-                    g[x == 65535] = 0
-                return np.repeat(g[:, :, None], 3, axis=2)
 
-            a, b = grey(shipped), grey(recomputed)
-        d = np.abs(shipped.astype(np.int64) - recomputed.astype(np.int64))
-        diff = (d.max(axis=2) if d.ndim == 3 else d).astype(np.float64)
-    a, b = _downscale(a), _downscale(b)
-    diff = _downscale(diff, np.max)
+def visualise_pair(label: str, shipped: np.ndarray, recomputed: np.ndarray, diff: np.ndarray):
+    """Display images (uint8 RGB) of :func:`thumbnails`: shipped, recomputed (one grey scale
+    for both) and the difference as a heat-map."""
+    lo = hi = None
+    if shipped.ndim == 2 and shipped.dtype == np.uint16:
+        lo, hi = _range(shipped, recomputed)
+    a, b = display(label, shipped, lo, hi), display(label, recomputed, lo, hi)
     scaled = np.zeros(diff.shape, np.uint8)
     if diff.max() > 0:
         scaled = np.clip(np.sqrt(diff / diff.max()) * 255.0, 0, 255).astype(np.uint8)

@@ -47,6 +47,7 @@ from .pipeline import LazySources, compute_view, plan, resolve_params
 from .pointinfo import complete_point_info, rotation_xyz
 from .runner import _describe, _missing_files, check_tasks, view_sources
 from .validate_metrics import adjusted_rand_index, image_agreement, median_abs_difference, pearson
+from .report import thumbnails
 from .validate_presets import preset_name, preset_params
 
 #: Checks that are not label files (usable in ``tasks``).
@@ -221,7 +222,7 @@ class ViewJob:
     params: dict[str, Any]
     thresholds: dict | None = None
     fov: float | None = None
-    keep: tuple[str, ...] = ()  # labels whose (shipped, recomputed) arrays are returned
+    keep: bool = False  # return report thumbnails (labelgen.report.thumbnails) of each compared file
 
 
 def _is_mesh_label(lab) -> bool:
@@ -238,7 +239,7 @@ def _fov_camera(sources, fov):
 
 
 def validate_view(job: ViewJob, renderer=None) -> tuple[list[dict], dict[str, tuple]]:
-    """Records of one view (and the kept arrays): see the module docstring."""
+    """Records of one view and, if ``job.keep``, the thumbnails of each compared file by label."""
     registry = all_labels()
     files = job.files
     sources = view_sources(files, job.point, job.view, job.fov)
@@ -280,8 +281,8 @@ def validate_view(job: ViewJob, renderer=None) -> tuple[list[dict], dict[str, tu
             rec["error"] = f"input {err}"
             continue
         compare(name, shipped, ours[name], rec, job.thresholds)
-        if name in job.keep:
-            kept[name] = (shipped, ours[name])
+        if job.keep:
+            kept[name] = thumbnails(name, shipped, ours[name])
 
     if mesh_targets:
         _validate_mesh_labels(job, sources, mesh_targets, renderer, rec_for, kept)
@@ -319,8 +320,8 @@ def _validate_mesh_labels(job, sources, names, renderer, rec_for, kept):
             recs[n]["error"] = f"cannot render from this mesh: {skipped[n]}"
             continue
         compare(n, shipped[n], ours[n], recs[n], job.thresholds)
-        if n in job.keep:
-            kept[n] = (shipped[n], ours[n])
+        if job.keep:
+            kept[n] = thumbnails(n, shipped[n], ours[n])
 
 
 def _metadata_checks(job, sources, wanted, rec_for, kept):
@@ -342,8 +343,8 @@ def _metadata_checks(job, sources, wanted, rec_for, kept):
             z, e, cam = sources["depth_zbuffer"], sources["depth_euclidean"], sources["camera"]
             pred = euclidean_from_zbuffer(z, cam.fov)
             compare(DEPTH_CHECK, e, pred, rec, job.thresholds)
-            if DEPTH_CHECK in job.keep:
-                kept[DEPTH_CHECK] = (e, pred)
+            if job.keep:
+                kept[DEPTH_CHECK] = thumbnails(DEPTH_CHECK, e, pred)
         except LabelgenError as err:
             rec["error"] = f"input {err}"
     if {"mask_valid", "depth_zbuffer"} <= set(files) and want(MASK_CHECK):
@@ -352,8 +353,8 @@ def _metadata_checks(job, sources, wanted, rec_for, kept):
             m, z = sources["mask_valid"], sources["depth_zbuffer"]
             pred = mask_from_depth(z)
             compare(MASK_CHECK, m, pred, rec, job.thresholds)
-            if MASK_CHECK in job.keep:
-                kept[MASK_CHECK] = (m, pred)
+            if job.keep:
+                kept[MASK_CHECK] = thumbnails(MASK_CHECK, m, pred)
         except LabelgenError as err:
             rec["error"] = f"input {err}"
 
@@ -464,17 +465,17 @@ def _worker(job):
 
 
 def validate_views(jobs: list[ViewJob], mesh=None, workers: int = 1, bar=None):
-    """Records of ``jobs`` in order (mesh: a path, or a renderer for workers=1)."""
-    out = []
+    """Yield :func:`validate_view` of each of ``jobs``, in order (mesh: a path, a Mesh, or a
+    renderer for workers=1)."""
     if workers <= 1 or len(jobs) <= 1:
         renderer = None
         if mesh is not None:
             renderer = mesh if hasattr(mesh, "render") else _make_renderer(mesh)
         for job in jobs:
-            out.append(validate_view(job, renderer))
+            yield validate_view(job, renderer)
             if bar is not None:
                 bar.update()
-        return out
+        return
     mesh_path = None
     if mesh is not None:
         mesh_path = getattr(getattr(mesh, "mesh", None), "path", None) if hasattr(mesh, "render") else mesh
@@ -482,11 +483,10 @@ def validate_views(jobs: list[ViewJob], mesh=None, workers: int = 1, bar=None):
             raise ValueError("workers > 1 needs a mesh read from a file")
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_init_worker, initargs=(mesh_path,)) as pool:
-        for res in pool.map(_worker, jobs, chunksize=max(1, len(jobs) // (8 * workers))):
-            out.append(res)
+        for res in pool.map(_worker, jobs, chunksize=max(1, min(16, len(jobs) // (8 * workers)))):
+            yield res
             if bar is not None:
                 bar.update()
-    return out
 
 
 def _make_renderer(mesh):
@@ -533,15 +533,35 @@ def validate_buildings(buildings: list[Building], mesh=None, tasks=None, params=
         all_jobs.append(jobs)
         results.append(BuildingResult(b, bparams, fitted, used, []))
     flat = [j for jobs in all_jobs for j in jobs]
+    if keep_worst:
+        for job in flat:
+            job.keep = True
+    kept: dict[int, tuple] = {}
+    worst: dict[tuple, list[int]] = {}
+    records: list[dict] = []
+    owner = [res for res, jobs in zip(results, all_jobs) for _ in jobs]
+
+    def trim(group):  # keep the thumbnails of the keep_worst worst records only
+        group.sort(key=lambda j: _badness(records[j]))
+        for j in group[keep_worst:]:
+            kept.pop(j, None)
+        del group[keep_worst:]
+
     with _progress(len(flat), quiet) as bar:
-        outs = validate_views(flat, mesh, workers, bar)
-    i = 0
-    for res, jobs in zip(results, all_jobs):
-        for _ in jobs:
-            res.records.extend(outs[i][0])
-            i += 1
-    kept = _worst_arrays(results, all_jobs, mesh, keep_worst) if keep_worst else {}
-    return results, kept
+        for res, (recs, thumbs) in zip(owner, validate_views(flat, mesh, workers, bar)):
+            for r in recs:
+                n = len(records)
+                records.append(r)
+                res.records.append(r)
+                if r["label"] in thumbs:
+                    kept[n] = thumbs[r["label"]]
+                    group = worst.setdefault((r["component"], r["building"], r["label"]), [])
+                    group.append(n)
+                    if len(group) > 4 * keep_worst:
+                        trim(group)
+    for group in worst.values():
+        trim(group)
+    return results, {j: kept[j] for j in sorted(kept)}
 
 
 def _view_key(pv):
@@ -552,46 +572,6 @@ def _badness(rec):
     """Sort key: failures first, then the lowest agreement."""
     score = min(v for v in (rec["exact"], rec["ari"], rec["pearson"], 1.0) if v is not None)
     return (rec["passed"], score, -(rec["max_abs"] or 0))
-
-
-def worst_records(records: list[dict], n: int) -> list[int]:
-    """Indices of the ``n`` worst records of each (building, label)."""
-    groups: dict[tuple, list[int]] = {}
-    for i, r in enumerate(records):
-        groups.setdefault((r["component"] or "", r["building"], r["label"]), []).append(i)
-    out = []
-    for key in sorted(groups):
-        idx = sorted(groups[key], key=lambda i: _badness(records[i]))
-        out.extend(i for i in idx[:n] if records[i]["error"] is None or records[i]["exact"] is not None
-                   or records[i]["ari"] is not None)
-    return sorted(out)
-
-
-def _worst_arrays(results, all_jobs, mesh, n):
-    """Recompute the worst records' views, keeping their arrays (for the report's thumbnails)."""
-    records = [r for res in results for r in res.records]
-    picks = worst_records(records, n)
-    by_view = {}
-    for j, jobs in enumerate(all_jobs):
-        for job in jobs:
-            by_view[(job.component, job.building, job.point, job.view)] = job
-    wanted: dict[tuple, list[int]] = {}
-    for i in picks:
-        r = records[i]
-        wanted.setdefault((r["component"], r["building"], r["point"], r["view"]), []).append(i)
-    renderer = _make_renderer(mesh) if mesh is not None and not hasattr(mesh, "render") else mesh
-    kept = {}
-    for key, idx in wanted.items():
-        job = by_view[key]
-        labels = tuple(records[i]["label"] for i in idx)
-        sub = ViewJob(job.files, job.building, job.component, job.point, job.view, list(labels),
-                      job.params, job.thresholds, job.fov, keep=labels)
-        _, arrays = validate_view(sub, renderer if any(_is_mesh_label(all_labels()[lb]) for lb in labels
-                                                         if lb in all_labels()) else None)
-        for i in idx:
-            if records[i]["label"] in arrays:
-                kept[i] = arrays[records[i]["label"]]
-    return kept
 
 
 def validate_building(path, mesh=None, tasks=None, params=None, preset=None, fit=False, workers=1,
