@@ -25,20 +25,18 @@ from .pipeline import resolve_params
 THUMB = 192  # longest side of a thumbnail, pixels
 
 
-def _downscale(image: np.ndarray, reduce=np.mean) -> np.ndarray:
-    """Shrink to at most THUMB pixels per side by an integer factor (``reduce`` per block;
-    None: the block's first pixel)."""
+def _downscale(image: np.ndarray, how: str | None = "mean") -> np.ndarray:
+    """Shrink to at most THUMB pixels per side by an integer factor ``k``: ``"mean"`` (area
+    average), ``"max"`` (largest value of each k x k block) or None (each block's first pixel)."""
     h, w = image.shape[:2]
     k = max(1, math.ceil(max(h, w) / THUMB))
     if k == 1:
         return image
-    if reduce is None:
-        return np.ascontiguousarray(image[::k, ::k])
-    hh, ww = -(-h // k) * k, -(-w // k) * k
-    pad = [(0, hh - h), (0, ww - w)] + [(0, 0)] * (image.ndim - 2)
-    big = np.pad(image, pad, mode="edge")
-    blocks = big.reshape(hh // k, k, ww // k, k, *image.shape[2:])
-    return reduce(blocks, axis=(1, 3)).astype(image.dtype)
+    if how == "mean":
+        return cv2.resize(image, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
+    if how == "max":
+        image = cv2.dilate(image, np.ones((k, k), np.uint8), anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+    return np.ascontiguousarray(image[::k, ::k])
 
 
 def _palette(ids: np.ndarray) -> np.ndarray:
@@ -82,11 +80,11 @@ def thumbnails(label: str, shipped: np.ndarray, recomputed: np.ndarray):
         pair = shipped.astype(np.int64) * 256 + recomputed
         counts = np.bincount(pair.ravel(), minlength=256 * 256).reshape(256, 256)
         diff = (counts.argmax(axis=1)[shipped] != recomputed).astype(np.float32)
-        return _downscale(shipped, None), _downscale(recomputed, None), _downscale(diff, np.max)
+        return _downscale(shipped, None), _downscale(recomputed, None), _downscale(diff, "max")
     d = np.abs(shipped.astype(np.int32) - recomputed.astype(np.int32))
     diff = (d.max(axis=2) if d.ndim == 3 else d).astype(np.float32)
-    reduce = None if shipped.dtype == np.uint16 else np.mean  # no averaging with 65535
-    return _downscale(shipped, reduce), _downscale(recomputed, reduce), _downscale(diff, np.max)
+    how = None if shipped.dtype == np.uint16 else "mean"  # no averaging with 65535
+    return _downscale(shipped, how), _downscale(recomputed, how), _downscale(diff, "max")
 
 
 def visualise_pair(label: str, shipped: np.ndarray, recomputed: np.ndarray, diff: np.ndarray):

@@ -527,8 +527,9 @@ def validate_buildings(buildings: list[Building], mesh=None, tasks=None, params=
     all_jobs = []
     for b in buildings:
         bparams, fitted, used = _building_params(b, params, preset, fit, fov, tasks, quiet)
-        vfov = fitted.get("fov", fov)
-        jobs = [ViewJob(files, b.name, b.component, p, v, tasks, bparams, thresholds, vfov)
+        # a fitted field of view is for the views without point_info; a given one for all
+        jobs = [ViewJob(files, b.name, b.component, p, v, tasks, bparams, thresholds,
+                        fov if fov is not None or "point_info" in files else fitted.get("fov"))
                 for (p, v), files in sorted(b.views.items(), key=lambda kv: _view_key(kv[0]))]
         all_jobs.append(jobs)
         results.append(BuildingResult(b, bparams, fitted, used, []))
@@ -575,7 +576,7 @@ def _badness(rec):
 
 
 def validate_building(path, mesh=None, tasks=None, params=None, preset=None, fit=False, workers=1,
-                      fov=None, thresholds=None, quiet=True) -> list[dict]:
+                      fov=None, thresholds=None, quiet=True, component=None) -> list[dict]:
     """Validate one building folder (either layout, or a flat folder of one view's files).
 
     Parameters
@@ -591,6 +592,9 @@ def validate_building(path, mesh=None, tasks=None, params=None, preset=None, fit
     workers : processes.
     fov : field of view (radians) for views without point_info.
     thresholds : ``{label or "*": {key: value}}`` overriding :data:`DEFAULT_THRESHOLDS`.
+    quiet : no progress bar on stderr.
+    component : the dataset component the building belongs to (named in the records; its
+        preset is used when ``preset`` is None).
 
     Returns the records (see the module docstring), in view order.
     """
@@ -598,7 +602,7 @@ def validate_building(path, mesh=None, tasks=None, params=None, preset=None, fit
     views = scan_building(path) if path.is_dir() else {}
     if not views:
         raise LabelgenError(path, "no Taskonomy label files found")
-    b = Building(path.resolve().name, None, views)
+    b = Building(path.resolve().name, component, views)
     results, _ = validate_buildings([b], mesh, tasks, params, preset, fit, workers, fov, thresholds, quiet)
     return results[0].records
 

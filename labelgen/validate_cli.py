@@ -50,7 +50,7 @@ def add_validate_parser(sub, add_params):
     v.add_argument("--tasks", type=_tasks_arg, default=None, metavar="T1,T2,...",
                    help="labels and checks to validate (default: all that can be; checks: point_info, "
                         "depth_euclidean_vs_depth_zbuffer, mask_valid_vs_depth_zbuffer)")
-    v.add_argument("--preset", default=None, choices=sorted(PRESETS), metavar="NAME",
+    v.add_argument("--preset", default=None, metavar="NAME",
                    help=f"parameters of a dataset component: {', '.join(PRESETS)} (default: from the "
                         "download layout's component folder, else Taskonomy)")
     v.add_argument("--fit", action="store_true",
