@@ -275,10 +275,17 @@ def validate_view(job: ViewJob, renderer=None) -> tuple[list[dict], dict[str, tu
             missing = _missing_files(lab, sources, registry)
             rec["error"] = "missing input: " + (", ".join(sorted(missing)) + " file" if missing else skipped[name])
             continue
+        bad = _input_size_mismatch(lab, sources, shipped)
+        if bad:
+            rec["error"] = bad
+            continue
         try:
             ours, _ = compute_view([name], sources, job.params)
         except LabelgenError as err:
             rec["error"] = f"input {err}"
+            continue
+        except Exception as err:  # a file no recipe can handle: a failure of this file only
+            rec["error"] = f"cannot recompute: {type(err).__name__}: {err}"
             continue
         compare(name, shipped, ours[name], rec, job.thresholds)
         if job.keep:
@@ -288,6 +295,21 @@ def validate_view(job: ViewJob, renderer=None) -> tuple[list[dict], dict[str, tu
         _validate_mesh_labels(job, sources, mesh_targets, renderer, rec_for, kept)
     _metadata_checks(job, sources, wanted, rec_for, kept)
     return records, kept
+
+
+def _input_size_mismatch(lab, sources, shipped) -> str | None:
+    """Why the label's image inputs cannot make an image of the shipped file's size, or None."""
+    for req in lab.requires:
+        if req in ("camera", "gbuffer", "mesh") or req not in sources:
+            continue
+        try:
+            arr = sources[req]
+        except LabelgenError:
+            continue  # reported when the label is computed
+        if isinstance(arr, np.ndarray) and arr.shape[:2] != shipped.shape[:2]:
+            return (f"wrong size: {shipped.shape[1]}x{shipped.shape[0]}, its input {req} is "
+                    f"{arr.shape[1]}x{arr.shape[0]}")
+    return None
 
 
 def _validate_mesh_labels(job, sources, names, renderer, rec_for, kept):

@@ -300,6 +300,7 @@ def test_workers_give_the_same_report(reference, tmp_path, capsys):
         assert rc == 0, err
         reps.append((tmp_path / f"r{w}" / "report.json").read_bytes())
     assert reps[0] == reps[1]
+    assert (tmp_path / "r1" / "index.html").read_bytes() == (tmp_path / "r2" / "index.html").read_bytes()
     assert len(json.loads(reps[0])["files"]) == 6
 
 
@@ -371,3 +372,16 @@ def test_report_loads_in_headless_chromium(view, tmp_path, capsys):
     assert probe["rows"] == 4  # header + edge_occlusion, edge_texture, point_info
     assert probe["n"] >= 3 and probe["loaded"] == probe["n"]
     assert probe["verdict"].startswith("FAILURES")
+
+
+def test_wrong_size_is_a_failure_others_go_on(view, tmp_path, capsys):
+    import cv2
+
+    path = view / f"{PREFIX}edge_texture.png"
+    write_png(path, cv2.resize(read_png(path), (256, 256), interpolation=cv2.INTER_NEAREST))
+    out = tmp_path / "rep"
+    rc, _ = _run([view, "--report", out, "--tasks", FAST], capsys)
+    assert rc == 1
+    _, recs = _by_label(out)
+    assert recs["edge_texture"]["error"] == "wrong size: 256x256, its input rgb is 512x512"
+    assert recs["edge_occlusion"]["passed"] and recs["point_info"]["passed"]
