@@ -51,8 +51,16 @@ def add_up_axis_arg(parser):
                              "does, (x, y, z) -> (x, -z, y) (default: +y for glTF/GLB, +z for other formats)")
 
 
-def _params_from(args):
-    return resolve_params({k[len("param_"):]: v for k, v in vars(args).items() if k.startswith("param_")})
+def _overrides_from(args) -> dict:
+    """The label parameters given on the command line, converted and checked."""
+    given = {k[len("param_"):]: v for k, v in vars(args).items() if k.startswith("param_") and v is not None}
+    resolved = resolve_params(given)
+    return {name: resolved[name] for name in given}
+
+
+def _params_from(args) -> dict:
+    """Every label parameter: the defaults updated with those given on the command line."""
+    return resolve_params(_overrides_from(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .batch import add_batch_parser  # labelgen batch (issue 11)
 
     add_batch_parser(sub)
+
+    from .validate_cli import add_validate_parser  # labelgen validate (issue 10)
+
+    add_validate_parser(sub, _add_params)
     return parser
 
 
@@ -180,6 +192,10 @@ def main(argv=None) -> int:
     try:
         from .batch import cmd_batch
 
+        from .validate_cli import cmd_validate
+
+        if args.command == "validate":
+            return cmd_validate(args, _overrides_from(args))
         return {"render": _cmd_render, "derive": _cmd_derive, "tasks": _cmd_tasks,
                 "sample": cmd_sample, "batch": cmd_batch}[args.command](args)
     except LabelgenError as err:

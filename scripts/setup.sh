@@ -25,6 +25,19 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# Optional: headless Chromium, for the test that opens the validation report in a browser and
+# for scripts/make_report_screenshot.py. Installed only when missing (skip: LABELGEN_NO_CHROMIUM=1);
+# a failed or slow install (bounded to 5 minutes) never fails the setup: that test then skips.
+if [ -z "${LABELGEN_NO_CHROMIUM:-}" ] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null \
+   && command -v apt-get >/dev/null; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  echo "setup: installing chromium (optional)" >&2
+  if ! { timeout 120 $sudo apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive timeout 300 \
+         $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; }; then
+    echo "setup: chromium not installed (optional; the browser test will be skipped)" >&2
+  fi
+fi
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

@@ -1,0 +1,81 @@
+"""Validating a building against deriving its labels, in the same process (target: <= 1.3x).
+
+Renders the sample apartment (every label, 10 views at 512x512) into a temporary building
+unless ``--building`` is given, then times, alternately, ``derive_building`` (the
+image-derived labels, written as PNGs) and ``validate_buildings`` (the same labels recomputed
+and compared, plus the metadata checks and the report thumbnails; the report itself is not
+written), best of ``--repeat``. With ``--workers N`` (N > 1) it also times validation with N
+processes against 1.
+
+    .venv/bin/python benchmarks/bench_validate.py [--building DIR] [--repeat 3] [--workers 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--building", default=None)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=0)
+    args = ap.parse_args()
+
+    from labelgen.cli import main as labelgen
+    from labelgen.runner import derive_building
+    from labelgen.validate import find_buildings, validate_buildings
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-validate-"))
+    try:
+        building = Path(args.building) if args.building else tmp / "apartment"
+        if args.building is None:
+            labelgen(["render", str(REPO / "sample_meshes" / "apartment.glb"), "--cameras",
+                      str(REPO / "sample_meshes" / "apartment_cameras.json"), "--out", str(building), "--quiet"])
+        buildings = find_buildings(building)
+        views = sum(len(b.views) for b in buildings)
+        # warm up (Numba caches, imports)
+        derive_building(building, tmp / "warm", quiet=True)
+        validate_buildings(buildings, keep_worst=3)
+
+        def t_derive():
+            shutil.rmtree(tmp / "d", ignore_errors=True)
+            t, c = time.perf_counter(), time.process_time()
+            derive_building(building, tmp / "d", quiet=True)
+            return time.perf_counter() - t, time.process_time() - c
+
+        def t_validate(workers=1):
+            t, c = time.perf_counter(), time.process_time()
+            results, _ = validate_buildings(buildings, keep_worst=3, workers=workers)
+            dt, dc = time.perf_counter() - t, time.process_time() - c
+            assert all(r["passed"] for res in results for r in res.records), "validation failed"
+            return dt, dc
+
+        d, v = [], []
+        for _ in range(args.repeat):
+            d.append(t_derive())
+            v.append(t_validate())
+        for i, kind in ((0, "wall"), (1, "CPU")):
+            bd, bv = min(x[i] for x in d), min(x[i] for x in v)
+            pairs = sorted(b[i] / a[i] for a, b in zip(d, v))
+            print(f"{views} views, {kind}: derive {bd / views * 1000:.0f} ms/view, validate {bv / views * 1000:.0f} "
+                  f"ms/view (best of {args.repeat}); validate/derive {bv / bd:.2f}x, pairwise median "
+                  f"{pairs[len(pairs) // 2]:.2f}x (target <= 1.3x)")
+        v = [x[0] for x in v]
+        if args.workers > 1:
+            w = [t_validate(args.workers)[0] for _ in range(args.repeat)]
+            print(f"validate --workers {args.workers}: {min(w) / views * 1000:.0f} ms/view; "
+                  f"speed-up over 1 worker {min(v) / min(w):.2f}x")
+        print(json.dumps({"derive_s": d, "validate_s": v}))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
