@@ -44,7 +44,8 @@ from .errors import LabelgenError
 from .labels import all_labels
 from .layout import _FILE, domain_aliases, scan_building
 from .pipeline import LazySources, compute_view, plan, resolve_params
-from .pointinfo import complete_point_info, rotation_xyz
+from .pointinfo import complete_point_info
+from .rotations import matrix_from_euler
 from .runner import _describe, _missing_files, check_tasks, view_sources
 from .validate_metrics import adjusted_rand_index, image_agreement, median_abs_difference, pearson
 from .report import thumbnails
@@ -169,7 +170,7 @@ def point_info_errors(info: dict, camera: Camera) -> dict[str, float]:
             errors[key] = math.inf
             continue
         if key == "camera_rotation_from_original_to_final":
-            a, b = rotation_xyz(a).ravel(), rotation_xyz(b).ravel()
+            a, b = matrix_from_euler(a).ravel(), matrix_from_euler(b).ravel()
         errors[key] = float(np.max(np.abs(a - b)))
     return errors
 
