@@ -43,6 +43,7 @@ from .cameras import Camera
 from .errors import LabelgenError
 from .labels import all_labels
 from .layout import _FILE, domain_aliases, scan_building
+from .paths import check_identifier
 from .pipeline import LazySources, compute_view, plan, resolve_params
 from .pointinfo import complete_point_info
 from .rotations import matrix_from_euler
@@ -94,11 +95,11 @@ def thresholds_for(label: str, overrides: dict | None = None) -> dict[str, float
     return base
 
 
-def new_record(building, component, point, view, label) -> dict:
+def new_record(building, component, point, view, label, file=None) -> dict:
     return {"building": building, "component": component, "point": str(point), "view": str(view),
             "label": label, "passed": False, "exact": None, "within1": None, "max_abs": None,
             "bbox": None, "ari": None, "pearson": None, "median_abs": None, "fields": None,
-            "error": None}
+            "error": None, "file": None if file is None else str(file)}
 
 
 def _judge(rec: dict, th: dict) -> dict:
@@ -224,6 +225,7 @@ class ViewJob:
     thresholds: dict | None = None
     fov: float | None = None
     keep: bool = False  # return report thumbnails (labelgen.report.thumbnails) of each compared file
+    max_pixels: int | None = None  # largest image read (labelgen.limits; --max-pixels)
 
 
 def _is_mesh_label(lab) -> bool:
@@ -243,7 +245,7 @@ def validate_view(job: ViewJob, renderer=None) -> tuple[list[dict], dict[str, tu
     """Records of one view and, if ``job.keep``, the thumbnails of each compared file by label."""
     registry = all_labels()
     files = job.files
-    sources = view_sources(files, job.point, job.view, job.fov)
+    sources = view_sources(files, job.point, job.view, job.fov, max_pixels=job.max_pixels)
     if "camera" not in sources and job.fov is not None and files:
         files_only = sources
         sources = LazySources({**{k: (lambda k=k: files_only[k]) for k in files_only},
@@ -253,7 +255,7 @@ def validate_view(job: ViewJob, renderer=None) -> tuple[list[dict], dict[str, tu
     kept: dict[str, tuple] = {}
 
     def rec_for(label):
-        r = new_record(job.building, job.component, job.point, job.view, label)
+        r = new_record(job.building, job.component, job.point, job.view, label, files.get(label))
         records.append(r)
         return r
 
@@ -292,10 +294,41 @@ def validate_view(job: ViewJob, renderer=None) -> tuple[list[dict], dict[str, tu
         if job.keep:
             kept[name] = thumbnails(name, shipped, ours[name])
 
+    for name in files:
+        if name == "point_info" or (wanted is not None and name not in wanted):
+            continue
+        if name in targets and (name in mesh_targets or not _is_mesh_label(registry[name])):
+            continue  # recomputed and compared above
+        try:  # not recomputed here (a mesh label without --mesh, an input file): still readable?
+            arr = sources[name]
+        except LabelgenError as err:
+            rec_for(name)["error"] = err.problem
+            continue
+        size = _view_size(sources, files)
+        if size is not None and isinstance(arr, np.ndarray) and arr.shape[:2] != size:
+            rec_for(name)["error"] = (f"wrong size: {arr.shape[1]}x{arr.shape[0]}, the view's other images are "
+                                      f"{size[1]}x{size[0]}")
     if mesh_targets:
         _validate_mesh_labels(job, sources, mesh_targets, renderer, rec_for, kept)
     _metadata_checks(job, sources, wanted, rec_for, kept)
     return records, kept
+
+
+def _view_size(sources, files) -> tuple[int, int] | None:
+    """(height, width) most images of the view have (ties: the first in name order), or None."""
+    sizes = {}
+    for name in sorted(files):
+        if name == "point_info":
+            continue
+        try:
+            arr = sources[name]
+        except LabelgenError:
+            continue
+        if isinstance(arr, np.ndarray):
+            sizes.setdefault(arr.shape[:2], []).append(name)
+    if not sizes:
+        return None
+    return max(sizes, key=lambda k: (len(sizes[k]), -min(sorted(files).index(n) for n in sizes[k])))
 
 
 def _input_size_mismatch(lab, sources, shipped) -> str | None:
@@ -391,6 +424,14 @@ class Building:
     name: str
     component: str | None
     views: dict[tuple[str, str], dict[str, Path]] = field(default_factory=dict)
+    #: files whose names hold no valid point or view identifier: (path, problem)
+    bad_files: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def aliases_of(file_name: str) -> str:
+    """The label (current name) of a layout file name."""
+    m = _FILE.match(file_name)
+    return domain_aliases().get(m.group("domain"), m.group("domain")) if m else file_name
 
 
 def find_buildings(root) -> list[Building]:
@@ -430,6 +471,12 @@ def find_buildings(root) -> list[Building]:
             if (name == "point_info") != (m.group("ext") == "json"):
                 continue
             b = found.setdefault(key, Building(key[1], key[0]))
+            try:
+                check_identifier(m.group("point"), fname, "point (from the file name)")
+                check_identifier(m.group("view"), fname, "view (from the file name)")
+            except LabelgenError as err:
+                b.bad_files.append((Path(dirpath) / fname, err.problem))
+                continue
             entry = b.views.setdefault((m.group("point"), m.group("view")), {})
             # a current-layout file wins over a legacy one for the same label
             if name not in entry or m.group("domain") == name:
@@ -534,7 +581,7 @@ def _check_task_names(tasks):
 
 def validate_buildings(buildings: list[Building], mesh=None, tasks=None, params=None, preset=None,
                        fit=False, workers=1, fov=None, thresholds=None, quiet=True,
-                       keep_worst: int = 0) -> tuple[list[BuildingResult], dict]:
+                       keep_worst: int = 0, max_pixels: int | None = None) -> tuple[list[BuildingResult], dict]:
     """Validate ``buildings``; returns the per-building results and, when ``keep_worst``, the
     (shipped, recomputed) arrays of the ``keep_worst`` worst records per building and label,
     keyed by record index in the concatenated records."""
@@ -552,10 +599,16 @@ def validate_buildings(buildings: list[Building], mesh=None, tasks=None, params=
         bparams, fitted, used = _building_params(b, params, preset, fit, fov, tasks, quiet)
         # a fitted field of view is for the views without point_info; a given one for all
         jobs = [ViewJob(files, b.name, b.component, p, v, tasks, bparams, thresholds,
-                        fov if fov is not None or "point_info" in files else fitted.get("fov"))
+                        fov if fov is not None or "point_info" in files else fitted.get("fov"),
+                        max_pixels=max_pixels)
                 for (p, v), files in sorted(b.views.items(), key=lambda kv: _view_key(kv[0]))]
         all_jobs.append(jobs)
-        results.append(BuildingResult(b, bparams, fitted, used, []))
+        bad = []
+        for path, problem in b.bad_files:
+            r = new_record(b.name, b.component, "?", "?", aliases_of(path.name), path)
+            r["error"] = f"bad file name: {problem}"
+            bad.append(r)
+        results.append(BuildingResult(b, bparams, fitted, used, bad))
     flat = [j for jobs in all_jobs for j in jobs]
     if keep_worst:
         for job in flat:

@@ -58,6 +58,9 @@ def add_validate_parser(sub, add_params):
                         "without point_info) per building on a few views, then validate with them")
     v.add_argument("--report", default="validation", metavar="DIR", help="report folder (default: validation)")
     v.add_argument("--fov", type=float, default=None, metavar="RADIANS", help="field of view for views without point_info")
+    from .cli import add_limit_args
+
+    add_limit_args(v)
     v.add_argument("--workers", type=int, default=1, metavar="N", help="processes (default 1)")
     v.add_argument("--worst", type=int, default=3, metavar="N",
                    help="thumbnails of the N worst files per building and label (default 3)")
@@ -99,10 +102,15 @@ def cmd_validate(args, params):
     if not buildings:
         raise LabelgenError(args.path, "no Taskonomy/Omnidata label files found")
     results, kept = validate_buildings(buildings, args.mesh, args.tasks, params, args.preset, args.fit,
-                                       args.workers, args.fov, thresholds, args.quiet, keep_worst=args.worst)
+                                       args.workers, args.fov, thresholds, args.quiet, keep_worst=args.worst,
+                                       max_pixels=args.max_pixels)
     report = report_dict(results)
     page = write_report(report, kept, out)
     failed = [r for r in report["files"] if not r["passed"]]
+    for r in failed:  # files that could not be checked at all: one error line each, as derive does
+        if r["error"] and r.get("file") and r["exact"] is None and r["ari"] is None and r["pearson"] is None \
+                and not r.get("fields"):
+            print(f"labelgen: error: {r['file']}: {r['error']}", file=sys.stderr)
     if not args.quiet:
         for r in failed[:20]:
             where = r["building"] if r["component"] is None else f"{r['component']}/{r['building']}"

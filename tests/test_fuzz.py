@@ -334,13 +334,27 @@ def _sample_rooms(inp, out, base, extra):
             "--num-points", "2", "--min-views-per-point", "1", "--resolution", str(RES), "--quiet", *extra]
 
 
+def _validate(inp, out, base, extra):
+    # every check validate can make (the cases' --tasks name labels that are not shipped)
+    extra = [a for i, a in enumerate(extra) if a != "--tasks" and (i == 0 or extra[i - 1] != "--tasks")]
+    return ["validate", str(inp), "--report", str(out), "--quiet", *extra]
+
+
+def _batch_mesh(inp, out, base, extra):
+    """A jobs file (written beside the input) that renders the malformed mesh."""
+    jobs = inp.parent / "jobs.json"
+    jobs.write_text(json.dumps({"defaults": {"tasks": ["depth_zbuffer"]},
+                                "jobs": [{"building": "b", "render": {"mesh": inp.name, "cameras": str(base.cameras)}}]}))
+    return ["batch", str(jobs), "--out", str(out), "--quiet", "--workers", "1", *extra]
+
+
 #: kind of input -> [(command name, argv builder(input path, out folder, Base, extra args))].
 #: Extend these lists to put another command (validate, batch) through the whole corpus.
 READERS: dict[str, list[tuple[str, Callable]]] = {
-    "mesh": [("render", _render_mesh), ("sample", _sample_mesh)],
+    "mesh": [("render", _render_mesh), ("sample", _sample_mesh), ("batch", _batch_mesh)],
     "mesh-rgb": [("render", _render_mesh_rgb)],
     "cameras": [("render", _render_cameras), ("derive", _derive_cameras)],
-    "building": [("derive", _derive)],
+    "building": [("derive", _derive), ("validate", _validate)],
     "rooms": [("sample", _sample_rooms)],
 }
 
@@ -386,14 +400,14 @@ def check_outcome(rc, err: str, case_dir: Path, inputs: Path, out: Path, before:
     for p in written:
         if p.suffix == ".png":
             read_png(p)
-        else:
+        elif p.suffix == ".json":
             json.loads(p.read_text())
 
 
 def test_corpus_size():
     """At least 40 generated malformed inputs, each through every command that reads its kind."""
     assert len(CASES) >= 40
-    assert {"render", "derive", "sample"} <= {c for readers in READERS.values() for c, _ in readers}
+    assert {"render", "derive", "sample", "validate", "batch"} <= {c for readers in READERS.values() for c, _ in readers}
 
 
 @pytest.mark.parametrize("case, command, build", RUNS)
