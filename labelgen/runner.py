@@ -24,6 +24,7 @@ from .images import read_png, write_json
 from .labels import Label, all_labels, get_label
 from .layout import INPUT_DOMAINS, label_path, point_info_path, scan_building, write_label
 from .meshes import Mesh, load_mesh
+from .panorama import check_unique_points, split_tasks
 from .pipeline import LazySources, compute_view, plan, resolve_params
 from .rendering import make_renderer
 
@@ -79,16 +80,20 @@ def render_view(renderer, camera: Camera, tasks: Iterable[str] | None = None,
     """
     if isinstance(renderer, Mesh):
         renderer = make_renderer(renderer)
+    tasks = list(all_labels()) if tasks is None else check_tasks(tasks)
+    tasks, not_here = split_tasks(tasks, camera)  # panoramas: only the labels defined on a sphere
     gbuffer = renderer.render(camera)
     sources = LazySources(gbuffer=gbuffer, camera=camera, mesh=renderer.mesh)
-    tasks = list(all_labels()) if tasks is None else check_tasks(tasks)
-    return compute_view(tasks, sources, resolve_params(params))
+    labels, skipped = compute_view(tasks, sources, resolve_params(params))
+    skipped.update(not_here)
+    return labels, skipped
 
 
 def default_render_tasks(mesh: Mesh) -> list[str]:
     """Every label that a render of ``mesh`` can produce."""
-    _, skipped = plan(list(all_labels()), {"gbuffer": None, "camera": None, "mesh": mesh})
-    return [t for t in all_labels() if t not in skipped]
+    sources = {"gbuffer": None, "camera": None, "mesh": mesh}
+    _, skipped = plan(list(all_labels()), sources)
+    return [t for t, lab in all_labels().items() if t not in skipped and lab.in_default(sources)]
 
 
 _WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="labelgen-png")
@@ -108,9 +113,14 @@ def _write_view(out: Path, camera: Camera, labels: dict[str, np.ndarray]) -> int
 _WORKER: dict[str, Any] = {}
 
 
-def _init_render_worker(mesh_path, backend, threads, cache=True):
+def _init_render_worker(mesh_path, backend, threads, cache=True, semantic_path=None):
+    from .labels.surface_ids import attach_semantic_mesh
+
     mesh_cache.configure(enabled=cache)
-    _WORKER["renderer"] = make_renderer(load_mesh(mesh_path), backend, threads=threads)
+    mesh = load_mesh(mesh_path)
+    if semantic_path is not None:
+        attach_semantic_mesh(mesh, load_mesh(semantic_path))
+    _WORKER["renderer"] = make_renderer(mesh, backend, threads=threads)
 
 
 def _render_and_write(renderer, camera, tasks, params, out) -> Summary:
@@ -133,22 +143,34 @@ def _progress(total, quiet, desc):
 
 def render_building(mesh: str | os.PathLike | Mesh, cameras: list[Camera], out, tasks=None,
                     params: dict[str, Any] | None = None, workers: int = 1,
-                    backend: str = "open3d", quiet: bool = True, cache: bool = True) -> Summary:
+                    backend: str = "open3d", quiet: bool = True, cache: bool = True,
+                    semantic_mesh: str | os.PathLike | Mesh | None = None) -> Summary:
     """Render every camera's labels into the building folder ``out``.
 
     ``cache=False`` neither reads nor writes the disk cache of per-mesh results (see
     :mod:`labelgen.cache`); they are still computed once per mesh in each process.
+    ``semantic_mesh``: a separate labelled mesh aligned with ``mesh`` that the ``semantic``
+    label is read from (see :mod:`labelgen.labels.omnidata`).
     """
     previous = mesh_cache.enabled()
     mesh_cache.configure(enabled=cache)
     try:
-        return _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet, cache)
+        return _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet, cache, semantic_mesh)
     finally:
         mesh_cache.configure(enabled=previous)
 
 
-def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet, cache) -> Summary:
+def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet, cache,
+                     semantic_mesh=None) -> Summary:
     mesh_obj = mesh if isinstance(mesh, Mesh) else load_mesh(mesh)
+    check_unique_points(cameras)
+    semantic_path = None
+    if semantic_mesh is not None:
+        from .labels.surface_ids import attach_semantic_mesh
+
+        sem = semantic_mesh if isinstance(semantic_mesh, Mesh) else load_mesh(semantic_mesh)
+        attach_semantic_mesh(mesh_obj, sem)
+        semantic_path = sem.path
     tasks = default_render_tasks(mesh_obj) if tasks is None else check_tasks(tasks)
     params = resolve_params(params)
     out = Path(out)
@@ -168,7 +190,7 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
                 mesh_cache.prepare(mesh_obj, tasks, params)
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_init_render_worker,
-                                     initargs=(mesh_obj.path, backend, threads, cache)) as pool:
+                                     initargs=(mesh_obj.path, backend, threads, cache, semantic_path)) as pool:
                 futures = [pool.submit(_render_worker, cam, tasks, params, out) for cam in cameras]
                 for fut in futures:
                     summary.add(fut.result())

@@ -46,6 +46,8 @@ class Label:
     array. ``decode(array, params)`` turns a stored array back into physical values (NaN
     for invalid pixels). ``available(sources)`` may return a reason why the label cannot be
     made from the given sources (for example, a mesh without colour has no ``rgb``).
+    ``default`` says whether ``labelgen render`` makes the label when no tasks are given:
+    a bool, or a function of the sources (``{"mesh": ...}``) returning one.
     """
 
     name: str
@@ -59,6 +61,11 @@ class Label:
     decode: Callable[[np.ndarray, dict], np.ndarray] | None = None
     available: Callable[[dict], str | None] | None = None
     description: str = ""
+    default: bool | Callable[[dict], bool] = True
+
+    def in_default(self, sources) -> bool:
+        """Whether this label is in the default render set for ``sources``."""
+        return bool(self.default(sources) if callable(self.default) else self.default)
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
