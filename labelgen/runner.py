@@ -183,8 +183,8 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
                 summary.add(_render_and_write(renderer, cam, tasks, params, out))
                 bar.update()
         else:
-            if mesh_obj.path is None:
-                raise ValueError("workers > 1 needs a mesh read from a file")
+            if mesh_obj.path is None or (semantic_mesh is not None and semantic_path is None):
+                raise ValueError("workers > 1 needs meshes read from files")
             threads = max(1, (os.cpu_count() or 1) // workers)
             if cache:
                 mesh_cache.prepare(mesh_obj, tasks, params)
