@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from . import cache as mesh_cache
-from .cameras import Camera, camera_from_point_info
+from .cameras import PANORAMA_VIEW, Camera, camera_from_point_info
 from .errors import LabelgenError
 from .images import read_png, write_json
 from .labels import Label, all_labels, get_label
@@ -277,6 +277,12 @@ def derive_view(files: dict[str, Path], point, view, tasks, params, out, fov=Non
     sizes fail the whole view.
     """
     summary = Summary()
+    if view == PANORAMA_VIEW:  # Omnidata panorama files: the image-derived labels need an image plane
+        tasks, not_here = split_tasks(tasks, Camera.from_euler([0, 0, 0], [0, 0, 0], 1.0, 2, 1, model="equirectangular"))
+        for task, reason in not_here.items():
+            summary.skipped[(task, reason)] += 1
+        if not tasks:
+            return summary
     sources = view_sources(files, point, view, fov)
     order, skipped = plan(tasks, sources)
     registry = all_labels()

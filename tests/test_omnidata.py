@@ -215,6 +215,10 @@ def test_fragments_same_with_pyrender(quad_scene):
     a = decode_fragments(render_view(make_renderer(mesh), CAMS[0], tasks=["fragments"])[0]["fragments"])
     b = decode_fragments(render_view(gl, CAMS[0], tasks=["fragments"])[0]["fragments"])
     assert np.mean(a == b) >= 0.999
+    pano = CAMS[0].with_model("equirectangular")  # panoramas are ray cast under either renderer
+    a = render_view(make_renderer(mesh), pano, tasks=["fragments"])[0]["fragments"]
+    b = render_view(gl, pano, tasks=["fragments"])[0]["fragments"]
+    assert np.array_equal(a, b)
 
 
 # -- semantic -----------------------------------------------------------------------------
@@ -411,6 +415,10 @@ def test_cli_renders_panoramas_with_omnidata_names(tmp_path, quad_scene):
     # the point_info written is itself a camera file for the same panorama
     cam = read_cameras(out / "point_info")[0]
     assert (cam.model, cam.width, cam.height) == ("equirectangular", 64, 32)
+    # derive skips panoramas' files: the image-derived labels need an image plane
+    summary = labelgen.derive_building(out, tmp_path / "derived")
+    assert summary.files == 0 and summary.skipped
+    assert all("panorama" in reason for (_, reason) in summary.skipped)
 
 
 def test_camera_model_errors(tmp_path, capsys, quad_scene):
