@@ -72,7 +72,7 @@ def check_tasks(tasks: Iterable[str] | None) -> list[str] | None:
 
 def render_view(renderer, camera: Camera, tasks: Iterable[str] | None = None,
                 params: dict[str, Any] | None = None):
-    """Render ``tasks`` (default: every label the inputs allow) for one camera.
+    """Render ``tasks`` (default: every label the inputs allow, less opt-in ones) for one camera.
 
     ``renderer`` is a renderer (see :mod:`labelgen.rendering`) or a :class:`Mesh`.
     Returns ``(labels, skipped)``: encoded arrays by label name, and tasks that could not
@@ -80,7 +80,10 @@ def render_view(renderer, camera: Camera, tasks: Iterable[str] | None = None,
     """
     if isinstance(renderer, Mesh):
         renderer = make_renderer(renderer)
-    tasks = list(all_labels()) if tasks is None else check_tasks(tasks)
+    if tasks is None:  # every label, less the opt-in ones (fragments)
+        tasks = [t for t, lab in all_labels().items() if lab.in_default({"mesh": renderer.mesh})]
+    else:
+        tasks = check_tasks(tasks)
     tasks, not_here = split_tasks(tasks, camera)  # panoramas: only the labels defined on a sphere
     gbuffer = renderer.render(camera)
     sources = LazySources(gbuffer=gbuffer, camera=camera, mesh=renderer.mesh)

@@ -477,3 +477,13 @@ def test_render_writes_the_quaternion_and_new_labels_leave_others_alone(quad_sce
 
     w, x, y, z = info["camera_rotation_final_quaternion"]
     assert np.allclose(Rotation.from_quat([x, y, z, w]).as_matrix(), r, atol=1e-12)
+
+
+def test_default_sets_leave_out_fragments(quad_scene, room):
+    """fragments is opt-in; semantic is in the default set only when the mesh carries labels."""
+    labels, skipped = render_view(make_renderer(room), CAMS[0])
+    assert "fragments" not in labels and "semantic" not in labels and "semantic" not in skipped
+    assert "depth_zbuffer" in labels
+    labelled = load_mesh(quad_scene["dir"] / "coloured.ply")
+    labels, _ = render_view(make_renderer(labelled), CAMS[0])
+    assert "semantic" in labels and "fragments" not in labels
