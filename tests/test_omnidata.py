@@ -487,3 +487,18 @@ def test_default_sets_leave_out_fragments(quad_scene, room):
     labelled = load_mesh(quad_scene["dir"] / "coloured.ply")
     labels, _ = render_view(make_renderer(labelled), CAMS[0])
     assert "semantic" in labels and "fragments" not in labels
+
+
+def test_semantic_object_id_ascii_ply(quad_scene, tmp_path):
+    """The same Replica-style labels in an ASCII PLY (trimesh keeps those properties differently)."""
+    verts, quads, objs = quad_scene["verts"], quad_scene["quads"], quad_scene["objects"]
+    lines = ["ply", "format ascii 1.0", f"element vertex {len(verts)}", "property float x", "property float y",
+             "property float z", f"element face {len(quads)}", "property list uchar int vertex_indices",
+             "property int object_id", "end_header"]
+    lines += [" ".join(f"{c:.6f}" for c in v) for v in verts]
+    lines += [f"4 {q[0]} {q[1]} {q[2]} {q[3]} {o}" for q, o in zip(quads, objs)]
+    (tmp_path / "mesh_semantic.ply").write_text("\n".join(lines) + "\n")
+    mesh = load_mesh(tmp_path / "mesh_semantic.ply")
+    ids = np.where(objs >= 0, objs, 0)
+    expected = np.stack([np.zeros_like(ids), ids >> 8, ids & 255], -1).astype(np.uint8)  # no JSON: class 0
+    assert _semantic_agreement(mesh, CAMS[1], expected, quad_scene) >= 0.999

@@ -128,24 +128,35 @@ def _polygon_to_triangle(polys: list, faces: np.ndarray) -> np.ndarray | None:
     return index
 
 
-def _ply_faces(tm):
-    """The raw PLY face records of a trimesh geometry (structured array), or None."""
+def _ply_faces(tm) -> dict | None:
+    """The raw PLY face properties of a trimesh geometry, ``{name: array}``, or None.
+
+    trimesh keeps them in ``metadata["_ply_raw"]["face"]["data"]``: a structured array for
+    binary files, a dict of arrays for ASCII ones.
+    """
     raw = tm.metadata.get("_ply_raw") if isinstance(getattr(tm, "metadata", None), dict) else None
     if not raw or "face" not in raw:
         return None
     data = raw["face"].get("data")
-    if data is None or getattr(data, "dtype", None) is None or data.dtype.names is None:
-        return None
-    return data
+    if isinstance(data, dict):
+        return {k: np.asarray(v) for k, v in data.items()}
+    if getattr(data, "dtype", None) is not None and data.dtype.names:
+        return {k: data[k] for k in data.dtype.names}
+    return None
 
 
-def _polygons(data) -> list:
-    names = data.dtype.names
-    key = "vertex_indices" if "vertex_indices" in names else "vertex_index" if "vertex_index" in names else None
+def _column(fields, name) -> np.ndarray:
+    """A scalar face property as a 1-D array (ASCII files give (N, 1))."""
+    col = np.asarray(fields[name])
+    return col.reshape(len(col), -1)[:, 0] if col.ndim > 1 else col
+
+
+def _polygons(fields) -> list:
+    key = "vertex_indices" if "vertex_indices" in fields else "vertex_index" if "vertex_index" in fields else None
     if key is None:
         return []
-    col = data[key]
-    if col.dtype.names:  # (count, indices) records of a fixed-length list
+    col = fields[key]
+    if getattr(col, "dtype", None) is not None and col.dtype.names:  # (count, indices) records
         col = col[col.dtype.names[1]]
     return [list(np.atleast_1d(p)) for p in col]
 
@@ -176,12 +187,12 @@ def read_info_semantic(path: Path) -> dict[int, int]:
     return out
 
 
-def _ply_table(mesh, offset, tm, data, where) -> tuple[str, np.ndarray] | str | None:
+def _ply_table(mesh, tm, data, where) -> tuple[str, np.ndarray] | str | None:
     """(kind, per-triangle colours) of one PLY part, a problem string, or None (no labels)."""
-    names = data.dtype.names
+    names = set(data)
     if "object_id" in names:
         kind = "object_id"
-    elif {"red", "green", "blue"} <= set(names):
+    elif {"red", "green", "blue"} <= names:
         kind = "colour"
     else:
         return None
@@ -189,9 +200,9 @@ def _ply_table(mesh, offset, tm, data, where) -> tuple[str, np.ndarray] | str | 
     if index is None:
         return f"{where}: cannot match the PLY's per-face labels to its triangles"
     if kind == "colour":
-        per_poly = np.stack([data["red"], data["green"], data["blue"]], axis=-1).astype(np.uint8)
+        per_poly = np.stack([_column(data, c) for c in ("red", "green", "blue")], axis=-1).astype(np.uint8)
         return kind, per_poly[index]
-    ids = np.asarray(data["object_id"], dtype=np.int64)
+    ids = _column(data, "object_id").astype(np.int64)
     if ids.size and ids.max() > 0xFFFF:
         return f"{where}: object_id {int(ids.max())} does not fit in 16 bits (G * 256 + B)"
     classes = {}
@@ -225,7 +236,7 @@ def semantic_table(mesh) -> SemanticTable:
             data = _ply_faces(tm)
             if data is None:
                 continue
-            res = _ply_table(mesh, offset, tm, data, where)
+            res = _ply_table(mesh, tm, data, where)
             if isinstance(res, str):
                 problem = res
             elif res is not None:
