@@ -153,7 +153,7 @@ def render_building(mesh: str | os.PathLike | Mesh, cameras: list[Camera], out, 
     ``cache=False`` neither reads nor writes the disk cache of per-mesh results (see
     :mod:`labelgen.cache`); they are still computed once per mesh in each process.
     ``semantic_mesh``: a separate labelled mesh aligned with ``mesh`` that the ``semantic``
-    label is read from (see :mod:`labelgen.labels.omnidata`).
+    label is read from (see :mod:`labelgen.labels.surface_ids`).
     """
     previous = mesh_cache.enabled()
     mesh_cache.configure(enabled=cache)
