@@ -22,7 +22,7 @@ normal panoramas on 98-99 % of pixels, with up at the top and no mirroring. Thei
 however, are not in the camera frame: they are Cycles shading normals in *world* axes (the
 annotator's bump-node material writes ``R = x, G = -z, B = y`` of the world normal), which
 equals the camera frame only for a camera with rotation (90 deg, 0, 0); the two panoramas need
-a turn of 230 and 180 degrees about the vertical to match the camera frame. labelgen writes
+a turn of 230 and 165 degrees about the vertical to match the camera frame. labelgen writes
 camera-frame normals, as for perspective views (see ``docs/omnidata.md``).
 """
 from __future__ import annotations
