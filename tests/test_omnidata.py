@@ -502,3 +502,28 @@ def test_semantic_object_id_ascii_ply(quad_scene, tmp_path):
     ids = np.where(objs >= 0, objs, 0)
     expected = np.stack([np.zeros_like(ids), ids >> 8, ids & 255], -1).astype(np.uint8)  # no JSON: class 0
     assert _semantic_agreement(mesh, CAMS[1], expected, quad_scene) >= 0.999
+
+
+def test_cli_semantic_mesh(quad_scene, tmp_path, capsys):
+    tris, _ = split_quads(quad_scene["quads"])
+    import trimesh
+
+    trimesh.Trimesh(quad_scene["verts"], tris, process=False).export(tmp_path / "plain.ply")
+    info = CAMS[1].point_info()
+    (tmp_path / "cams").mkdir()
+    (tmp_path / "cams" / "point_0_view_1_domain_point_info.json").write_text(json.dumps(info))
+    out = tmp_path / "out"
+    rc = main(["render", str(tmp_path / "plain.ply"), "--cameras", str(tmp_path / "cams"), "--out", str(out),
+               "--semantic-mesh", str(quad_scene["dir"] / "coloured.ply"), "--quiet"])
+    assert rc == 0
+    got = read_png(out / "semantic" / "point_0_view_1_domain_semantic.png")
+    want = render_view(make_renderer(load_mesh(quad_scene["dir"] / "coloured.ply")), CAMS[1],
+                       tasks=["semantic"])[0]["semantic"]
+    assert np.mean(np.all(got == want, axis=-1)) >= 0.999
+    assert not (out / "fragments").exists()
+    capsys.readouterr()
+    rc = main(["render", str(tmp_path / "plain.ply"), "--cameras", str(tmp_path / "cams"), "--out",
+               str(tmp_path / "o2"), "--semantic-mesh", str(tmp_path / "missing.ply"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "missing.ply" in err
+    assert not (tmp_path / "o2").exists()
