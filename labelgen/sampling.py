@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .cameras import quaternion_wxyz, rotation_xyz
 from .errors import LabelgenError
 from .meshes import Mesh
 
@@ -707,6 +708,8 @@ def sample_building(mesh: Mesh, cfg: SampleConfig | None = None, scene: _Scene |
         }
         if rooms[p_id] is not None:
             info["room"] = rooms[p_id]
+        # as render writes it: from the Euler angles as stored (Omnidata's point_info field)
+        info["camera_rotation_final_quaternion"] = quaternion_wxyz(rotation_xyz(fin_l[k]))
         views.append(info)
 
     # per-point nonfixated files
