@@ -33,6 +33,28 @@ from .pointinfo import complete_point_info
 from .rotations import euler_from_matrix, focal_length, look_at_rotations, matrix_from_euler
 
 
+def quaternion_wxyz(matrix) -> list[float]:
+    """Unit quaternion ``[w, x, y, z]`` of a rotation matrix (Blender's order), with ``w >= 0``."""
+    x, y, z, w = Rotation.from_matrix(np.asarray(matrix, dtype=np.float64)).as_quat()
+    q = [w, x, y, z]
+    if w < 0 or (w == 0 and next(v for v in q if v != 0) < 0):
+        q = [-v for v in q]
+    return [float(v) + 0.0 for v in q]
+
+
+#: Camera models: ``perspective`` (pinhole, the Taskonomy convention) and ``equirectangular``
+#: (a 2H x H panorama, see :mod:`labelgen.panorama`).
+CAMERA_MODELS = ("perspective", "equirectangular")
+#: The view name Omnidata gives panoramas in file names (``point_{P}_view_equirectangular_...``).
+PANORAMA_VIEW = "equirectangular"
+
+
+def _camera_model(value, where) -> str:
+    if value not in CAMERA_MODELS:
+        raise LabelgenError(where, f"camera_model must be one of {', '.join(CAMERA_MODELS)}, got {value!r}")
+    return value
+
+
 _NAME = re.compile(r"point_([^_]+)_view_([^_]+)_domain_")
 
 
@@ -48,6 +70,8 @@ class Camera:
     width, height : image size in pixels.
     point, view : identifiers used in output file names.
     info : extra point_info fields carried through to the output point_info JSON.
+    model : ``"perspective"`` (default) or ``"equirectangular"`` (a panorama; ``fov`` is then
+        unused and ``width`` must be ``2 * height``; see :meth:`with_model`).
     """
 
     location: np.ndarray
@@ -58,6 +82,7 @@ class Camera:
     point: str = "0"
     view: str = "0"
     info: dict[str, Any] = field(default_factory=dict)
+    model: str = "perspective"
 
     def __post_init__(self):
         loc = np.asarray(self.location, dtype=np.float64).reshape(3)
@@ -75,6 +100,24 @@ class Camera:
         object.__setattr__(self, "height", int(self.height))
         object.__setattr__(self, "point", str(self.point))
         object.__setattr__(self, "view", str(self.view))
+        if self.model not in CAMERA_MODELS:
+            raise ValueError(f"camera model must be one of {', '.join(CAMERA_MODELS)}, got {self.model!r}")
+        if self.model == "equirectangular" and self.width != 2 * self.height:
+            raise ValueError(f"an equirectangular camera is 2H x H pixels, got {self.width}x{self.height}")
+
+    def with_model(self, model: str) -> "Camera":
+        """This camera with camera model ``model``.
+
+        An equirectangular camera keeps the height ``H`` and becomes ``2H x H`` pixels, with
+        view name ``"equirectangular"`` (Omnidata's panorama file names).
+        """
+        import dataclasses
+
+        if model == self.model:
+            return self
+        if model == "equirectangular":
+            return dataclasses.replace(self, model=model, width=2 * self.height, view=PANORAMA_VIEW)
+        return dataclasses.replace(self, model=model)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -142,7 +185,10 @@ class Camera:
             "camera_rotation_final": self.euler_angles,
             "field_of_view_rads": self.fov,
             "resolution": self.width if self.width == self.height else [self.width, self.height],
+            "camera_rotation_final_quaternion": quaternion_wxyz(self.rotation),
         })
+        if self.model != "perspective":
+            out["camera_model"] = self.model
         return complete_point_info(self, out)
 
 
@@ -224,7 +270,8 @@ def camera_from_point_info(info: dict, where="point_info", point=None, view=None
             check_identifier(info[name], where, name)
     point = check_identifier(info.get("point_uuid", "0") if point is None else point, where, "point_uuid")
     view = check_identifier(info.get("view_id", "0") if view is None else view, where, "view_id")
-    return Camera.from_euler(loc, rot, fov, w, h, point=point, view=view, info=dict(info))
+    cam = Camera.from_euler(loc, rot, fov, w, h, point=point, view=view, info=dict(info))
+    return cam.with_model(_camera_model(info.get("camera_model", "perspective"), where))
 
 
 def _load_json(path: Path):
@@ -239,8 +286,12 @@ def _load_json(path: Path):
         raise LabelgenError(path, "not valid JSON (nested too deeply)") from None
 
 
-def cameras_from_poses(poses, where, fov, resolution, max_pixels=None) -> list[Camera]:
-    """Cameras from an Omnidata ``camera_poses.json`` list (point = index, view 0)."""
+def cameras_from_poses(poses, where, fov, resolution, max_pixels=None, camera_model=None) -> list[Camera]:
+    """Cameras from an Omnidata ``camera_poses.json`` list (point = index, view 0).
+
+    An entry may carry ``camera_model``; ``camera_model`` overrides it. Panoramas need no
+    field of view.
+    """
     if not isinstance(poses, list):
         raise LabelgenError(where, "camera_poses.json must hold a list of cameras")
     cams = []
@@ -252,7 +303,10 @@ def cameras_from_poses(poses, where, fov, resolution, max_pixels=None) -> list[C
         q = _vector(_field(pose, "rotation_quaternion", w_i), 4, w_i, "rotation_quaternion")
         if np.linalg.norm(q) == 0:
             raise LabelgenError(w_i, "rotation_quaternion is zero")
+        model = camera_model or _camera_model(pose.get("camera_model", "perspective"), w_i)
         cam_fov = fov if fov is not None else pose.get("field_of_view_rads")
+        if cam_fov is None and model == "equirectangular":
+            cam_fov = math.pi / 2  # unused by panoramas
         if cam_fov is None:
             raise LabelgenError(where, "camera_poses.json has no field of view: pass --fov RADIANS")
         cam_fov = _check_fov(_number(cam_fov, w_i, "field_of_view_rads"), "--fov" if fov is not None else w_i)
@@ -260,7 +314,7 @@ def cameras_from_poses(poses, where, fov, resolution, max_pixels=None) -> list[C
         w, h = parse_resolution(res, "--resolution" if resolution is not None else w_i, max_pixels)
         rot = Rotation.from_quat([q[1], q[2], q[3], q[0]]).as_matrix()
         info = {"camera_uuid": check_identifier(pose.get("camera_id", i), w_i, "camera_id")}
-        cams.append(Camera(loc, rot, cam_fov, w, h, point=str(i), view="0", info=info))
+        cams.append(Camera(loc, rot, cam_fov, w, h, point=str(i), view="0", info=info).with_model(model))
     return cams
 
 
@@ -270,13 +324,16 @@ def _point_view_from_name(path: Path):
 
 
 def read_cameras(path: str | os.PathLike, fov: float | None = None, resolution=None,
-                 max_pixels: int | None = None) -> list[Camera]:
+                 max_pixels: int | None = None, camera_model: str | None = None) -> list[Camera]:
     """Read cameras from a point_info file or folder, or an Omnidata ``camera_poses.json``.
 
     ``fov`` (radians) and ``resolution`` (``W``, ``"WxH"``) override the file's values and
-    are required for ``camera_poses.json`` files that do not carry them. Cameras are
-    returned sorted by (point, view).
+    are required for ``camera_poses.json`` files that do not carry them. ``camera_model``
+    (``"perspective"`` or ``"equirectangular"``) overrides each camera's own ``camera_model``
+    field (default perspective). Cameras are returned sorted by (point, view).
     """
+    if camera_model is not None:
+        _camera_model(camera_model, "--camera-model")
     path = Path(path)
     if fov is not None:
         _check_fov(float(fov), "--fov")
@@ -304,7 +361,7 @@ def read_cameras(path: str | os.PathLike, fov: float | None = None, resolution=N
     elif path.exists():
         data = _load_json(path)
         if isinstance(data, list):
-            cams = cameras_from_poses(data, path, fov, resolution, max_pixels)
+            cams = cameras_from_poses(data, path, fov, resolution, max_pixels, camera_model)
         elif isinstance(data, dict):
             p, v = _point_view_from_name(path)
             cams = [camera_from_point_info(data, path, p, v, fov, resolution, max_pixels)]
@@ -314,6 +371,8 @@ def read_cameras(path: str | os.PathLike, fov: float | None = None, resolution=N
         raise LabelgenError(path, "no such file or folder")
     if not cams:
         raise LabelgenError(path, "holds no cameras")
+    if camera_model is not None:
+        cams = [c.with_model(camera_model) for c in cams]
 
     def key(c):
         return tuple((0, int(s), "") if s.isdigit() else (1, 0, s) for s in (c.point, c.view))

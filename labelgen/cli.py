@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, default=1, metavar="N", help="processes to render with (default 1)")
     r.add_argument("--renderer", choices=sorted(RENDERERS), default="open3d",
                    help="open3d: Embree ray casting (default); pyrender: OpenGL rasterisation (EGL when headless)")
+    r.add_argument("--camera-model", choices=("perspective", "equirectangular"), default=None,
+                   help="render every camera as this model (default: each camera's camera_model field, else "
+                        "perspective); equirectangular: 2H x H panoramas named point_{P}_view_equirectangular")
+    r.add_argument("--semantic-mesh", default=None, metavar="PATH",
+                   help="labelled mesh aligned with MESH to read the semantic label from (PLY with face "
+                        "object_id or colours, OBJ with materials)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--verbose", action="store_true", help="report the mesh and cameras")
     r.add_argument("--no-cache", action="store_true",
@@ -141,14 +147,16 @@ def _cmd_render(args):
         raise LabelgenError("--workers", "must be at least 1")
     if args.resolution is not None:
         parse_resolution(args.resolution, max_pixels=args.max_pixels)
-    cameras = read_cameras(args.cameras, fov=args.fov, resolution=args.resolution, max_pixels=args.max_pixels)
+    cameras = read_cameras(args.cameras, fov=args.fov, resolution=args.resolution, max_pixels=args.max_pixels,
+                           camera_model=args.camera_model)
     mesh = load_mesh(args.mesh, up_axis=args.up_axis)
+    semantic_mesh = load_mesh(args.semantic_mesh, up_axis=args.up_axis) if args.semantic_mesh is not None else None
     if args.verbose:
         print(f"labelgen: {args.mesh}: {mesh.summary()}", file=sys.stderr)
         print(f"labelgen: {args.cameras}: {len(cameras)} cameras", file=sys.stderr)
     summary = render_building(mesh, cameras, args.out, args.tasks, _params_from(args),
                               workers=args.workers, backend=args.renderer, quiet=args.quiet,
-                              cache=not args.no_cache)
+                              cache=not args.no_cache, semantic_mesh=semantic_mesh)
     _report(summary)
     failed = _requested_but_never_made(summary, args.tasks, len(cameras))
     return EXIT_FAILURES if summary.failures or failed else 0

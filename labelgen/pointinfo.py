@@ -107,6 +107,9 @@ def complete_point_info(camera, info: dict[str, Any] | None = None) -> dict[str,
         model_rot = 0.0
     out.setdefault("model_rotation_degrees", float(model_rot))
     vp = camera_vanishing_points(camera, float(model_rot))
+    if getattr(camera, "model", "perspective") != "perspective":  # a panorama has no image plane
+        out.pop("vanishing_points_image", None)
+        vp.pop("vanishing_points_image")
     for key, value in vp.items():
         if key not in out or not same_intrinsics:
             out[key] = value

@@ -78,6 +78,10 @@ class Open3DRenderer:
 
     def render(self, camera: Camera) -> GeometryBuffer:
         """Cast one ray per pixel centre and return the view's :class:`GeometryBuffer`."""
+        if camera.model != "perspective":
+            from .panorama import render_equirectangular
+
+            return render_equirectangular(self, camera)
         hit = self.scene.cast_rays(self.rays(camera))
         depth, distance, triangle, normal = geometry.hit_geometry(
             hit["t_hit"], hit["primitive_ids"], self.scene.normals, camera.rotation, camera.focal)
@@ -183,7 +187,15 @@ class PyrenderRenderer:
         return ids
 
     def render(self, camera: Camera) -> GeometryBuffer:
-        """Rasterise the triangle ids, then intersect each pixel's ray with its triangle."""
+        """Rasterise the triangle ids, then intersect each pixel's ray with its triangle.
+
+        Panoramas (equirectangular cameras) cannot be rasterised with one projection; they are
+        ray cast with an :class:`Open3DRenderer` built on first use.
+        """
+        if camera.model != "perspective":
+            if getattr(self, "_raycaster", None) is None:
+                self._raycaster = Open3DRenderer(self.mesh)
+            return self._raycaster.render(camera)
         tri = self.triangle_ids(camera)
         t, uv, prim = geometry.intersect_triangles(tri, self.mesh.vertices, self.mesh.faces, camera.location,
                                                    camera.rotation, camera.focal)

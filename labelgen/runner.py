@@ -19,13 +19,14 @@ from typing import Any, Iterable
 import numpy as np
 
 from . import cache as mesh_cache
-from .cameras import Camera, camera_from_point_info, parse_resolution
+from .cameras import PANORAMA_VIEW, Camera, camera_from_point_info, parse_resolution
 from .errors import LabelgenError
 from .images import read_png, write_json
 from .labels import Label, all_labels, get_label
 from .limits import check_png_size
 from .layout import INPUT_DOMAINS, point_info_path, scan_building, write_label
 from .meshes import Mesh, load_mesh
+from .panorama import check_unique_points, split_tasks
 from .pipeline import LazySources, compute_view, plan, resolve_params
 from .rendering import make_renderer
 from .runtime import configure
@@ -74,7 +75,7 @@ def check_tasks(tasks: Iterable[str] | None) -> list[str] | None:
 
 def render_view(renderer, camera: Camera, tasks: Iterable[str] | None = None,
                 params: dict[str, Any] | None = None):
-    """Render ``tasks`` (default: every label the inputs allow) for one camera.
+    """Render ``tasks`` (default: every label the inputs allow, less opt-in ones) for one camera.
 
     ``renderer`` is a renderer (see :mod:`labelgen.rendering`) or a :class:`Mesh`.
     Returns ``(labels, skipped)``: encoded arrays by label name, and tasks that could not
@@ -83,16 +84,23 @@ def render_view(renderer, camera: Camera, tasks: Iterable[str] | None = None,
     configure()
     if isinstance(renderer, Mesh):
         renderer = make_renderer(renderer)
+    if tasks is None:  # every label, less the opt-in ones (fragments)
+        tasks = [t for t, lab in all_labels().items() if lab.in_default({"mesh": renderer.mesh})]
+    else:
+        tasks = check_tasks(tasks)
+    tasks, not_here = split_tasks(tasks, camera)  # panoramas: only the labels defined on a sphere
     gbuffer = renderer.render(camera)
     sources = LazySources(gbuffer=gbuffer, camera=camera, mesh=renderer.mesh)
-    tasks = list(all_labels()) if tasks is None else check_tasks(tasks)
-    return compute_view(tasks, sources, resolve_params(params))
+    labels, skipped = compute_view(tasks, sources, resolve_params(params))
+    skipped.update(not_here)
+    return labels, skipped
 
 
 def default_render_tasks(mesh: Mesh) -> list[str]:
     """Every label that a render of ``mesh`` can produce."""
-    _, skipped = plan(list(all_labels()), {"gbuffer": None, "camera": None, "mesh": mesh})
-    return [t for t in all_labels() if t not in skipped]
+    sources = {"gbuffer": None, "camera": None, "mesh": mesh}
+    _, skipped = plan(list(all_labels()), sources)
+    return [t for t, lab in all_labels().items() if t not in skipped and lab.in_default(sources)]
 
 
 _WRITERS: ThreadPoolExecutor | None = None
@@ -120,10 +128,16 @@ def _write_view(out: Path, camera: Camera, labels: dict[str, np.ndarray]) -> int
 _WORKER: dict[str, Any] = {}
 
 
-def _init_render_worker(mesh_path, backend, threads, cache=True, up_axis=None):
+def _init_render_worker(mesh_path, backend, threads, cache=True, up_axis=None, semantic_path=None,
+                        semantic_up_axis=None):
+    from .labels.surface_ids import attach_semantic_mesh
+
     configure()
     mesh_cache.configure(enabled=cache)
-    _WORKER["renderer"] = make_renderer(load_mesh(mesh_path, up_axis=up_axis), backend, threads=threads)
+    mesh = load_mesh(mesh_path, up_axis=up_axis)
+    if semantic_path is not None:
+        attach_semantic_mesh(mesh, load_mesh(semantic_path, up_axis=semantic_up_axis))
+    _WORKER["renderer"] = make_renderer(mesh, backend, threads=threads)
 
 
 def _render_and_write(renderer, camera, tasks, params, out) -> Summary:
@@ -146,23 +160,35 @@ def _progress(total, quiet, desc):
 
 def render_building(mesh: str | os.PathLike | Mesh, cameras: list[Camera], out, tasks=None,
                     params: dict[str, Any] | None = None, workers: int = 1,
-                    backend: str = "open3d", quiet: bool = True, cache: bool = True) -> Summary:
+                    backend: str = "open3d", quiet: bool = True, cache: bool = True,
+                    semantic_mesh: str | os.PathLike | Mesh | None = None) -> Summary:
     """Render every camera's labels into the building folder ``out``.
 
     ``cache=False`` neither reads nor writes the disk cache of per-mesh results (see
     :mod:`labelgen.cache`); they are still computed once per mesh in each process.
+    ``semantic_mesh``: a separate labelled mesh aligned with ``mesh`` that the ``semantic``
+    label is read from (see :mod:`labelgen.labels.surface_ids`).
     """
     configure()
     previous = mesh_cache.enabled()
     mesh_cache.configure(enabled=cache)
     try:
-        return _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet, cache)
+        return _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet, cache, semantic_mesh)
     finally:
         mesh_cache.configure(enabled=previous)
 
 
-def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet, cache) -> Summary:
+def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet, cache,
+                     semantic_mesh=None) -> Summary:
     mesh_obj = mesh if isinstance(mesh, Mesh) else load_mesh(mesh)
+    check_unique_points(cameras)
+    semantic_path = semantic_up_axis = None
+    if semantic_mesh is not None:
+        from .labels.surface_ids import attach_semantic_mesh
+
+        sem = semantic_mesh if isinstance(semantic_mesh, Mesh) else load_mesh(semantic_mesh)
+        attach_semantic_mesh(mesh_obj, sem)
+        semantic_path, semantic_up_axis = sem.path, sem.up_axis
     tasks = default_render_tasks(mesh_obj) if tasks is None else check_tasks(tasks)
     params = resolve_params(params)
     out = Path(out)
@@ -175,14 +201,15 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
                 summary.add(_render_and_write(renderer, cam, tasks, params, out))
                 bar.update()
         else:
-            if mesh_obj.path is None:
-                raise ValueError("workers > 1 needs a mesh read from a file")
+            if mesh_obj.path is None or (semantic_mesh is not None and semantic_path is None):
+                raise ValueError("workers > 1 needs meshes read from files")
             threads = max(1, (os.cpu_count() or 1) // workers)
             if cache:
                 mesh_cache.prepare(mesh_obj, tasks, params)
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_init_render_worker,
-                                     initargs=(mesh_obj.path, backend, threads, cache, mesh_obj.up_axis)) as pool:
+                                     initargs=(mesh_obj.path, backend, threads, cache, mesh_obj.up_axis,
+                                               semantic_path, semantic_up_axis)) as pool:
                 futures = [pool.submit(_render_worker, cam, tasks, params, out) for cam in cameras]
                 for fut in futures:
                     summary.add(fut.result())
@@ -306,6 +333,12 @@ def derive_view_labels(files: dict[str, Path], point, view, tasks, params, fov=N
     """:func:`derive_view` without writing: the encoded arrays, and a Summary of skipped
     tasks and failures (its ``views`` and ``files`` left at 0)."""
     summary = Summary()
+    if view == PANORAMA_VIEW:  # Omnidata panorama files: the image-derived labels need an image plane
+        tasks, not_here = split_tasks(tasks, Camera.from_euler([0, 0, 0], [0, 0, 0], 1.0, 2, 1, model="equirectangular"))
+        for task, reason in not_here.items():
+            summary.skipped[(task, reason)] += 1
+        if not tasks:
+            return {}, summary
     sources = view_sources(files, point, view, fov, max_pixels=max_pixels)
     order, skipped = plan(tasks, sources)
     registry = all_labels()

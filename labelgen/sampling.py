@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .cameras import parse_resolution
+from .cameras import parse_resolution, quaternion_wxyz
 from .errors import LabelgenError
 from .labels import Param
 from .limits import check_image_size
@@ -34,7 +34,7 @@ from .pointinfo import camera_distance, obliqueness_angle, point_pitch, rotation
 from .points import nonfixated_points, sample_points
 from .raycast import RaycastScene
 from .rooms import estimate_room_boxes, read_room_boxes, room_of
-from .rotations import euler_from_matrix, focal_length
+from .rotations import euler_from_matrix, focal_length, matrix_from_euler
 
 
 def _manhattan(value):
@@ -304,6 +304,8 @@ def sample_building(mesh: Mesh, cfg: SampleConfig | None = None, scene: RaycastS
         }
         if rooms[p_id] is not None:
             info["room"] = rooms[p_id]
+        # as render writes it: from the Euler angles as stored (Omnidata's point_info field)
+        info["camera_rotation_final_quaternion"] = quaternion_wxyz(matrix_from_euler(fin_l[k]))
         views.append(info)
 
     # per-point nonfixated files

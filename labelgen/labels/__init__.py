@@ -132,6 +132,8 @@ class Label:
     array. ``decode(array, params)`` turns a stored array back into physical values (NaN
     for invalid pixels). ``available(sources)`` may return a reason why the label cannot be
     made from the given sources (for example, a mesh without colour has no ``rgb``).
+    ``default`` says whether ``labelgen render`` makes the label when no tasks are given:
+    a bool, or a function of the sources (``{"mesh": ...}``) returning one.
     """
 
     name: str
@@ -145,6 +147,11 @@ class Label:
     decode: Callable[[np.ndarray, dict], np.ndarray] | None = None
     available: Callable[[dict], str | None] | None = None
     description: str = ""
+    default: bool | Callable[[dict], bool] = True
+
+    def in_default(self, sources) -> bool:
+        """Whether this label is in the default render set for ``sources``."""
+        return bool(self.default(sources) if callable(self.default) else self.default)
 
     def check_array(self, array: np.ndarray, where) -> str | None:
         """Reason why a stored array cannot be this label's input, or None if it can."""

@@ -60,6 +60,12 @@ def _normal(inputs, params):
 
 def _reshading(inputs, params):
     gb = inputs["gbuffer"]
+    if gb.camera.model != "perspective":
+        from labelgen.panorama import reshade
+
+        grey = reshade(gb, params["lamp_energy"] * params["diffuse"], params["lamp_falloff_distance"],
+                       params["depth_units_per_meter"], INVALID_DEPTH, INVALID_RESHADING)
+        return np.repeat(grey[:, :, None], 3, axis=2)
     grey = geometry.reshade(gb.normal, gb.distance, gb.valid(params["depth_units_per_meter"], INVALID_DEPTH),
                             gb.camera.focal, params["lamp_energy"] * params["diffuse"],
                             params["lamp_falloff_distance"], INVALID_RESHADING)
