@@ -5,6 +5,7 @@ order in this process, or in ``workers`` processes (each builds its renderer onc
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -18,6 +19,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from . import cache as mesh_cache
+from . import warmup
 from .cameras import Camera, camera_from_point_info
 from .errors import LabelgenError
 from .images import read_png, write_json
@@ -109,6 +111,10 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_render_worker(mesh_path, backend, threads, cache=True):
+    import numba
+
+    # this worker's share of the cores for Numba's parallel kernels too (no oversubscription)
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     mesh_cache.configure(enabled=cache)
     _WORKER["renderer"] = make_renderer(load_mesh(mesh_path), backend, threads=threads)
 
@@ -154,9 +160,13 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
     out = Path(out)
     _check_writable(out)
     summary = Summary()
+    # a cold Numba cache: compile the kernels in parallel before the first view (labelgen.warmup)
+    warm = warmup.start(tasks, params) if cameras else None
     with _progress(len(cameras), quiet, "render") as bar:
         if workers <= 1 or len(cameras) <= 1:
             renderer = make_renderer(mesh_obj, backend)
+            if warm is not None:
+                _warm_mesh_labels(renderer, cameras[0], tasks, params, warm)
             for cam in cameras:
                 summary.add(_render_and_write(renderer, cam, tasks, params, out))
                 bar.update()
@@ -166,6 +176,8 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
             threads = max(1, (os.cpu_count() or 1) // workers)
             if cache:
                 mesh_cache.prepare(mesh_obj, tasks, params)
+            if warm is not None:
+                _warm_mesh_labels(make_renderer(mesh_obj, backend), cameras[0], tasks, params, warm)
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_init_render_worker,
                                      initargs=(mesh_obj.path, backend, threads, cache)) as pool:
@@ -174,6 +186,19 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
                     summary.add(fut.result())
                     bar.update()
     return summary
+
+
+def _warm_mesh_labels(renderer, camera, tasks, params, warm):
+    """Compile the kernels of the mesh-derived labels on a 32x32 copy of ``camera`` while
+    ``warm`` compiles the image-derived ones in other processes; then wait for those."""
+    image_labels = {t for g in warmup.GROUPS for t in g}
+    small = dataclasses.replace(camera, width=32, height=32)
+    try:
+        render_view(renderer, small, [t for t in tasks if t not in image_labels], params)
+    except Exception:  # noqa: BLE001 - only warming: the real views report any error
+        pass
+    finally:
+        warm.wait()
 
 
 def _check_writable(out: Path):
