@@ -454,12 +454,14 @@ def felzenszwalb(image: np.ndarray, scale: float = 1.0, sigma: float = 0.8,
     if img.dtype.kind == "u":
         img = np.multiply(img, 1.0 / np.iinfo(img.dtype).max, dtype=np.float64)
     elif img.dtype.kind in "fb" or img.dtype.kind == "i":
-        img = img.astype(np.float64)
+        img = img.astype(np.float64, copy=False)  # read only below: no copy needed
     else:
         raise TypeError(f"unsupported image dtype {img.dtype}")
     if not np.all(np.isfinite(img)):
         raise ValueError("image contains NaN or infinite values")
-    img = gaussian_reflect(img, sigma)
+    if sigma > 1e-15:  # (gaussian_reflect would return a copy)
+        img = gaussian_reflect(img, sigma)
+    img = np.ascontiguousarray(img)
     h, w = img.shape[:2]
     cost, code = _grid_edges(img)
     if cost.shape[0] < 2 ** 31:
