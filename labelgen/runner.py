@@ -5,6 +5,7 @@ order in this process, or in ``workers`` processes (each builds its renderer onc
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -19,6 +20,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from . import cache as mesh_cache
+from . import warmup
 from .cameras import PANORAMA_VIEW, Camera, camera_from_point_info, parse_resolution
 from .errors import LabelgenError
 from .images import read_png, write_json
@@ -130,9 +132,13 @@ _WORKER: dict[str, Any] = {}
 
 def _init_render_worker(mesh_path, backend, threads, cache=True, up_axis=None, semantic_path=None,
                         semantic_up_axis=None):
+    import numba
+
     from .labels.surface_ids import attach_semantic_mesh
 
     configure()
+    # this worker's share of the cores for Numba's parallel kernels too (no oversubscription)
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     mesh_cache.configure(enabled=cache)
     mesh = load_mesh(mesh_path, up_axis=up_axis)
     if semantic_path is not None:
@@ -194,9 +200,13 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
     out = Path(out)
     _check_writable(out)
     summary = Summary()
+    # a cold Numba cache: compile the kernels in parallel before the first view (labelgen.warmup)
+    warm = warmup.start(tasks, params) if cameras else None
     with _progress(len(cameras), quiet, "render") as bar:
         if workers <= 1 or len(cameras) <= 1:
             renderer = make_renderer(mesh_obj, backend)
+            if warm is not None:
+                _warm_mesh_labels(renderer, cameras[0], tasks, params, warm)
             for cam in cameras:
                 summary.add(_render_and_write(renderer, cam, tasks, params, out))
                 bar.update()
@@ -206,6 +216,8 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
             threads = max(1, (os.cpu_count() or 1) // workers)
             if cache:
                 mesh_cache.prepare(mesh_obj, tasks, params)
+            if warm is not None:
+                _warm_mesh_labels(make_renderer(mesh_obj, backend), cameras[0], tasks, params, warm)
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_init_render_worker,
                                      initargs=(mesh_obj.path, backend, threads, cache, mesh_obj.up_axis,
@@ -215,6 +227,19 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
                     summary.add(fut.result())
                     bar.update()
     return summary
+
+
+def _warm_mesh_labels(renderer, camera, tasks, params, warm):
+    """Compile the kernels of the mesh-derived labels on a 32x32 copy of ``camera`` while
+    ``warm`` compiles the image-derived ones in other processes; then wait for those."""
+    image_labels = {t for g in warmup.GROUPS for t in g}
+    small = dataclasses.replace(camera, width=32, height=32)
+    try:
+        render_view(renderer, small, [t for t in tasks if t not in image_labels], params)
+    except Exception:  # noqa: BLE001 - only warming: the real views report any error
+        pass
+    finally:
+        warm.wait()
 
 
 def _check_writable(out: Path):

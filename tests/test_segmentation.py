@@ -173,6 +173,22 @@ def test_stable_radix_argsort():
     x = np.concatenate([rng.random(5000), np.zeros(100), np.full(50, 0.25), rng.random(10) * 1e-300])
     rng.shuffle(x)
     assert np.array_equal(seg._argsort_stable_nonneg(x), np.argsort(x, kind="stable"))
+    # long runs of distinct float64 values that round to one float32 value, short ones, ties
+    y = np.concatenate([1.0 + rng.integers(0, 1000, 3000) * 2.0 ** -40, 0.5 + rng.integers(0, 5, 40) * 2.0 ** -45,
+                        rng.random(2000), np.zeros(300)])
+    rng.shuffle(y)
+    assert np.array_equal(seg._argsort_stable_nonneg(y), np.argsort(y, kind="stable"))
+    pay = rng.integers(0, 1 << 40, y.size)
+    xs, ps = seg._sort_pairs_f32_prefix(y, pay)
+    xr, pr = seg._radix_sort_pairs(y, pay)
+    assert np.array_equal(xs, xr) and np.array_equal(ps, pr)
+
+
+def test_fast_gaussian_matches_plain_version():
+    rng = np.random.default_rng(4)
+    for shape, sigma in [((64, 80, 3), 3.0), ((7, 5, 2), 4.0), ((40, 33, 5), 0.7)]:
+        img = rng.random(shape)
+        assert np.array_equal(seg.gaussian_reflect(img, sigma), seg.gaussian_reflect_reference(img, sigma))
 
 
 def test_rag_matches_skimage():

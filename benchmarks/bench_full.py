@@ -1,0 +1,277 @@
+"""The whole picture: every default label, one process, one thread, against the bare ray cast.
+
+Run: ``.venv/bin/python benchmarks/bench_full.py [--quick]``.
+
+For the sample apartment (``sample_meshes/apartment.glb`` with its 10 cameras) and a generated
+~300k-triangle scene (the apartment plus three finely tessellated, vertex-coloured spheres; 10
+views), at 512x512, in one process with one thread (``NUMBA_NUM_THREADS=1``, OpenCV one
+thread, Open3D ``cast_rays`` one thread), it prints per view (median over views, each view
+best of ``--repeat``; CPU time of the process, which on an idle machine is the wall time):
+
+- the bare Open3D ``cast_rays`` of the view's rays, measured in the same run, beside
+- the geometry buffer (rays + cast + per-pixel geometry), each default label's computation
+  (inputs from the same view, in the pipeline's order), PNG encoding of every label and the
+  total, and the five geometric labels written through the CLI's per-view path (PNG writing
+  included) as a multiple of the bare cast,
+
+with the anchor figures of issue 13 (main before the speed work) and the targets beside them.
+
+Then, each in a subprocess (the CLI, as a user runs it):
+
+- cold start: the README's render command with an empty Numba cache (``NUMBA_CACHE_DIR`` and
+  ``LABELGEN_CACHE_DIR`` pointing at empty temporary folders) until its first view is written
+  (its point_info file appears), and until it ends;
+- ``--workers 2`` against ``--workers 1`` for the full label set (warm caches, 20 views of the
+  apartment), as the ratio of the two wall times measured back to back.
+
+``--quick`` does 1 repeat, 4 views per scene and skips the cold start (about a minute on
+an idle 2-core machine; without it about four minutes). Figures from a loaded machine are
+noisy: the ratios (measured side by side) are what to compare.
+"""
+from __future__ import annotations
+
+import os
+
+# one thread everywhere, before numba / cv2 / open3d are imported
+os.environ["NUMBA_NUM_THREADS"] = "1"
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import cv2  # noqa: E402
+
+cv2.setNumThreads(1)
+
+APARTMENT = ROOT / "sample_meshes" / "apartment.glb"
+APARTMENT_CAMERAS = ROOT / "sample_meshes" / "apartment_cameras.json"
+GEOMETRIC = ["depth_zbuffer", "depth_euclidean", "normal", "reshading", "mask_valid"]
+
+#: issue 13, measured on main before the speed work (ms per 512x512 view, one process)
+ANCHOR_MS = {
+    "keypoints3d": 421, "segment_unsup25d": 192, "segment_unsup2d": 146, "principal_curvature": 48,
+    "geometry buffer": 38, "rgb": 22, "keypoints2d": 18, "edge_texture": 6, "reshading": 4,
+    "total": 1200,
+}
+TARGET_MS = {"keypoints3d": 150, "segment_unsup25d": 80, "segment_unsup2d": 80,
+             "principal_curvature": 5, "rgb": 8, "total": 400}
+ANCHOR_COLD_S = 105.0
+ANCHOR_GEOMETRIC_RATIO = 3.15
+
+#: in-process stages are timed in CPU seconds of this process: everything runs on one thread,
+#: so on an idle machine this is the wall time, and on a loaded one it leaves out the waiting
+CLOCK = time.process_time
+
+
+def big_scene():
+    """The apartment (textured) plus three 81,920-triangle vertex-coloured icospheres (~300k)."""
+    import trimesh
+
+    from labelgen.meshes import Mesh
+
+    apt = trimesh.load(APARTMENT, force="scene")
+    parts = [g for g in apt.dump() if isinstance(g, trimesh.Trimesh)]
+    rng = np.random.default_rng(0)
+    for centre in [(2.3, 4.1, 1.2), (4.2, 1.0, 1.4), (6.8, 1.1, 0.9)]:
+        s = trimesh.creation.icosphere(subdivisions=6, radius=0.3)
+        s.apply_translation(centre)
+        colours = rng.integers(0, 256, (len(s.vertices), 4), dtype=np.uint8)
+        colours[:, 3] = 255
+        s.visual = trimesh.visual.ColorVisuals(s, vertex_colors=colours)
+        parts.append(s)
+    return Mesh.from_trimesh(trimesh.Scene(parts))
+
+
+def big_cameras(n, size=512):
+    from labelgen.cameras import Camera
+
+    rng = np.random.default_rng(0)
+    cams = []
+    for i in range(n):
+        eye = rng.uniform([0.5, 0.5, 1.2], [4.5, 5.5, 1.8])
+        target = rng.uniform([0, 0, 0.3], [8, 6, 1.5])
+        cams.append(Camera.look_at(eye, target, fov=1.2, width=size, height=size, point=str(i)))
+    return cams
+
+
+def profile_view(renderer, cam, tasks, params, out):
+    """One view: {stage: seconds} for the bare cast, geometry buffer, each label, PNG, CLI paths."""
+    from labelgen.images import encode_png
+    from labelgen.labels import all_labels
+    from labelgen.pipeline import LazySources, plan
+    from labelgen.runner import _render_and_write
+
+    t = {}
+    rays = renderer.rays(cam)
+    t0 = CLOCK()
+    renderer.cast(rays)
+    t["bare cast_rays"] = CLOCK() - t0
+    t0 = CLOCK()
+    gbuffer = renderer.render(cam)
+    t["geometry buffer"] = CLOCK() - t0
+    sources = LazySources(gbuffer=gbuffer, camera=cam, mesh=renderer.mesh)
+    order, _ = plan(tasks, sources)
+    registry = all_labels()
+    values = {}
+    for name in order:
+        lab = registry[name]
+        inputs = {r: (values[r] if r in values else sources[r]) for r in lab.requires}
+        lp = {p.name: params[p.name] for p in lab.params}
+        t0 = CLOCK()
+        values[name] = lab.compute(inputs, lp)
+        t[name] = CLOCK() - t0
+    t0 = CLOCK()
+    for name in tasks:
+        if name in values:
+            encode_png(values[name])
+    t["PNG encoding"] = CLOCK() - t0
+    t["total"] = sum(v for k, v in t.items() if k != "bare cast_rays")
+    t0 = CLOCK()
+    _render_and_write(renderer, cam, tasks, params, out)
+    t["full view through the CLI path"] = CLOCK() - t0
+    t0 = CLOCK()
+    _render_and_write(renderer, cam, GEOMETRIC, params, out)
+    t["5 geometric labels through the CLI path"] = CLOCK() - t0
+    return t
+
+
+def bench_scene(title, mesh, cams, repeat, skip=()):
+    from labelgen.pipeline import resolve_params
+    from labelgen.rendering import make_renderer
+    from labelgen.runner import default_render_tasks
+
+    renderer = make_renderer(mesh, threads=1)
+    tasks = [t for t in default_render_tasks(mesh) if t not in skip]
+    params = resolve_params()
+    print(f"\n== {title}: {len(mesh.faces):,} triangles, {len(cams)} views at "
+          f"{cams[0].width}x{cams[0].height}, {len(tasks)} labels" + (f" (not {', '.join(skip)})" if skip else ""))
+    with tempfile.TemporaryDirectory() as out:
+        profile_view(renderer, cams[0], tasks, params, Path(out))  # compile / warm up
+        per_view = []
+        for cam in cams:
+            best = None
+            for _ in range(repeat):
+                t = profile_view(renderer, cam, tasks, params, Path(out))
+                best = t if best is None else {k: min(best[k], t[k]) for k in t}
+            per_view.append(best)
+    med = {k: 1000 * float(np.median([v[k] for v in per_view])) for k in per_view[0]}
+    cast = med["bare cast_rays"]
+    print(f"{'stage (ms per view)':42s} {'now':>8s} {'anchor':>8s} {'target':>8s} {'x cast':>8s}")
+    rows = sorted((k for k in med if k not in ("total", "bare cast_rays") and "CLI" not in k),
+                  key=lambda k: -med[k])
+    for k in ["bare cast_rays"] + rows + ["total", "full view through the CLI path",
+                                          "5 geometric labels through the CLI path"]:
+        a = ANCHOR_MS.get(k)
+        g = TARGET_MS.get(k)
+        print(f"{k:42s} {med[k]:8.1f} {'' if a is None else a:>8} {'' if g is None else g:>8} "
+              f"{med[k] / cast:8.2f}")
+    geo = med["5 geometric labels through the CLI path"] / cast
+    print(f"5 geometric labels through the CLI / bare cast: {geo:.2f}x (anchor {ANCHOR_GEOMETRIC_RATIO}x, "
+          f"target <= 2.5x); full set / bare cast: {med['total'] / cast:.1f}x (target <= 10x)")
+    return med
+
+
+def _env(**extra):
+    env = dict(os.environ)
+    env.pop("NUMBA_NUM_THREADS", None)
+    env.pop("OMP_NUM_THREADS", None)
+    env.update(extra)
+    return env
+
+
+def cold_start(timeout=600):
+    """Seconds until the README command's first view is written and until it ends, and the
+    CPU seconds it used (with its warm-up processes)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "numba").mkdir()
+        (tmp / "labelgen").mkdir()
+        out = tmp / "out"
+        cmd = [sys.executable, "-m", "labelgen", "render", str(APARTMENT), "--cameras",
+               str(APARTMENT_CAMERAS), "--out", str(out), "--quiet"]
+        env = _env(NUMBA_CACHE_DIR=str(tmp / "numba"), LABELGEN_CACHE_DIR=str(tmp / "labelgen"))
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        # its own process group, so that a timeout also ends the warm-up processes it starts
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True)
+        first = None
+        while proc.poll() is None:
+            if first is None and any((out / "point_info").glob("*.json")):
+                first = time.perf_counter() - t0
+            if time.perf_counter() - t0 > timeout:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                break
+            time.sleep(0.05)
+        end = time.perf_counter() - t0
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+        return (first if first is not None else float("nan")), end, cpu, proc.returncode
+
+
+def workers_ratio(views=20, repeat=1):
+    """Wall time of ``--workers 1`` / ``--workers 2`` for the full set on ``views`` views."""
+    poses = json.loads(APARTMENT_CAMERAS.read_text())
+    poses = [dict(p, camera_id=f"{p['camera_id']}_{k}") for k in range(-(-views // len(poses)))
+             for p in poses][:views]
+    with tempfile.TemporaryDirectory() as tmp:
+        cams = Path(tmp) / "cameras.json"
+        cams.write_text(json.dumps(poses))
+        times = {1: [], 2: []}
+        for _ in range(repeat):
+            for w in (1, 2):
+                cmd = [sys.executable, "-m", "labelgen", "render", str(APARTMENT), "--cameras", str(cams),
+                       "--out", str(Path(tmp) / f"out{w}"), "--quiet", "--workers", str(w)]
+                t0 = time.perf_counter()
+                subprocess.run(cmd, env=_env(), cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+                times[w].append(time.perf_counter() - t0)
+    one, two = min(times[1]), min(times[2])
+    return one, two
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="1 repeat, 4 views per scene, no cold start")
+    ap.add_argument("--repeat", type=int, default=None, help="rounds per view, the best is kept (default 2)")
+    ap.add_argument("--views", type=int, default=None, help="views per scene (default 10)")
+    ap.add_argument("--no-cold", action="store_true", help="skip the cold-start measurement")
+    ap.add_argument("--no-workers", action="store_true", help="skip --workers 2 vs 1")
+    ap.add_argument("--cold-timeout", type=float, default=900, help="give up the cold start after this (s)")
+    args = ap.parse_args(argv)
+    repeat = args.repeat or (1 if args.quick else 2)
+    nviews = args.views or (4 if args.quick else 10)
+
+    from labelgen.cameras import read_cameras
+    from labelgen.meshes import load_mesh
+
+    print(f"one process, one thread; {os.cpu_count()} CPUs; each view best of {repeat}, median over views; in-process stages in CPU ms")
+    bench_scene("sample apartment", load_mesh(APARTMENT), read_cameras(APARTMENT_CAMERAS)[:nviews], repeat)
+    # principal_curvature's per-vertex APSS runs out of memory (over 20 GB) on this mix of metre-
+    # sized apartment triangles and millimetre-sized sphere triangles, so it is left out here
+    bench_scene("generated scene", big_scene(), big_cameras(nviews), repeat, skip=("principal_curvature",))
+
+    if not args.no_workers:
+        one, two = workers_ratio(views=10 if args.quick else 20)
+        print(f"\n--workers 2 vs 1 (CLI, full set, {10 if args.quick else 20} apartment views): "
+              f"{one:.1f} s / {two:.1f} s = {one / two:.2f}x (target >= 1.8x on 2 cores)")
+    if not (args.no_cold or args.quick):
+        first, end, cpu, rc = cold_start(args.cold_timeout)
+        print(f"\ncold start (README render command, empty Numba cache): first view after {first:.1f} s, "
+              f"all 10 after {end:.1f} s, {cpu:.1f} CPU s, exit {rc} "
+              f"(anchor ~{ANCHOR_COLD_S:.0f} s, target <= 40 s)")
+
+
+if __name__ == "__main__":
+    main()

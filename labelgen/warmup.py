@@ -1,0 +1,123 @@
+"""Compile the Numba kernels of the requested labels ahead of need, in parallel processes.
+
+Kernels compile on first use and are cached on disk (``numba.njit(cache=True)``), so a
+first run on a machine, or with an empty ``NUMBA_CACHE_DIR``, spends most of its first view
+compiling, one kernel after another. :func:`start` spreads that work over processes: each
+computes some of the image-derived labels (``keypoints3d``, the segmentations, ...) on a
+small synthetic view, which compiles their kernels and writes them to the disk cache, while
+the calling process compiles the mesh-derived labels (geometry buffer, curvature, rgb) by
+rendering its first view at a small size. When every process is done, the real views load
+all kernels from the cache. Outputs do not change: the same kernels, compiled for the same
+argument types, compute every label.
+
+Nothing is started when the cache already holds the kernels (:func:`cache_is_cold`).
+"""
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+#: kernel modules of the image-derived labels (a module with no cached kernel means a cold cache)
+KERNEL_MODULES = ("narf", "segmentation", "filters", "hessian", "edges")
+
+#: image-derived labels in the order their kernels take longest to compile, and which of
+#: them are warmed together (one group per process)
+GROUPS = (("keypoints3d",), ("segment_unsup25d", "segment_unsup2d", "keypoints2d", "edge_texture",
+                             "edge_occlusion"))
+
+
+def _index_paths(module) -> list[str]:
+    """Index file of each cached Numba dispatcher defined at the top level of ``module``."""
+    from numba.core.dispatcher import Dispatcher
+
+    paths = []
+    for obj in vars(module).values():
+        if isinstance(obj, Dispatcher):
+            cache_file = getattr(getattr(obj, "_cache", None), "_cache_file", None)
+            path = getattr(cache_file, "_index_path", None)
+            if path:
+                paths.append(path)
+    return paths
+
+
+def cache_is_cold(modules=KERNEL_MODULES) -> bool:
+    """True when one of the kernel ``modules`` has no kernel in Numba's disk cache."""
+    for name in modules:
+        paths = _index_paths(importlib.import_module(f"labelgen.kernels.{name}"))
+        if paths and not any(os.path.exists(p) for p in paths):
+            return True
+    return False
+
+
+def synthetic_sources(size: int = 64) -> dict:
+    """A small view's encoded inputs: rgb, depth_zbuffer (with invalid pixels), normal, camera.
+
+    Only the array types matter (they decide what Numba compiles), not the values.
+    """
+    from .cameras import Camera
+
+    rng = np.random.default_rng(0)
+    j, i = np.mgrid[0:size, 0:size]
+    depth = (1024 + 8 * i + 3 * j + rng.integers(0, 4, (size, size))).astype(np.uint16)
+    depth[: size // 8] = 65535
+    normal = rng.integers(0, 256, (size, size, 3)).astype(np.uint8)
+    normal[depth == 65535] = 128
+    rgb = rng.integers(0, 256, (size, size, 3)).astype(np.uint8)
+    camera = Camera.look_at([0.0, 0.0, 1.5], [1.0, 0.0, 1.5], fov=1.2, width=size, height=size)
+    return {"rgb": rgb, "depth_zbuffer": depth, "normal": normal, "camera": camera}
+
+
+def warm_labels(tasks, params=None) -> list[str]:
+    """Compute ``tasks`` on :func:`synthetic_sources` (compiling and caching their kernels).
+
+    Returns the tasks that were computed; tasks that need the mesh are left out.
+    """
+    from .pipeline import compute_view, plan
+
+    sources = synthetic_sources()
+    order, skipped = plan(list(tasks), sources)
+    todo = [t for t in tasks if t not in skipped]
+    if todo:
+        try:
+            compute_view(todo, sources, params)
+        except Exception:  # noqa: BLE001 - warming is best effort; real views report errors
+            return []
+    return todo
+
+
+class Warmup:
+    """Processes warming kernels; :meth:`wait` blocks until they are done."""
+
+    def __init__(self, pool, futures):
+        self._pool = pool
+        self._futures = futures
+
+    def wait(self):
+        for fut in self._futures:
+            try:
+                fut.result()
+            except Exception:  # noqa: BLE001 - a failed warm-up only costs time
+                pass
+        self._pool.shutdown()
+
+
+def start(tasks, params=None, processes: int | None = None) -> Warmup | None:
+    """Start warming the kernels of the image-derived labels among ``tasks`` in other processes.
+
+    Returns ``None`` (nothing to do) when the disk cache already holds the kernels or no
+    such label is requested. ``processes`` defaults to one per group of labels, at most the
+    number of CPUs.
+    """
+    tasks = list(tasks)
+    groups = [[t for t in g if t in tasks] for g in GROUPS]
+    groups = [g for g in groups if g]
+    if not groups or not cache_is_cold():
+        return None
+    n = processes or min(len(groups), os.cpu_count() or 1)
+    pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+    futures = [pool.submit(warm_labels, g, params) for g in groups]
+    return Warmup(pool, futures)
