@@ -15,7 +15,6 @@ Camera sources:
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -27,6 +26,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from .errors import LabelgenError
+from .images import read_json
 from .limits import check_image_size
 from .paths import check_identifier
 from .pointinfo import complete_point_info
@@ -274,18 +274,6 @@ def camera_from_point_info(info: dict, where="point_info", point=None, view=None
     return cam.with_model(_camera_model(info.get("camera_model", "perspective"), where))
 
 
-def _load_json(path: Path):
-    try:
-        with open(path, "rb") as fh:
-            return json.load(fh)
-    except OSError as err:
-        raise LabelgenError(path, f"cannot read: {err.strerror or err}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise LabelgenError(path, f"not valid JSON ({err})") from None
-    except RecursionError:
-        raise LabelgenError(path, "not valid JSON (nested too deeply)") from None
-
-
 def cameras_from_poses(poses, where, fov, resolution, max_pixels=None, camera_model=None) -> list[Camera]:
     """Cameras from an Omnidata ``camera_poses.json`` list (point = index, view 0).
 
@@ -353,13 +341,13 @@ def read_cameras(path: str | os.PathLike, fov: float | None = None, resolution=N
         cams, seen = [], {}
         for f in files:
             p, v = _point_view_from_name(f)
-            cam = camera_from_point_info(_load_json(f), f, p, v, fov, resolution, max_pixels)
+            cam = camera_from_point_info(read_json(f), f, p, v, fov, resolution, max_pixels)
             if (cam.point, cam.view) in seen:  # both would be written to the same output files
                 raise LabelgenError(f, f"point {cam.point} view {cam.view} is also given by {seen[cam.point, cam.view]}")
             seen[cam.point, cam.view] = f.name
             cams.append(cam)
     elif path.exists():
-        data = _load_json(path)
+        data = read_json(path)
         if isinstance(data, list):
             cams = cameras_from_poses(data, path, fov, resolution, max_pixels, camera_model)
         elif isinstance(data, dict):

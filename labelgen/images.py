@@ -40,6 +40,32 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
+def read_json(path: str | os.PathLike):
+    """The JSON value in file ``path``; a one-line :class:`LabelgenError` naming the file when
+    it cannot be read or is not valid JSON (also when nested too deeply to parse)."""
+    try:
+        with open(path, "rb") as fh:
+            return json.load(fh)
+    except OSError as err:
+        raise LabelgenError(path, f"cannot read: {err.strerror or err}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise LabelgenError(path, f"not valid JSON ({err})") from None
+    except RecursionError:
+        raise LabelgenError(path, "not valid JSON (nested too deeply)") from None
+
+
+def check_writable(folder: str | os.PathLike, what: str = "output folder") -> Path:
+    """Create ``folder`` if needed and check that files can be written in it (one-line error)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise LabelgenError(folder, f"cannot create {what}: {err.strerror or err}") from None
+    if not os.access(folder, os.W_OK):
+        raise LabelgenError(folder, f"{what} is not writable")
+    return folder
+
+
 def write_json(path: str | os.PathLike, obj) -> None:
     """Write ``obj`` as JSON (keys in insertion order, atomic)."""
     write_bytes_atomic(path, (json.dumps(obj, indent=1) + "\n").encode())

@@ -40,11 +40,14 @@ def check_identifier(value, where, field: str) -> str:
         return str(value)
     if isinstance(value, str) and _IDENTIFIER.fullmatch(value):
         return value
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
     raise LabelgenError(where, f"{field} must be an integer or a token of 1-{MAX_IDENTIFIER} letters, "
-                               f"digits and '-', got {shown}")
+                               f"digits and '-', got {_shown(value)}")
+
+
+def _shown(value) -> str:
+    """``repr(value)``, cut to 80 characters for error messages."""
+    shown = repr(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 def inside(root, path) -> Path:
@@ -68,8 +71,5 @@ def check_name(value, where, field: str) -> str:
     """
     if isinstance(value, str) and _NAME.fullmatch(value) and ".." not in value:
         return value
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
     raise LabelgenError(where, f"{field} must be 1-{MAX_IDENTIFIER} letters, digits, '_', '-', '.' or spaces, "
-                               f"got {shown}")
+                               f"got {_shown(value)}")

@@ -3,13 +3,13 @@ from a JSON file of named axis-aligned boxes, or estimated per point by casting 
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
 from .errors import LabelgenError
+from .images import read_json
 from .paths import check_name
 from .raycast import RaycastScene
 
@@ -18,14 +18,7 @@ def read_room_boxes(path) -> dict[str, dict[str, list[float]]]:
     """Named axis-aligned room boxes from JSON: ``{"name": {"x": [min, max], "y": [...], "z": [...]}}``
     (optionally wrapped as ``{"rooms": {...}}``)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as err:
-        raise LabelgenError(path, f"cannot read: {err.strerror or err}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise LabelgenError(path, f"not valid JSON ({err})") from None
-    except RecursionError:
-        raise LabelgenError(path, "not valid JSON (nested too deeply)") from None
+    data = read_json(path)
     if isinstance(data, dict) and set(data) == {"rooms"}:
         data = data["rooms"]
     if not isinstance(data, dict) or not data:

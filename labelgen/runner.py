@@ -23,7 +23,7 @@ from . import cache as mesh_cache
 from . import warmup
 from .cameras import PANORAMA_VIEW, Camera, camera_from_point_info, parse_resolution
 from .errors import LabelgenError
-from .images import read_png, write_json
+from .images import check_writable, read_png, write_json
 from .labels import Label, all_labels, get_label
 from .limits import check_png_size
 from .layout import INPUT_DOMAINS, point_info_path, scan_building, write_label
@@ -243,12 +243,7 @@ def _warm_mesh_labels(renderer, camera, tasks, params, warm):
 
 
 def _check_writable(out: Path):
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise LabelgenError(out, f"cannot create output folder: {err.strerror or err}") from None
-    if not os.access(out, os.W_OK):
-        raise LabelgenError(out, "output folder is not writable")
+    check_writable(out)
 
 
 # -- derive -----------------------------------------------------------------------------

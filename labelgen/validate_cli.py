@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -75,6 +74,7 @@ def add_validate_parser(sub, add_params):
 
 
 def cmd_validate(args, params):
+    from .images import check_writable
     from .report import write_report
     from .validate import find_buildings, report_dict, validate_buildings
 
@@ -91,13 +91,7 @@ def cmd_validate(args, params):
         thresholds.setdefault(label, {})[key] = value
     if args.mesh is not None and not Path(args.mesh).is_file():
         raise LabelgenError(args.mesh, "no such mesh file")
-    out = Path(args.report)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise LabelgenError(out, f"cannot create report folder: {err.strerror or err}") from None
-    if not os.access(out, os.W_OK):
-        raise LabelgenError(out, "report folder is not writable")
+    out = check_writable(args.report, "report folder")
     buildings = find_buildings(args.path)
     if not buildings:
         raise LabelgenError(args.path, "no Taskonomy/Omnidata label files found")
