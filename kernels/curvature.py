@@ -52,12 +52,16 @@ OK = 0
 NO_POINT = 1        # vertex not used by any face, or with no normal (only degenerate faces)
 TOO_FEW = 2         # fewer than ``min_neighbors`` neighbours, or a degenerate fit
 NO_GRADIENT = 3     # the fitted field has a vanishing gradient at the projected point
+DIVERGED = 4        # the projection left the vertex's own ball (``max_move`` support radii)
 
 #: Peak memory of :func:`apss_curvature` (and of the refinement and normals before it) is
 #: about ``BYTES_PER_POINT`` per point plus ``BYTES_PER_CANDIDATE`` per entry of the candidate
 #: neighbour lists (measured with tracemalloc, see ``benchmarks/bench_curvature_memory.py``).
 BYTES_PER_POINT = 600
 BYTES_PER_CANDIDATE = 24
+
+#: Vertices redone at a time with :func:`far_candidates` (bounds the memory of their lists).
+FAR_CHUNK = 4096
 
 #: Radius ratio between the bins of points that neighbour searches group together.
 BIN_RATIO = 1.25
@@ -152,32 +156,44 @@ def neighbor_candidates(points: np.ndarray, reach: np.ndarray, ratio: float = BI
     return _csr(n, pairs[:, 0], pairs[:, 1])
 
 
+def radius_bins(points: np.ndarray, ball: np.ndarray, ratio: float = BIN_RATIO):
+    """The points grouped by ball radius (geometric bins, factor ``ratio``): a list of
+    ``(members, tree, largest ball)``, one per bin, for :func:`far_candidates`."""
+    from scipy.spatial import cKDTree
+
+    level = _levels(ball, ratio)
+    bins = []
+    for b in np.unique(level):
+        members = np.flatnonzero(level == b)
+        bins.append((members, cKDTree(points[members]), float(ball[members].max())))
+    return bins
+
+
 def far_candidates(points: np.ndarray, radii: np.ndarray, which: np.ndarray, slack: np.ndarray,
-                   filter_scale: float, ratio: float = BIN_RATIO):
+                   filter_scale: float, ratio: float = BIN_RATIO, bins=None):
     """Candidate lists for the points ``which``: every ``j != i`` whose ball can reach within
     ``slack_i`` of ``p_i``, ``|p_i - p_j| < filter_scale * h_j + slack_i``.
 
-    Sized per point: points are binned by radius (factor ``ratio``) and each bin is searched
-    with its own largest ball, the queries binned by ``slack`` the same way, then the pairs are
-    filtered exactly. Each list is sorted by index. Returns CSR ``(indptr, indices)`` with one
-    row per entry of ``which``.
+    Sized per point: points are binned by radius (factor ``ratio``, or the precomputed
+    :func:`radius_bins` ``bins``) and each bin is searched with its own largest ball, the
+    queries binned by ``slack`` the same way, then the pairs are filtered exactly. Each list is
+    sorted by index. Returns CSR ``(indptr, indices)`` with one row per entry of ``which``.
     """
     from scipy.spatial import cKDTree
 
     which = np.asarray(which, dtype=np.int64)
     slack = np.asarray(slack, dtype=np.float64)
     ball = filter_scale * np.asarray(radii, dtype=np.float64)
-    level = _levels(ball, ratio)
+    if bins is None:
+        bins = radius_bins(points, ball, ratio)
     qlevel = _levels(np.maximum(slack, 1e-300), ratio)
     qa, qb = [], []
     for qlev in np.unique(qlevel):
         qs = np.flatnonzero(qlevel == qlev)
         tree_q = cKDTree(points[which[qs]])
         smax = float(slack[qs].max())
-        for b in np.unique(level):
-            members = np.flatnonzero(level == b)
-            tree_b = cKDTree(points[members])
-            m = tree_q.sparse_distance_matrix(tree_b, float(ball[members].max()) + smax, output_type="ndarray")
+        for members, tree_b, bmax in bins:
+            m = tree_q.sparse_distance_matrix(tree_b, bmax + smax, output_type="ndarray")
             qi = qs[m["i"]]
             j = members[m["j"]]
             keep = (m["v"] < ball[j] + slack[qi]) & (j != which[qi])
@@ -226,7 +242,7 @@ class CurvatureMemoryError(MemoryError):
 
 def apss_curvature(points, normals, radii=None, filter_scale: float = 4.0, spherical: float = 1.0,
                    accuracy: float = 1e-4, max_iters: int = 15, min_neighbors: int = 6,
-                   candidates=None, max_bytes: int | None = None):
+                   candidates=None, max_bytes: int | None = None, max_move: float | None = None):
     """Principal curvatures of the APSS surface at each point (projected onto it first).
 
     Parameters
@@ -245,6 +261,10 @@ def apss_curvature(points, normals, radii=None, filter_scale: float = 4.0, spher
     candidates : precomputed ``(indptr, indices)`` from :func:`neighbor_candidates`.
     max_bytes : if given, :class:`CurvatureMemoryError` is raised before the neighbour lists
         are built when :func:`memory_estimate` exceeds it.
+    max_move : a vertex whose projection moves farther than this many of its support radii
+        (default ``filter_scale``: out of its own ball) gets curvature 0 (status 4): the
+        surface fitted there is not near it (a sparse vertex whose fit is dominated by far,
+        denser geometry). This also bounds every neighbourhood by the vertex's own radius.
 
     Returns
     -------
@@ -282,16 +302,25 @@ def apss_curvature(points, normals, radii=None, filter_scale: float = 4.0, spher
         candidates = neighbor_candidates(P, reach)
     indptr, indices = candidates
     eps = float(accuracy) * float(R.mean())
-    args = (float(filter_scale), float(spherical), eps, int(max_iters), int(min_neighbors))
-    sk1, sk2, sst, moved = _apss(P, N, R, np.arange(len(P)), indptr, indices, *args)
+    max_move = float(filter_scale if max_move is None else max_move)
+    args = (float(filter_scale), float(spherical), eps, int(max_iters), int(min_neighbors), max_move)
+    sk1, sk2, sst, moved, first = _apss(P, N, R, np.arange(len(P)), indptr, indices, *args)
     del candidates, indptr, indices
-    far = np.flatnonzero(moved > margin * R)
+    # a first step out of the vertex's ball is final (that step's fit had every neighbour)
+    far = np.flatnonzero((moved > margin * R) & ~(first > max_move * R))
     if len(far):
         # the projection left the candidates' margin: redo these vertices with every point
-        # whose ball can reach their path (within twice the distance moved)
-        sub_ptr, sub_idx = far_candidates(P, R, far, 2.0 * moved[far], filter_scale)
-        r1, r2, rst, _ = _apss(P, N, R, far, sub_ptr, sub_idx, *args)
-        sk1[far], sk2[far], sst[far] = r1, r2, rst
+        # whose ball can reach their path (within twice the distance moved, at most
+        # 2 * max_move support radii: farther, the vertex is DIVERGED anyway)
+        # (in chunks of FAR_CHUNK vertices, so that the lists never all exist at once)
+        slack = 2.0 * np.minimum(moved[far], max_move * R[far])
+        bins = radius_bins(P, filter_scale * R)
+        for lo in range(0, len(far), FAR_CHUNK):
+            part = far[lo:lo + FAR_CHUNK]
+            sub_ptr, sub_idx = far_candidates(P, R, part, slack[lo:lo + FAR_CHUNK], filter_scale, bins=bins)
+            r1, r2, rst, _, _ = _apss(P, N, R, part, sub_ptr, sub_idx, *args)
+            sk1[part], sk2[part], sst[part] = r1, r2, rst
+            del sub_ptr, sub_idx
     k1[idx], k2[idx], status[idx] = sk1, sk2, sst
     return k1, k2, status
 
@@ -431,32 +460,33 @@ def _refine(v, f, n, grid_offset, side_edge, edges, edge_base, inner_base, sub_o
 
 # -- per-pixel interpolation ---------------------------------------------------------------
 
-def interpolate_refined(values, face_n, grid_offset, grid, triangle, barycentric, valid):
-    """(H, W, C) uint8 image: per pixel, its face's grid values interpolated and rounded.
+def interpolate_refined(values, face_n, grid_offset, grid, triangle, barycentric, valid, channels=None):
+    """(H, W, channels) uint8 image: per pixel, its face's grid values interpolated and rounded.
 
     ``values`` (P, C) uint8 per grid point; ``face_n``, ``grid_offset``, ``grid`` from
     :func:`refine_surface`; ``triangle`` (H, W) face index, ``barycentric`` (H, W, 2) float32
     ``(u, v)`` of the hit, ``valid`` (H, W) bool. The pixel falls in the sub-triangle of its
     face's grid that holds ``(u n, v n)``; the sub-triangle's three values are weighted with
     the local barycentrics in float64, rounded half to even and clipped to 0-254. A face with
-    ``n = 1`` gives exactly ``(1-u-v) a + u b + v c``. Invalid pixels are 0. Reference:
+    ``n = 1`` gives exactly ``(1-u-v) a + u b + v c``. Invalid pixels, and the channels after
+    the first C (``channels`` defaults to C), are 0. Reference:
     :func:`labelgen.kernels.reference.interpolate_refined_reference`.
     """
     values = np.ascontiguousarray(values, dtype=np.uint8)
     if values.ndim == 1:
         values = values[:, None]
     h, w = triangle.shape
-    out = np.zeros((h, w, values.shape[1]), dtype=np.uint8)
-    _interpolate(values, np.ascontiguousarray(face_n, dtype=np.int64), np.ascontiguousarray(grid_offset),
+    out = np.zeros((h, w, channels or values.shape[1]), dtype=np.uint8)
+    _interpolate(values, np.ascontiguousarray(face_n), np.ascontiguousarray(grid_offset),
                  np.ascontiguousarray(grid), np.ascontiguousarray(triangle).reshape(-1),
                  np.ascontiguousarray(barycentric).reshape(-1, 2), np.ascontiguousarray(valid).reshape(-1),
-                 out.reshape(-1, values.shape[1]))
+                 out.reshape(h * w, -1))
     return out
 
 
 @njit(cache=True)
 def _interpolate(values, face_n, grid_offset, grid, triangle, bary, valid, out):
-    nch = values.shape[1]
+    nch = min(values.shape[1], out.shape[1])
     for k in range(len(triangle)):
         if not valid[k]:
             continue
@@ -639,12 +669,13 @@ def _project_origin(u, out):
     return True
 
 @njit(parallel=True, cache=True)
-def _apss(P, N, R, which, indptr, nbrs, scale, beta, eps, max_iters, min_nb):
+def _apss(P, N, R, which, indptr, nbrs, scale, beta, eps, max_iters, min_nb, max_move):
     n = len(which)
     k1 = np.zeros(n)
     k2 = np.zeros(n)
     status = np.zeros(n, dtype=np.int8)
     moved = np.zeros(n)
+    first = np.zeros(n)
     eps2 = eps * eps
     for qi in prange(n):
         i = which[qi]
@@ -659,6 +690,7 @@ def _apss(P, N, R, which, indptr, nbrs, scale, beta, eps, max_iters, min_nb):
             status[qi] = 2
             continue
         ok = True
+        code = 2
         for it in range(max_iters):
             if it > 0:
                 cnt = _fit_value(x, P, N, R, c, nbrs, lo, hi, i, scale, beta, u)
@@ -675,10 +707,16 @@ def _apss(P, N, R, which, indptr, nbrs, scale, beta, eps, max_iters, min_nb):
             dist = np.sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2])
             if dist > moved[qi]:
                 moved[qi] = dist
+            if it == 0:
+                first[qi] = dist
+            if dist > max_move * R[i]:
+                ok = False
+                code = 4
+                break
             if d2 <= eps2:
                 break
         if not ok:
-            status[qi] = 2
+            status[qi] = code
             continue
         # jets of the weighted sums at x: SW, SP(3), SN(3), SPN, SPP
         S = np.zeros((9, 10))
@@ -842,5 +880,5 @@ def _apss(P, N, R, which, indptr, nbrs, scale, beta, eps, max_iters, min_nb):
         else:
             k1[qi] = e2
             k2[qi] = e1
-    return k1, k2, status, moved
+    return k1, k2, status, moved, first
 

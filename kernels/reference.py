@@ -146,7 +146,7 @@ def _apss_fit_reference(x, P, N, R, scale, beta, facing):
 
 
 def apss_curvature_reference(points, normals, radii, filter_scale=4.0, spherical=1.0, accuracy=1e-4,
-                             max_iters=15, min_neighbors=6, step=None):
+                             max_iters=15, min_neighbors=6, step=None, max_move=None):
     """Slow reference for :func:`labelgen.kernels.curvature.apss_curvature`: the same fit and projection written with
     NumPy over all points, gradient and Hessian of the field by central finite differences.
 
@@ -163,6 +163,7 @@ def apss_curvature_reference(points, normals, radii, filter_scale=4.0, spherical
     use = np.linalg.norm(N, axis=1) > 1e-12
     Pu, Nu, Ru = P[use], N[use], R[use]
     eps2 = (accuracy * Ru.mean()) ** 2
+    max_move = filter_scale if max_move is None else max_move
 
     for i in np.flatnonzero(use):
         c = P[i]
@@ -181,8 +182,13 @@ def apss_curvature_reference(points, normals, radii, filter_scale=4.0, spherical
             u0, uL, u4, _ = fit
             prev = pos
             pos = _apss_project_step(x0, u0, uL, u4)
+            if np.linalg.norm(pos) > max_move * R[i]:
+                break
             if np.sum((prev - pos) ** 2) <= eps2:
                 break
+        if np.linalg.norm(pos) > max_move * R[i]:
+            status[i] = curvature.DIVERGED
+            continue
 
         def field(y):
             f = _apss_fit_reference(y, Pc, Nu, Ru, filter_scale, spherical, facing)

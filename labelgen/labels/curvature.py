@@ -55,7 +55,8 @@ PARAMS = (
 #: Why a vertex's curvature is 0, in the order of the ``counts`` array of :func:`vertex_curvatures`.
 ZERO_REASONS = ("vertices used by no face",
                 "vertices without a normal (only degenerate faces, or faces whose normals cancel out)",
-                "vertices with too few neighbours for a fit", "vertices where the fitted surface has no gradient")
+                "vertices with too few neighbours for a fit", "vertices where the fitted surface has no gradient",
+                "vertices whose projection left their neighbourhood (a sparse vertex beside much denser geometry)")
 
 
 def _fit_params(params: dict) -> dict:
@@ -168,7 +169,8 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
         out["counts"] = np.array([np.count_nonzero(~referenced),
                                   np.count_nonzero(referenced & (st == kc.NO_POINT)),
                                   np.count_nonzero(st == kc.TOO_FEW),
-                                  np.count_nonzero(st == kc.NO_GRADIENT)], dtype=np.int64)
+                                  np.count_nonzero(st == kc.NO_GRADIENT),
+                                  np.count_nonzero(st == kc.DIVERGED)], dtype=np.int64)
         return out
 
     result = cache.per_mesh(mesh, "curvature", VERSION, fit, compute)
@@ -236,10 +238,8 @@ def _principal_curvature(inputs, params):
     curv = vertex_curvatures(mesh, params)
     values = encoded_points(curv, _r_min(params), mesh)
     valid = gb.valid(params["depth_units_per_meter"], INVALID_DEPTH)
-    out = np.zeros(gb.depth.shape + (3,), dtype=np.uint8)
-    out[:, :, :2] = interpolate_refined(values, curv["face_n"], curv["grid_offset"], curv["grid"],
-                                        gb.triangle, gb.barycentric, valid)
-    return out
+    return interpolate_refined(values, curv["face_n"], curv["grid_offset"], curv["grid"],
+                               gb.triangle, gb.barycentric, valid, channels=3)
 
 
 def principal_curvature_reference(gbuffer, mesh, params) -> np.ndarray:
