@@ -60,6 +60,11 @@ DIVERGED = 4        # the projection left the vertex's own ball (``max_move`` su
 BYTES_PER_POINT = 600
 BYTES_PER_CANDIDATE = 24
 
+#: Support radius of a point made by the refinement, at least this many times its sampling
+#: spacing (cell side): a long thin face is sampled more densely across than along, and the
+#: radius from its 16 nearest points alone would then span a single row of points.
+RADIUS_PER_SPACING = 0.75
+
 #: Vertices redone at a time with :func:`far_candidates` (bounds the memory of their lists).
 FAR_CHUNK = 4096
 
@@ -327,149 +332,204 @@ def apss_curvature(points, normals, radii=None, filter_scale: float = 4.0, spher
 
 # -- refinement of coarse meshes ------------------------------------------------------------
 
-def refine_counts(vertices: np.ndarray, faces: np.ndarray, max_edge: float) -> np.ndarray:
-    """Subdivisions per face: ``ceil(longest edge / max_edge)``, at least 1 (int64, one per
-    face); all 1 when ``max_edge`` is 0 (no refinement)."""
+def refine_plan(vertices: np.ndarray, faces: np.ndarray, max_edge: float):
+    """How each face is split: ``(apex, rows, cols)`` (int64, one per face).
+
+    ``apex`` (0-2) is the corner opposite the face's shortest edge; the face is cut into
+    ``rows = ceil(longest edge / max_edge)`` strips parallel to that edge, and each strip
+    into ``cols = ceil(shortest edge / max_edge)`` cells, so a long thin face (a sliver of a
+    CAD cylinder) is split along its length only. All ``(0, 1, 1)`` (no split) when
+    ``max_edge`` is 0.
+    """
     f = np.asarray(faces, dtype=np.int64)
+    ones = np.ones(len(f), dtype=np.int64)
     if not max_edge > 0 or len(f) == 0:
-        return np.ones(len(f), dtype=np.int64)
+        return np.zeros(len(f), dtype=np.int64), ones, ones.copy()
     v = np.asarray(vertices, dtype=np.float64)
-    longest = np.zeros(len(f))
-    for a, b in ((0, 1), (1, 2), (2, 0)):
-        d = v[f[:, b]] - v[f[:, a]]
-        np.maximum(longest, np.sqrt(np.einsum("ij,ij->i", d, d)), out=longest)
-    n = np.ceil(longest / float(max_edge) - 1e-9)
-    return np.maximum(np.nan_to_num(n, nan=1.0), 1).astype(np.int64)
+    length = np.empty((len(f), 3))
+    for s in range(3):  # length[:, s]: the edge opposite corner s
+        d = v[f[:, (s + 2) % 3]] - v[f[:, (s + 1) % 3]]
+        length[:, s] = np.sqrt(np.einsum("ij,ij->i", d, d))
+    apex = np.argmin(length, axis=1).astype(np.int64)
+    longest = np.nan_to_num(length.max(axis=1), nan=0.0)
+    shortest = np.nan_to_num(length.min(axis=1), nan=0.0)
+    rows = np.maximum(np.ceil(longest / float(max_edge) - 1e-9), 1).astype(np.int64)
+    cols = np.maximum(np.ceil(shortest / float(max_edge) - 1e-9), 1).astype(np.int64)
+    apex[(rows == 1) & (cols == 1)] = 0
+    return apex, rows, cols
 
 
-def grid_size(n):
-    """Grid points of a face split ``n`` times: ``(n + 1) (n + 2) / 2``."""
-    n = np.asarray(n, dtype=np.int64)
-    return (n + 1) * (n + 2) // 2
+def grid_size(rows, cols):
+    """Grid entries of a face split into ``rows`` x ``cols`` cells: ``(rows + 1) (cols + 1)``."""
+    return (np.asarray(rows, dtype=np.int64) + 1) * (np.asarray(cols, dtype=np.int64) + 1)
 
 
-def refine_surface(vertices: np.ndarray, faces: np.ndarray, face_n: np.ndarray):
-    """Split each face ``f`` into ``face_n[f]**2`` sub-triangles on a regular grid.
+def refine_surface(vertices: np.ndarray, faces: np.ndarray, apex: np.ndarray, rows: np.ndarray,
+                   cols: np.ndarray):
+    """Split the faces as :func:`refine_plan` says.
 
-    Face ``(v0, v1, v2)`` split ``n`` times has the grid points ``(a, b)``, ``a + b <= n``,
-    at barycentric ``(u, v) = (a / n, b / n)`` (the point ``(1-u-v) v0 + u v1 + v v2``),
-    numbered row by row: ``offset + b (n + 1) - b (b - 1) / 2 + a``. Points on an edge are
-    computed from the edge's lower-numbered vertex, so faces that split a shared edge the
-    same number of times share its points.
+    A face with corners ``A`` (the apex), ``B``, ``C`` (in winding order) has the grid points
+    ``(i, j)``, ``0 <= i <= rows``, ``0 <= j <= cols``, at
+    ``A + (i / rows) ((1 - j / cols) (B - A) + (j / cols) (C - A))`` (row 0 is ``A`` itself),
+    stored at ``grid[grid_offset[f] + i (cols + 1) + j]``. Points on an edge are computed from
+    the edge's lower-numbered vertex, so faces that split a shared edge the same number of
+    times share its points. A face with ``rows = cols = 1`` keeps its three corners, in the
+    face's own order, as grid entries 0, 2 and 3 (corner ``(i, j)`` = (1, 0) is ``v1``,
+    (1, 1) is ``v2``).
 
-    Returns ``(points, grid_offset, grid, sub_faces)``: the points (the input vertices first,
-    then the new edge points, then the face interiors), each face's first entry in ``grid``
-    (int64, one per face plus the total), ``grid`` (int64 point index of every grid point)
-    and the sub-triangles (int64 (sum n^2, 3), same winding as their face).
+    Returns ``(points, spacing, grid_offset, grid, sub_faces)``: the points (the input
+    vertices first, then new edge points, then face interiors), each point's sampling
+    spacing (the largest cell side of the faces that made it; 0 for input vertices), each
+    face's first grid entry (int64, one per face plus the total), ``grid`` (int64 point
+    indices) and the sub-triangles (int64, same winding as their face).
     """
     v = np.ascontiguousarray(vertices, dtype=np.float64)
     f = np.ascontiguousarray(faces, dtype=np.int64)
-    n = np.ascontiguousarray(face_n, dtype=np.int64)
+    apex = np.ascontiguousarray(apex, dtype=np.int64)
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    cols = np.ascontiguousarray(cols, dtype=np.int64)
+    corner = np.stack([f[np.arange(len(f)), (apex + s) % 3] for s in range(3)], axis=1)  # A, B, C
     grid_offset = np.zeros(len(f) + 1, dtype=np.int64)
-    np.cumsum(grid_size(n), out=grid_offset[1:])
-    split = np.flatnonzero(n > 1)
-    # the edges of split faces, keyed (lower vertex, upper vertex, n)
+    np.cumsum(grid_size(rows, cols), out=grid_offset[1:])
+    # edges split in more than one piece, keyed (lower vertex, upper vertex, pieces):
+    # side 0 = A-B and side 1 = A-C in `rows` pieces, side 2 = B-C in `cols` pieces
     side_edge = np.full((len(f), 3), -1, dtype=np.int64)
-    if len(split):
-        keys = np.empty((len(split), 3, 3), dtype=np.int64)
-        for s in range(3):
-            a, b = f[split, s], f[split, (s + 1) % 3]
-            keys[:, s, 0] = np.minimum(a, b)
-            keys[:, s, 1] = np.maximum(a, b)
-            keys[:, s, 2] = n[split]
-        edges, inv = np.unique(keys.reshape(-1, 3), axis=0, return_inverse=True)
-        side_edge[split] = inv.reshape(-1, 3)
+    keys = []
+    owners = []
+    for s, (a, b, cnt) in enumerate(((0, 1, rows), (0, 2, rows), (1, 2, cols))):
+        sel = np.flatnonzero(cnt > 1)
+        k = np.stack([np.minimum(corner[sel, a], corner[sel, b]), np.maximum(corner[sel, a], corner[sel, b]),
+                      cnt[sel]], axis=1)
+        keys.append(k)
+        owners.append((sel, s))
+    allkeys = np.concatenate(keys) if keys else np.zeros((0, 3), np.int64)
+    if len(allkeys):
+        edges, inv = np.unique(allkeys, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        pos = 0
+        for sel, s in owners:
+            side_edge[sel, s] = inv[pos:pos + len(sel)]
+            pos += len(sel)
     else:
         edges = np.zeros((0, 3), dtype=np.int64)
     edge_base = np.zeros(len(edges) + 1, dtype=np.int64)
     np.cumsum(edges[:, 2] - 1, out=edge_base[1:])
     edge_base += len(v)
-    inner = (n - 1) * (n - 2) // 2
+    inner = (rows - 1) * (cols - 1)
     inner_base = np.zeros(len(f) + 1, dtype=np.int64)
     np.cumsum(inner, out=inner_base[1:])
     inner_base += edge_base[-1]
     total = int(inner_base[-1])
     points = np.empty((total, 3), dtype=np.float64)
     points[:len(v)] = v
+    spacing = np.zeros(total, dtype=np.float64)
     grid = np.empty(int(grid_offset[-1]), dtype=np.int64)
     sub_offset = np.zeros(len(f) + 1, dtype=np.int64)
-    np.cumsum(n * n, out=sub_offset[1:])
+    np.cumsum(cols * (2 * rows - 1), out=sub_offset[1:])
     sub_faces = np.empty((int(sub_offset[-1]), 3), dtype=np.int64)
-    _refine(v, f, n, grid_offset, side_edge, edges, edge_base, inner_base, sub_offset, points, grid, sub_faces)
-    return points, grid_offset, grid, sub_faces
+    _refine(v, f, corner, rows, cols, grid_offset, side_edge, edges, edge_base, inner_base, sub_offset,
+            points, spacing, grid, sub_faces)
+    return points, spacing, grid_offset, grid, sub_faces
 
 
 @njit(cache=True)
-def _refine(v, f, n, grid_offset, side_edge, edges, edge_base, inner_base, sub_offset, points, grid, sub_faces):
+def _refine(v, f, corner, rows, cols, grid_offset, side_edge, edges, edge_base, inner_base, sub_offset,
+            points, spacing, grid, sub_faces):
     for e in range(len(edges)):
         lo = edges[e, 0]
         hi = edges[e, 1]
         m = edges[e, 2]
-        for k in range(1, m):
-            t = k / m
+        for q in range(1, m):
+            t = q / m
             for c in range(3):
-                points[edge_base[e] + k - 1, c] = v[lo, c] + t * (v[hi, c] - v[lo, c])
+                points[edge_base[e] + q - 1, c] = v[lo, c] + t * (v[hi, c] - v[lo, c])
     for fi in range(len(f)):
-        m = n[fi]
+        m = rows[fi]
+        k = cols[fi]
         o = grid_offset[fi]
-        v0 = f[fi, 0]
-        v1 = f[fi, 1]
-        v2 = f[fi, 2]
+        if m == 1 and k == 1:
+            grid[o] = f[fi, 0]
+            grid[o + 1] = f[fi, 0]
+            grid[o + 2] = f[fi, 1]
+            grid[o + 3] = f[fi, 2]
+            s = sub_offset[fi]
+            sub_faces[s, 0] = f[fi, 0]
+            sub_faces[s, 1] = f[fi, 1]
+            sub_faces[s, 2] = f[fi, 2]
+            continue
+        a = corner[fi, 0]
+        b = corner[fi, 1]
+        cc = corner[fi, 2]
+        lab = 0.0
+        lac = 0.0
+        lbc = 0.0
+        for c in range(3):
+            lab += (v[b, c] - v[a, c]) ** 2
+            lac += (v[cc, c] - v[a, c]) ** 2
+            lbc += (v[cc, c] - v[b, c]) ** 2
+        cell = max(np.sqrt(max(lab, lac)) / m, np.sqrt(lbc) / k)
         nxt = inner_base[fi]
-        for b in range(m + 1):
-            row = o + b * (m + 1) - b * (b - 1) // 2
-            for a in range(m + 1 - b):
-                if a == 0 and b == 0:
-                    p = v0
-                elif b == 0 and a == m:
-                    p = v1
-                elif a == 0 and b == m:
-                    p = v2
-                elif b == 0:       # edge v0 -> v1, a steps from v0
+        for i in range(m + 1):
+            for j in range(k + 1):
+                if i == 0:
+                    p = a
+                elif i == m and j == 0:
+                    p = b
+                elif i == m and j == k:
+                    p = cc
+                elif j == 0:       # A -> B, i steps from A
                     e = side_edge[fi, 0]
-                    p = edge_base[e] + (a if v0 == edges[e, 0] else m - a) - 1
-                elif a + b == m:   # edge v1 -> v2, b steps from v1
+                    p = edge_base[e] + (i if a == edges[e, 0] else m - i) - 1
+                elif j == k:       # A -> C
                     e = side_edge[fi, 1]
-                    p = edge_base[e] + (b if v1 == edges[e, 0] else m - b) - 1
-                elif a == 0:       # edge v2 -> v0, b steps from v0
+                    p = edge_base[e] + (i if a == edges[e, 0] else m - i) - 1
+                elif i == m:       # B -> C, j steps from B
                     e = side_edge[fi, 2]
-                    p = edge_base[e] + (b if v0 == edges[e, 0] else m - b) - 1
+                    p = edge_base[e] + (j if b == edges[e, 0] else k - j) - 1
                 else:
                     p = nxt
                     nxt += 1
-                    u = a / m
-                    w = b / m
+                    si = i / m
+                    tj = j / k
                     for c in range(3):
-                        points[p, c] = v[v0, c] + u * (v[v1, c] - v[v0, c]) + w * (v[v2, c] - v[v0, c])
-                grid[row + a] = p
+                        points[p, c] = v[a, c] + si * ((1.0 - tj) * (v[b, c] - v[a, c]) + tj * (v[cc, c] - v[a, c]))
+                if p >= len(v) and cell > spacing[p]:
+                    spacing[p] = cell
+                grid[o + i * (k + 1) + j] = p
         s = sub_offset[fi]
-        for b in range(m):
-            row = o + b * (m + 1) - b * (b - 1) // 2
-            up = row + m + 1 - b
-            for a in range(m - b):
-                sub_faces[s, 0] = grid[row + a]
-                sub_faces[s, 1] = grid[row + a + 1]
-                sub_faces[s, 2] = grid[up + a]
+        for i in range(m):
+            for j in range(k):
+                p00 = grid[o + i * (k + 1) + j]
+                p10 = grid[o + (i + 1) * (k + 1) + j]
+                p11 = grid[o + (i + 1) * (k + 1) + j + 1]
+                p01 = grid[o + i * (k + 1) + j + 1]
+                sub_faces[s, 0] = p00
+                sub_faces[s, 1] = p10
+                sub_faces[s, 2] = p11
                 s += 1
-                if a + b <= m - 2:
-                    sub_faces[s, 0] = grid[row + a + 1]
-                    sub_faces[s, 1] = grid[up + a + 1]
-                    sub_faces[s, 2] = grid[up + a]
+                if i > 0:
+                    sub_faces[s, 0] = p00
+                    sub_faces[s, 1] = p11
+                    sub_faces[s, 2] = p01
                     s += 1
 
 
 # -- per-pixel interpolation ---------------------------------------------------------------
 
-def interpolate_refined(values, face_n, grid_offset, grid, triangle, barycentric, valid, channels=None):
+def interpolate_refined(values, apex, rows, cols, grid_offset, grid, triangle, barycentric, valid, channels=None):
     """(H, W, channels) uint8 image: per pixel, its face's grid values interpolated and rounded.
 
-    ``values`` (P, C) uint8 per grid point; ``face_n``, ``grid_offset``, ``grid`` from
-    :func:`refine_surface`; ``triangle`` (H, W) face index, ``barycentric`` (H, W, 2) float32
-    ``(u, v)`` of the hit, ``valid`` (H, W) bool. The pixel falls in the sub-triangle of its
-    face's grid that holds ``(u n, v n)``; the sub-triangle's three values are weighted with
-    the local barycentrics in float64, rounded half to even and clipped to 0-254. A face with
-    ``n = 1`` gives exactly ``(1-u-v) a + u b + v c``. Invalid pixels, and the channels after
-    the first C (``channels`` defaults to C), are 0. Reference:
+    ``values`` (P, C) uint8 per point; ``apex``, ``rows``, ``cols`` from :func:`refine_plan`,
+    ``grid_offset``, ``grid`` from :func:`refine_surface`; ``triangle`` (H, W) face index,
+    ``barycentric`` (H, W, 2) float32 ``(u, v)`` of the hit (the point
+    ``(1-u-v) v0 + u v1 + v v2``), ``valid`` (H, W) bool.
+
+    A face that is not split gives exactly ``(1-u-v) a + u b + v c``. In a split face, with
+    ``wa``, ``wb``, ``wc`` the barycentric weights of its corners ``A`` (apex), ``B``, ``C``:
+    ``s = wb + wc``, ``t = wc / s`` (0 at ``s = 0``) are the grid coordinates, and the four
+    values around ``(s rows, t cols)`` are interpolated bilinearly. Both in float64, rounded
+    half to even, clipped to 0-254. Invalid pixels, and the channels after the first C
+    (``channels`` defaults to C), are 0. Reference:
     :func:`labelgen.kernels.reference.interpolate_refined_reference`.
     """
     values = np.ascontiguousarray(values, dtype=np.uint8)
@@ -477,62 +537,62 @@ def interpolate_refined(values, face_n, grid_offset, grid, triangle, barycentric
         values = values[:, None]
     h, w = triangle.shape
     out = np.zeros((h, w, channels or values.shape[1]), dtype=np.uint8)
-    _interpolate(values, np.ascontiguousarray(face_n), np.ascontiguousarray(grid_offset),
-                 np.ascontiguousarray(grid), np.ascontiguousarray(triangle).reshape(-1),
-                 np.ascontiguousarray(barycentric).reshape(-1, 2), np.ascontiguousarray(valid).reshape(-1),
-                 out.reshape(h * w, -1))
+    _interpolate(values, np.ascontiguousarray(apex), np.ascontiguousarray(rows), np.ascontiguousarray(cols),
+                 np.ascontiguousarray(grid_offset), np.ascontiguousarray(grid),
+                 np.ascontiguousarray(triangle).reshape(-1), np.ascontiguousarray(barycentric).reshape(-1, 2),
+                 np.ascontiguousarray(valid).reshape(-1), out.reshape(h * w, -1))
     return out
 
 
 @njit(cache=True)
-def _interpolate(values, face_n, grid_offset, grid, triangle, bary, valid, out):
+def _interpolate(values, apex, rows, cols, grid_offset, grid, triangle, bary, valid, out):
     nch = min(values.shape[1], out.shape[1])
-    for k in range(len(triangle)):
-        if not valid[k]:
+    for p in range(len(triangle)):
+        if not valid[p]:
             continue
-        f = triangle[k]
-        u = np.float64(bary[k, 0])
-        v = np.float64(bary[k, 1])
-        m = face_n[f]
+        f = triangle[p]
+        u = np.float64(bary[p, 0])
+        v = np.float64(bary[p, 1])
+        m = rows[f]
+        k = cols[f]
         o = grid_offset[f]
-        if m == 1:
-            i0 = grid[o]
-            i1 = grid[o + 1]
-            i2 = grid[o + 2]
+        if m == 1 and k == 1:
             w0 = 1.0 - u - v
-            w1 = u
-            w2 = v
+            i0 = grid[o]
+            i1 = grid[o + 2]
+            i2 = grid[o + 3]
+            for c in range(nch):
+                x = np.rint(w0 * np.float64(values[i0, c]) + u * np.float64(values[i1, c])
+                            + v * np.float64(values[i2, c]))
+                out[p, c] = np.uint8(0.0 if x < 0.0 else (254.0 if x > 254.0 else x))
+            continue
+        ap = apex[f]
+        if ap == 0:
+            wb = u
+            wc = v
+        elif ap == 1:
+            wb = v
+            wc = 1.0 - u - v
         else:
-            x = u * m
-            y = v * m
-            a = np.int64(np.floor(x))
-            a = min(max(a, 0), m - 1)
-            b = np.int64(np.floor(y))
-            b = min(max(b, 0), m - 1 - a)
-            fx = x - a
-            fy = y - b
-            row = o + b * (m + 1) - b * (b - 1) // 2
-            up = row + m + 1 - b
-            if a + b <= m - 2 and fx + fy > 1.0:
-                gx = 1.0 - fx
-                gy = 1.0 - fy
-                i0 = grid[up + a + 1]
-                i1 = grid[up + a]
-                i2 = grid[row + a + 1]
-                w0 = 1.0 - gx - gy
-                w1 = gx
-                w2 = gy
-            else:
-                i0 = grid[row + a]
-                i1 = grid[row + a + 1]
-                i2 = grid[up + a]
-                w0 = 1.0 - fx - fy
-                w1 = fx
-                w2 = fy
+            wb = 1.0 - u - v
+            wc = u
+        s = wb + wc
+        t = wc / s if s > 0.0 else 0.0
+        x = s * m
+        y = t * k
+        i = min(max(np.int64(np.floor(x)), 0), m - 1)
+        j = min(max(np.int64(np.floor(y)), 0), k - 1)
+        fs = x - i
+        ft = y - j
+        q00 = grid[o + i * (k + 1) + j]
+        q01 = grid[o + i * (k + 1) + j + 1]
+        q10 = grid[o + (i + 1) * (k + 1) + j]
+        q11 = grid[o + (i + 1) * (k + 1) + j + 1]
         for c in range(nch):
-            x = np.rint(w0 * np.float64(values[i0, c]) + w1 * np.float64(values[i1, c])
-                        + w2 * np.float64(values[i2, c]))
-            out[k, c] = np.uint8(0.0 if x < 0.0 else (254.0 if x > 254.0 else x))
+            lo = np.float64(values[q00, c]) + ft * (np.float64(values[q01, c]) - np.float64(values[q00, c]))
+            hi = np.float64(values[q10, c]) + ft * (np.float64(values[q11, c]) - np.float64(values[q10, c]))
+            x = np.rint(lo + fs * (hi - lo))
+            out[p, c] = np.uint8(0.0 if x < 0.0 else (254.0 if x > 254.0 else x))
 
 
 # -- APSS kernels ----------------------------------------------------------------------------

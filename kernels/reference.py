@@ -239,9 +239,9 @@ def _apss_project_step(x0, u0, uL, u4):
     return x0 - uL / gl * ((uL @ x0 + u0) / gl)
 
 
-def interpolate_refined_reference(values, face_n, grid_offset, grid, triangle, barycentric, valid):
-    """Slow reference for :func:`labelgen.kernels.curvature.interpolate_refined` (NumPy over the
-    valid pixels): the same sub-triangle choice and float64 weights."""
+def interpolate_refined_reference(values, apex, rows, cols, grid_offset, grid, triangle, barycentric, valid):
+    """Slow reference for :func:`labelgen.kernels.curvature.interpolate_refined`: NumPy over
+    the valid pixels, the same grid cell and the same float64 operations."""
     values = np.asarray(values, dtype=np.uint8)
     if values.ndim == 1:
         values = values[:, None]
@@ -249,23 +249,32 @@ def interpolate_refined_reference(values, face_n, grid_offset, grid, triangle, b
     f = triangle[valid]
     u = barycentric[valid][:, 0].astype(np.float64)
     v = barycentric[valid][:, 1].astype(np.float64)
-    m = np.asarray(face_n, dtype=np.int64)[f]
-    o = np.asarray(grid_offset, dtype=np.int64)[f]
-    x, y = u * m, v * m
-    a = np.clip(np.floor(x).astype(np.int64), 0, m - 1)
-    b = np.clip(np.floor(y).astype(np.int64), 0, m - 1 - a)
-    fx, fy = x - a, y - b
-    row = o + b * (m + 1) - b * (b - 1) // 2
-    up = row + m + 1 - b
-    upper = (m > 1) & (a + b <= m - 2) & (fx + fy > 1.0)
-    one = m == 1
-    i0 = np.where(upper, grid[np.minimum(up + a + 1, len(grid) - 1)], grid[row + a])
-    i1 = np.where(upper, grid[np.minimum(up + a, len(grid) - 1)], grid[row + a + 1])
-    i2 = np.where(upper, grid[row + a + 1], grid[np.minimum(up + a, len(grid) - 1)])
-    w1 = np.where(one, u, np.where(upper, 1.0 - fx, fx))
-    w2 = np.where(one, v, np.where(upper, 1.0 - fy, fy))
-    w0 = 1.0 - w1 - w2
+    ap, m, k, o = (np.asarray(x, dtype=np.int64)[f] for x in (apex, rows, cols, grid_offset))
     vals = values.astype(np.float64)
-    res = w0[:, None] * vals[i0] + w1[:, None] * vals[i1] + w2[:, None] * vals[i2]
+    res = np.empty((len(f), values.shape[1]))
+    plain = (m == 1) & (k == 1)
+    # faces not split: (1-u-v) a + u b + v c
+    i0, i1, i2 = grid[o[plain]], grid[o[plain] + 2], grid[o[plain] + 3]
+    up, vp = u[plain][:, None], v[plain][:, None]
+    res[plain] = (1.0 - up - vp) * vals[i0] + up * vals[i1] + vp * vals[i2]
+    # split faces: grid coordinates from the apex, bilinear in the cell
+    sp = ~plain
+    u, v, ap, m, k, o = u[sp], v[sp], ap[sp], m[sp], k[sp], o[sp]
+    w0 = 1.0 - u - v
+    wb = np.select([ap == 0, ap == 1], [u, v], w0)
+    wc = np.select([ap == 0, ap == 1], [v, w0], u)
+    s = wb + wc
+    t = np.divide(wc, s, out=np.zeros_like(s), where=s > 0.0)
+    x, y = s * m, t * k
+    i = np.clip(np.floor(x).astype(np.int64), 0, m - 1)
+    j = np.clip(np.floor(y).astype(np.int64), 0, k - 1)
+    fs, ft = (x - i)[:, None], (y - j)[:, None]
+    q00 = vals[grid[o + i * (k + 1) + j]]
+    q01 = vals[grid[o + i * (k + 1) + j + 1]]
+    q10 = vals[grid[o + (i + 1) * (k + 1) + j]]
+    q11 = vals[grid[o + (i + 1) * (k + 1) + j + 1]]
+    lo = q00 + ft * (q01 - q00)
+    hi = q10 + ft * (q11 - q10)
+    res[sp] = lo + fs * (hi - lo)
     out[valid] = np.clip(np.rint(res), 0, 254).astype(np.uint8)
     return out

@@ -123,9 +123,10 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
 
     ``params`` holds the ``curvature_*`` parameters (defaults if missing). ``status`` is
     :data:`labelgen.kernels.curvature.OK` where computed, else the reason the curvature is 0.
-    The refined surface's values are ``point_k1``, ``point_k2`` with ``face_n``,
-    ``grid_offset`` and ``grid`` as :func:`labelgen.kernels.curvature.refine_surface` returns
-    them (one row per face of ``mesh``); the mesh's own vertices are the first points.
+    The refined surface's values are ``point_k1``, ``point_k2`` with ``apex``, ``rows``,
+    ``cols`` (:func:`labelgen.kernels.curvature.refine_plan`), ``grid_offset`` and ``grid``
+    (:func:`labelgen.kernels.curvature.refine_surface`), one row per face of ``mesh``; the
+    mesh's own (merged) vertices are the first points.
     Raises :class:`~labelgen.errors.LabelgenError` when the mesh needs more memory than is
     available.
     """
@@ -143,26 +144,28 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
         opts = dict(fit)
         max_edge = opts.pop("max_edge")
         unique, inverse, faces = merge_positions(mesh.vertices, mesh.faces)
-        face_n = kc.refine_counts(unique, faces, max_edge)
+        apex, rows, cols = kc.refine_plan(unique, faces, max_edge)
         avail = available_memory()
-        n_points = int(kc.grid_size(face_n).sum()) + len(unique)
+        n_points = int(kc.grid_size(rows, cols).sum()) + len(unique)
         # before refining: at least the points and a 16-neighbour list each
         if avail is not None and kc.memory_estimate(n_points, 16 * n_points) > avail:
             need = kc.memory_estimate(n_points, 16 * n_points)
             raise LabelgenError(where, f"principal_curvature: mesh too large for the memory available "
                                        f"(about {need / 2**30:.1f} GiB needed for {n_points:,} points, "
                                        f"{avail / 2**30:.1f} GiB available)")
-        points, grid_offset, grid, sub_faces = kc.refine_surface(unique, faces, face_n)
+        points, spacing, grid_offset, grid, sub_faces = kc.refine_surface(unique, faces, apex, rows, cols)
         normals = kc.vertex_normals(points, sub_faces)
         del sub_faces
+        radii = np.maximum(kc.point_radii(points), kc.RADIUS_PER_SPACING * spacing)
         try:
-            k1, k2, status = kc.apss_curvature(points, normals, max_bytes=avail, **opts)
+            k1, k2, status = kc.apss_curvature(points, normals, radii, max_bytes=avail, **opts)
         except kc.CurvatureMemoryError as err:
             raise LabelgenError(where, f"principal_curvature: mesh too large for the memory available ({err})") from None
         nu = len(unique)
+        small = np.int32 if len(points) < 2**31 else np.int64
         out = {"k1": k1[:nu][inverse], "k2": k2[:nu][inverse], "status": status[:nu][inverse],
-               "point_k1": k1, "point_k2": k2, "face_n": face_n.astype(np.int32),
-               "grid_offset": grid_offset, "grid": grid.astype(np.int32 if len(points) < 2**31 else np.int64)}
+               "point_k1": k1, "point_k2": k2, "apex": apex.astype(np.int8), "rows": rows.astype(np.int32),
+               "cols": cols.astype(np.int32), "grid_offset": grid_offset, "grid": grid.astype(small)}
         referenced = np.zeros(len(mesh.vertices), dtype=bool)
         referenced[mesh.faces.ravel()] = True
         st = out["status"]
@@ -238,7 +241,7 @@ def _principal_curvature(inputs, params):
     curv = vertex_curvatures(mesh, params)
     values = encoded_points(curv, _r_min(params), mesh)
     valid = gb.valid(params["depth_units_per_meter"], INVALID_DEPTH)
-    return interpolate_refined(values, curv["face_n"], curv["grid_offset"], curv["grid"],
+    return interpolate_refined(values, curv["apex"], curv["rows"], curv["cols"], curv["grid_offset"], curv["grid"],
                                gb.triangle, gb.barycentric, valid, channels=3)
 
 
@@ -251,8 +254,9 @@ def principal_curvature_reference(gbuffer, mesh, params) -> np.ndarray:
     values = np.stack([encode_curvature(curv["point_k1"], r_min), encode_curvature(curv["point_k2"], r_min)], axis=1)
     valid = gbuffer.valid(params["depth_units_per_meter"], INVALID_DEPTH)
     out = np.zeros(gbuffer.depth.shape + (3,), dtype=np.uint8)
-    out[:, :, :2] = interpolate_refined_reference(values, curv["face_n"], curv["grid_offset"], curv["grid"],
-                                                  gbuffer.triangle, gbuffer.barycentric, valid)
+    out[:, :, :2] = interpolate_refined_reference(values, curv["apex"], curv["rows"], curv["cols"],
+                                                  curv["grid_offset"], curv["grid"], gbuffer.triangle,
+                                                  gbuffer.barycentric, valid)
     return out
 
 
