@@ -54,10 +54,13 @@ TOO_FEW = 2         # fewer than ``min_neighbors`` neighbours, or a degenerate f
 NO_GRADIENT = 3     # the fitted field has a vanishing gradient at the projected point
 DIVERGED = 4        # the projection left the vertex's own ball (``max_move`` support radii)
 
-#: Peak memory of :func:`apss_curvature` (and of the refinement and normals before it) is
-#: about ``BYTES_PER_POINT`` per point plus ``BYTES_PER_CANDIDATE`` per entry of the candidate
-#: neighbour lists (measured with tracemalloc, see ``benchmarks/bench_curvature_memory.py``).
-BYTES_PER_POINT = 600
+#: Peak memory of the per-mesh curvature (refinement, normals, radii, neighbour lists, fit)
+#: is about ``BYTES_PER_POINT`` per point plus ``BYTES_PER_CANDIDATE`` per entry of the
+#: candidate neighbour lists (about 100 entries per point on a surface): about 4 KB per
+#: point in all. Measured: 1.5-3.1 KB per point traced by tracemalloc (NumPy) on meshes of
+#: 15k-25k points, plus the kd-trees and Numba arrays it does not see; see
+#: ``benchmarks/bench_curvature_memory.py`` for the resident peak on large meshes.
+BYTES_PER_POINT = 1500
 BYTES_PER_CANDIDATE = 24
 
 #: Support radius of a point made by the refinement, at least this many times its sampling
