@@ -38,7 +38,7 @@ log = logging.getLogger("labelgen")
 VERSION = 2  # bump when the per-vertex computation changes (invalidates the disk cache)
 
 #: Default ``curvature_max_edge`` (m): see docs/curvature_rgb.md, "Coarse meshes".
-MAX_EDGE = 0.06
+MAX_EDGE = 0.04
 
 PARAMS = (
     DEPTH_UNITS,
