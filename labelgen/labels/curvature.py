@@ -213,14 +213,14 @@ def interpolate_vertex_values(values: np.ndarray, faces: np.ndarray, triangle: n
 
 
 def encoded_points(curv: dict, r_min: float, mesh=None) -> np.ndarray:
-    """(P, 2) uint8 encoded ``k1``, ``k2`` of every point of the refined surface (kept on
-    ``mesh.cache`` per result and ``r_min`` when ``mesh`` is given)."""
+    """(G, 2) uint8 encoded ``k1``, ``k2`` at every grid entry of the refined surface
+    (``values[grid]``; kept on ``mesh.cache`` per result and ``r_min`` when ``mesh`` is given)."""
     store = mesh.cache.setdefault("curvature_encoded", {}) if mesh is not None else {}
     key = (id(curv["point_k1"]), float(r_min))
     if key not in store:
         store.clear()
-        store[key] = (curv["point_k1"], np.stack([encode_curvature(curv["point_k1"], r_min),
-                                                  encode_curvature(curv["point_k2"], r_min)], axis=1))
+        values = np.stack([encode_curvature(curv["point_k1"], r_min), encode_curvature(curv["point_k2"], r_min)], axis=1)
+        store[key] = (curv["point_k1"], np.ascontiguousarray(values[curv["grid"]]))
     return store[key][1]
 
 
@@ -239,10 +239,10 @@ def _principal_curvature(inputs, params):
     gb = inputs["gbuffer"]
     mesh = inputs["mesh"]
     curv = vertex_curvatures(mesh, params)
-    values = encoded_points(curv, _r_min(params), mesh)
+    grid_values = encoded_points(curv, _r_min(params), mesh)
     valid = gb.valid(params["depth_units_per_meter"], INVALID_DEPTH)
-    return interpolate_refined(values, curv["apex"], curv["rows"], curv["cols"], curv["grid_offset"], curv["grid"],
-                               gb.triangle, gb.barycentric, valid, channels=3)
+    return interpolate_refined(None, curv["apex"], curv["rows"], curv["cols"], curv["grid_offset"], curv["grid"],
+                               gb.triangle, gb.barycentric, valid, channels=3, grid_values=grid_values)
 
 
 def principal_curvature_reference(gbuffer, mesh, params) -> np.ndarray:
