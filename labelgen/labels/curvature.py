@@ -146,7 +146,8 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
         unique, inverse, faces = merge_positions(mesh.vertices, mesh.faces)
         apex, rows, cols = kc.refine_plan(unique, faces, max_edge)
         avail = available_memory()
-        n_points = int(kc.grid_size(rows, cols).sum()) + len(unique)
+        split = (rows > 1) | (cols > 1)
+        n_points = int(kc.grid_size(rows[split], cols[split]).sum()) + len(unique)  # at most
         # before refining: at least the points and a 16-neighbour list each
         if avail is not None and kc.memory_estimate(n_points, 16 * n_points) > avail:
             need = kc.memory_estimate(n_points, 16 * n_points)
