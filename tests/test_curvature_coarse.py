@@ -82,7 +82,6 @@ def test_apartment_flat_surfaces_read_flat():
 
 
 def test_refine_plan_and_surface_geometry():
-    rng = np.random.default_rng(0)
     v = np.array([[0, 0, 0], [1.0, 0, 0], [0, 0.2, 0], [1.0, 0.2, 0.1], [0.5, 0.5, 0.3]])
     f = np.array([[0, 1, 2], [1, 3, 2], [2, 3, 4]])
     apex, rows, cols = kc.refine_plan(v, f, 0.07)
@@ -105,13 +104,13 @@ def test_refine_plan_and_surface_geometry():
     # the sub-triangles tile each face with its winding
     def area(tri):
         return 0.5 * np.cross(pts[tri[:, 1]] - pts[tri[:, 0]], pts[tri[:, 2]] - pts[tri[:, 0]])
-    np.testing.assert_allclose(area(sub).sum(0), area_faces := (0.5 * np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])).sum(0))
-    assert np.all(np.linalg.norm(area(sub), axis=1) > 0) and area_faces.shape == (3,)
+    face_area = 0.5 * np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    np.testing.assert_allclose(area(sub).sum(0), face_area.sum(0))
+    assert np.all(np.linalg.norm(area(sub), axis=1) > 0)
     # no refinement: the faces unchanged
     a0, r0, c0 = kc.refine_plan(v, f, 0.0)
     p0, s0, o0, g0, sub0 = kc.refine_surface(v, f, a0, r0, c0)
     assert np.array_equal(p0, v) and np.array_equal(sub0, f)
-    del rng
 
 
 def random_gbuffer(n_faces, shape=(64, 80), seed=0):
