@@ -240,7 +240,7 @@ def _apss_project_step(x0, u0, uL, u4):
 
 
 def interpolate_refined_reference(values, apex, rows, cols, grid_offset, grid, triangle, barycentric, valid):
-    """Slow reference for :func:`labelgen.kernels.curvature.interpolate_refined`: NumPy over
+    """Slow reference for :func:`labelgen.kernels.refinement.interpolate_refined`: NumPy over
     the valid pixels, the same grid cell and the same float64 operations."""
     values = np.asarray(values, dtype=np.uint8)
     if values.ndim == 1:

@@ -6,6 +6,7 @@ import pytest
 
 from labelgen import Camera, Mesh, cache, render_view
 from labelgen.kernels import curvature as kc
+from labelgen.kernels import refinement as kr
 from labelgen.kernels.reference import interpolate_refined_reference
 from labelgen.labels.curvature import vertex_curvatures
 
@@ -84,8 +85,8 @@ def test_apartment_flat_surfaces_read_flat():
 def test_refine_plan_and_surface_geometry():
     v = np.array([[0, 0, 0], [1.0, 0, 0], [0, 0.2, 0], [1.0, 0.2, 0.1], [0.5, 0.5, 0.3]])
     f = np.array([[0, 1, 2], [1, 3, 2], [2, 3, 4]])
-    apex, rows, cols = kc.refine_plan(v, f, 0.07)
-    pts, spacing, off, grid, sub = kc.refine_surface(v, f, apex, rows, cols)
+    apex, rows, cols = kr.refine_plan(v, f, 0.07)
+    pts, spacing, off, grid, sub = kr.refine_surface(v, f, apex, rows, cols)
     assert np.array_equal(pts[:len(v)], v) and np.all(spacing[:len(v)] == 0)
     for fi in range(len(f)):
         corner = f[fi, (apex[fi] + np.arange(3)) % 3]
@@ -108,8 +109,8 @@ def test_refine_plan_and_surface_geometry():
     np.testing.assert_allclose(area(sub).sum(0), face_area.sum(0))
     assert np.all(np.linalg.norm(area(sub), axis=1) > 0)
     # no refinement: the faces unchanged
-    a0, r0, c0 = kc.refine_plan(v, f, 0.0)
-    p0, s0, o0, g0, sub0 = kc.refine_surface(v, f, a0, r0, c0)
+    a0, r0, c0 = kr.refine_plan(v, f, 0.0)
+    p0, s0, o0, g0, sub0 = kr.refine_surface(v, f, a0, r0, c0)
     assert np.array_equal(p0, v) and np.array_equal(sub0, f)
 
 
@@ -131,11 +132,11 @@ def test_interpolation_kernel_matches_reference():
     s = trimesh.creation.icosphere(subdivisions=1)
     v, f = np.asarray(s.vertices) * np.array([3.0, 0.4, 1.0]), np.asarray(s.faces)
     for max_edge in (0.0, 0.3, 0.05):
-        apex, rows, cols = kc.refine_plan(v, f, max_edge)
-        pts, _, off, grid, _ = kc.refine_surface(v, f, apex, rows, cols)
+        apex, rows, cols = kr.refine_plan(v, f, max_edge)
+        pts, _, off, grid, _ = kr.refine_surface(v, f, apex, rows, cols)
         vals = np.random.default_rng(1).integers(0, 255, (len(pts), 2)).astype(np.uint8)
         tri, uv, valid = random_gbuffer(len(f))
-        got = kc.interpolate_refined(vals, apex, rows, cols, off, grid, tri, uv, valid, channels=3)
+        got = kr.interpolate_refined(vals, apex, rows, cols, off, grid, tri, uv, valid, channels=3)
         want = interpolate_refined_reference(vals, apex, rows, cols, off, grid, tri, uv, valid)
         assert np.array_equal(got[..., :2], want) and not got[..., 2].any()
         assert not got[~valid].any()

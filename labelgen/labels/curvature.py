@@ -124,8 +124,8 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
     ``params`` holds the ``curvature_*`` parameters (defaults if missing). ``status`` is
     :data:`labelgen.kernels.curvature.OK` where computed, else the reason the curvature is 0.
     The refined surface's values are ``point_k1``, ``point_k2`` with ``apex``, ``rows``,
-    ``cols`` (:func:`labelgen.kernels.curvature.refine_plan`), ``grid_offset`` and ``grid``
-    (:func:`labelgen.kernels.curvature.refine_surface`), one row per face of ``mesh``; the
+    ``cols`` (:func:`labelgen.kernels.refinement.refine_plan`), ``grid_offset`` and ``grid``
+    (:func:`labelgen.kernels.refinement.refine_surface`), one row per face of ``mesh``; the
     mesh's own (merged) vertices are the first points.
     Raises :class:`~labelgen.errors.LabelgenError` when the mesh needs more memory than is
     available.
@@ -139,25 +139,26 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
 
     def compute():
         from labelgen.kernels import curvature as kc
+        from labelgen.kernels import refinement as kr
         from ..errors import LabelgenError
 
         opts = dict(fit)
         max_edge = opts.pop("max_edge")
         unique, inverse, faces = merge_positions(mesh.vertices, mesh.faces)
-        apex, rows, cols = kc.refine_plan(unique, faces, max_edge)
+        apex, rows, cols = kr.refine_plan(unique, faces, max_edge)
         avail = available_memory()
         split = (rows > 1) | (cols > 1)
-        n_points = int(kc.grid_size(rows[split], cols[split]).sum()) + len(unique)  # at most
+        n_points = int(kr.grid_size(rows[split], cols[split]).sum()) + len(unique)  # at most
         # before refining: at least the points and a 16-neighbour list each
         if avail is not None and kc.memory_estimate(n_points, 16 * n_points) > avail:
             need = kc.memory_estimate(n_points, 16 * n_points)
             raise LabelgenError(where, f"principal_curvature: mesh too large for the memory available "
                                        f"(about {need / 2**30:.1f} GiB needed for {n_points:,} points, "
                                        f"{avail / 2**30:.1f} GiB available)")
-        points, spacing, grid_offset, grid, sub_faces = kc.refine_surface(unique, faces, apex, rows, cols)
+        points, spacing, grid_offset, grid, sub_faces = kr.refine_surface(unique, faces, apex, rows, cols)
         normals = kc.vertex_normals(points, sub_faces)
         del sub_faces
-        radii = np.maximum(kc.point_radii(points), kc.RADIUS_PER_SPACING * spacing)
+        radii = np.maximum(kc.point_radii(points), kr.RADIUS_PER_SPACING * spacing)
         try:
             k1, k2, status = kc.apss_curvature(points, normals, radii, max_bytes=avail, **opts)
         except kc.CurvatureMemoryError as err:
@@ -235,7 +236,7 @@ def _r_min(params) -> float:
 
 
 def _principal_curvature(inputs, params):
-    from labelgen.kernels.curvature import interpolate_refined
+    from labelgen.kernels.refinement import interpolate_refined
 
     gb = inputs["gbuffer"]
     mesh = inputs["mesh"]
