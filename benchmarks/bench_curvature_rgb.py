@@ -7,7 +7,12 @@ mesh in the same process, their ratio, and the correlation of the two k1 / k2. T
 ``rgb`` label's time per 512 x 512 view on a textured and on a vertex-coloured mesh (render
 and colour separately).
 
-    PYTHONPATH=. python benchmarks/bench_curvature_rgb.py [--grid 1001] [--no-pymeshlab]
+Last, per 512 x 512 view of the sample apartment on one thread: the ``principal_curvature``
+label (per-point values cached; this is the per-view interpolation) and the ``rgb`` label,
+each next to its plain reference (``principal_curvature_reference``, ``rgb_reference``) in the
+same process, with the ratio (issue 13 targets: 5 ms and 8 ms, from 48 ms and 22 ms).
+
+    PYTHONPATH=. python benchmarks/bench_curvature_rgb.py [--grid 1001] [--no-pymeshlab] [--views-only]
 
 pymeshlab computes one curvature type per call; getting k1 and k2 takes two calls, both
 timed. Numba compilation is excluded (a small warm-up run first).
@@ -120,11 +125,63 @@ def bench_rgb(size=512, repeat=5):
     return rows
 
 
+def bench_views(repeat=5):
+    """ms per view of principal_curvature and rgb on the sample apartment, fast path and reference."""
+    import numba
+
+    from labelgen import load_mesh, make_renderer, read_cameras
+    from labelgen.labels import get_label
+    from labelgen.labels.curvature import principal_curvature_reference
+    from labelgen.labels.rgb import rgb_reference
+    from labelgen.pipeline import resolve_params
+
+    numba.set_num_threads(1)
+    repo = Path(__file__).resolve().parents[1]
+    mesh = load_mesh(repo / "sample_meshes" / "apartment.glb")
+    cams = read_cameras(repo / "sample_meshes" / "apartment_cameras.json")
+    renderer = make_renderer(mesh)
+    gbs = [renderer.render(c) for c in cams]
+    params = resolve_params({})
+    rows = []
+    for name, ref, target in (("principal_curvature", principal_curvature_reference, 5.0), ("rgb", rgb_reference, 8.0)):
+        lab = get_label(name)
+        p = {q.name: params[q.name] for q in lab.params}
+        for gb in gbs:  # per-mesh work, compilation; and the identity check
+            assert np.array_equal(lab.compute({"gbuffer": gb, "mesh": mesh}, p), ref(gb, mesh, p))
+        t0 = time.perf_counter()
+        for _ in range(repeat):
+            for gb in gbs:
+                lab.compute({"gbuffer": gb, "mesh": mesh}, p)
+        fast = (time.perf_counter() - t0) / (repeat * len(gbs))
+        t0 = time.perf_counter()
+        for gb in gbs:
+            ref(gb, mesh, p)
+        slow = (time.perf_counter() - t0) / len(gbs)
+        rows.append((name, fast, slow, target))
+    # the per-view path before issue 13 (NumPy, per-vertex values, no refinement), for the ratio
+    from labelgen.labels.curvature import encode_curvature, interpolate_vertex_values, vertex_curvatures
+
+    p = {q.name: params[q.name] for q in get_label("principal_curvature").params}
+    t0 = time.perf_counter()
+    for gb in gbs:
+        curv = vertex_curvatures(mesh, p)
+        per_vertex = np.stack([encode_curvature(curv["k1"], 0.03), encode_curvature(curv["k2"], 0.03)], axis=1)
+        valid = gb.valid(p["depth_units_per_meter"], 65535)
+        out = np.zeros(gb.depth.shape + (3,), dtype=np.uint8)
+        vals = interpolate_vertex_values(per_vertex, mesh.faces, gb.triangle[valid], gb.barycentric[valid])
+        out[valid, :2] = np.clip(np.rint(vals), 0, 254).astype(np.uint8)
+    rows.append(("principal_curvature, path before (NumPy per vertex)", None, (time.perf_counter() - t0) / len(gbs), None))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grid", type=int, default=1001, help="height field of GRID x GRID vertices (default 1001)")
     ap.add_argument("--no-pymeshlab", action="store_true")
+    ap.add_argument("--views-only", action="store_true", help="only the per-view timings on the sample apartment")
     args = ap.parse_args()
+    if args.views_only:
+        return print_views()
 
     import numba
 
@@ -155,6 +212,19 @@ def main():
     print("\nrgb per 512 x 512 view (mean of 5; ray casting and colouring separately)")
     for name, t_render, t_rgb, hits in bench_rgb():
         print(f"  {name:20s} render {t_render * 1e3:7.1f} ms   rgb label {t_rgb * 1e3:7.1f} ms   ({hits} hit pixels)")
+    print_views()
+
+
+def print_views():
+    print("\nper 512 x 512 view of the sample apartment, one thread (outputs checked identical)")
+    rows = bench_views()
+    for name, fast, slow, target in rows:
+        if fast is None:
+            print(f"  {name}: {slow * 1e3:.1f} ms; ratio to the new path {slow / rows[0][1]:.1f}x "
+                  "(anchor: 48 ms for curvature, 22 ms for rgb on main)")
+            continue
+        print(f"  {name:20s} {fast * 1e3:7.2f} ms (target {target:.0f} ms)   reference {slow * 1e3:7.1f} ms   "
+              f"ratio {slow / fast:5.1f}x")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from . import curvature
+
 #: scikit-image's Sobel kernels (``HSOBEL_WEIGHTS``, ``VSOBEL_WEIGHTS``), used with
 #: ``scipy.ndimage.convolve``.
 HSOBEL = np.array([[1, 2, 1], [0, 0, 0], [-1, -2, -1]]) / 4.0
@@ -131,4 +133,161 @@ def bilinear_wrap_reference(image: np.ndarray, u, v) -> np.ndarray:
     out = np.empty((len(x), img.shape[2]))
     for c in range(img.shape[2]):
         out[:, c] = map_coordinates(img[:, :, c].astype(np.float64), [y, x], order=1, mode="grid-wrap")
+
+
+# -- principal curvature (labelgen.kernels.curvature) -----------------------------------
+
+def _apss_fit_reference(x, P, N, R, scale, beta, facing):
+    """Algebraic sphere (u0, uL, u4) fitted at ``x`` (NumPy) to the points ``facing`` (bool),
+    or None without neighbours."""
+    d2 = np.sum((P - x) ** 2, axis=1)
+    t = 1.0 - d2 / (scale * R) ** 2
+    m = (t > 0) & facing
+    if not np.any(m):
+        return None
+    w = t[m] ** 4
+    p, nn = P[m], N[m]
+    sw = w.sum()
+    sp = w @ p
+    sn = w @ nn
+    spn = w @ np.sum(p * nn, axis=1)
+    spp = w @ np.sum(p * p, axis=1)
+    u4 = beta * 0.5 * (spn - sp @ sn / sw) / (spp - sp @ sp / sw)
+    uL = (sn - 2.0 * u4 * sp) / sw
+    u0 = -(uL @ sp + u4 * spp) / sw
+    return u0, uL, u4, int(m.sum())
+
+
+def apss_curvature_reference(points, normals, radii, filter_scale=4.0, spherical=1.0, accuracy=1e-4,
+                             max_iters=15, min_neighbors=6, step=None, max_move=None):
+    """Slow reference for :func:`labelgen.kernels.curvature.apss_curvature`: the same fit and projection written with
+    NumPy over all points, gradient and Hessian of the field by central finite differences.
+
+    ``step`` is the finite-difference step (default 1e-3 times each point's radius).
+    Returns ``(k1, k2, status)`` like :func:`~labelgen.kernels.curvature.apss_curvature`.
+    """
+    P = np.asarray(points, dtype=np.float64)
+    N = np.asarray(normals, dtype=np.float64)
+    R = np.asarray(radii, dtype=np.float64)
+    n = len(P)
+    k1 = np.zeros(n)
+    k2 = np.zeros(n)
+    status = np.full(n, curvature.NO_POINT, dtype=np.int8)
+    use = np.linalg.norm(N, axis=1) > 1e-12
+    Pu, Nu, Ru = P[use], N[use], R[use]
+    eps2 = (accuracy * Ru.mean()) ** 2
+    max_move = filter_scale if max_move is None else max_move
+
+    for i in np.flatnonzero(use):
+        c = P[i]
+        Pc = Pu - c  # centred coordinates, as in the kernel
+        facing = Nu @ N[i] > 0  # points whose normal faces the same side as this vertex's
+        x0 = np.zeros(3)
+        fit = _apss_fit_reference(x0, Pc, Nu, Ru, filter_scale, spherical, facing)
+        if fit is None or fit[3] < min_neighbors:
+            status[i] = curvature.TOO_FEW
+            continue
+        pos = x0.copy()
+        for _ in range(max_iters):
+            fit = _apss_fit_reference(pos, Pc, Nu, Ru, filter_scale, spherical, facing)
+            if fit is None:
+                break
+            u0, uL, u4, _ = fit
+            prev = pos
+            pos = _apss_project_step(x0, u0, uL, u4)
+            if np.linalg.norm(pos) > max_move * R[i]:
+                break
+            if np.sum((prev - pos) ** 2) <= eps2:
+                break
+        if np.linalg.norm(pos) > max_move * R[i]:
+            status[i] = curvature.DIVERGED
+            continue
+
+        def field(y):
+            f = _apss_fit_reference(y, Pc, Nu, Ru, filter_scale, spherical, facing)
+            u0, uL, u4, _ = f
+            return u0 + uL @ y + u4 * (y @ y)
+
+        hstep = (1e-3 * R[i]) if step is None else step
+        g = np.zeros(3)
+        H = np.zeros((3, 3))
+        f0 = field(pos)
+        E = np.eye(3) * hstep
+        for a in range(3):
+            g[a] = (field(pos + E[a]) - field(pos - E[a])) / (2 * hstep)
+            H[a, a] = (field(pos + E[a]) - 2 * f0 + field(pos - E[a])) / hstep ** 2
+            for b in range(a + 1, 3):
+                H[a, b] = H[b, a] = (field(pos + E[a] + E[b]) - field(pos + E[a] - E[b])
+                                     - field(pos - E[a] + E[b]) + field(pos - E[a] - E[b])) / (4 * hstep ** 2)
+        gl = np.linalg.norm(g)
+        if not gl > 1e-12:
+            status[i] = curvature.NO_GRADIENT
+            continue
+        nrm = g / gl
+        proj = np.eye(3) - np.outer(nrm, nrm)
+        W = proj @ H @ proj / gl
+        a, b = _apss_tangent_eigs(W, nrm)
+        if abs(a) < abs(b):
+            a, b = b, a
+        k1[i], k2[i], status[i] = a, b, curvature.OK
+    return k1, k2, status
+
+
+def _apss_tangent_eigs(W, nrm):
+    t1 = np.cross(nrm, [1.0, 0, 0] if abs(nrm[0]) < 0.9 else [0, 1.0, 0])
+    t1 /= np.linalg.norm(t1)
+    t2 = np.cross(nrm, t1)
+    T = np.stack([t1, t2], axis=1)
+    return np.linalg.eigvalsh(T.T @ W @ T)
+
+
+def _apss_project_step(x0, u0, uL, u4):
+    """One APSS projection of ``x0`` onto the algebraic sphere (u0, uL, u4) (NumPy)."""
+    if abs(u4) > 1e-7:
+        centre = -0.5 * uL / u4
+        radius = np.sqrt(max(centre @ centre - u0 / u4, 0.0))
+        d = x0 - centre
+        return centre + d / np.linalg.norm(d) * radius
+    gl = np.linalg.norm(uL)
+    return x0 - uL / gl * ((uL @ x0 + u0) / gl)
+
+
+def interpolate_refined_reference(values, apex, rows, cols, grid_offset, grid, triangle, barycentric, valid):
+    """Slow reference for :func:`labelgen.kernels.refinement.interpolate_refined`: NumPy over
+    the valid pixels, the same grid cell and the same float64 operations."""
+    values = np.asarray(values, dtype=np.uint8)
+    if values.ndim == 1:
+        values = values[:, None]
+    out = np.zeros(triangle.shape + (values.shape[1],), dtype=np.uint8)
+    f = triangle[valid]
+    u = barycentric[valid][:, 0].astype(np.float64)
+    v = barycentric[valid][:, 1].astype(np.float64)
+    ap, m, k, o = (np.asarray(x, dtype=np.int64)[f] for x in (apex, rows, cols, grid_offset))
+    vals = values.astype(np.float64)
+    res = np.empty((len(f), values.shape[1]))
+    plain = (m == 1) & (k == 1)
+    # faces not split: (1-u-v) a + u b + v c
+    i0, i1, i2 = grid[o[plain]], grid[o[plain] + 2], grid[o[plain] + 3]
+    up, vp = u[plain][:, None], v[plain][:, None]
+    res[plain] = (1.0 - up - vp) * vals[i0] + up * vals[i1] + vp * vals[i2]
+    # split faces: grid coordinates from the apex, bilinear in the cell
+    sp = ~plain
+    u, v, ap, m, k, o = u[sp], v[sp], ap[sp], m[sp], k[sp], o[sp]
+    w0 = 1.0 - u - v
+    wb = np.select([ap == 0, ap == 1], [u, v], w0)
+    wc = np.select([ap == 0, ap == 1], [v, w0], u)
+    s = wb + wc
+    t = np.divide(wc, s, out=np.zeros_like(s), where=s > 0.0)
+    x, y = s * m, t * k
+    i = np.clip(np.floor(x).astype(np.int64), 0, m - 1)
+    j = np.clip(np.floor(y).astype(np.int64), 0, k - 1)
+    fs, ft = (x - i)[:, None], (y - j)[:, None]
+    q00 = vals[grid[o + i * (k + 1) + j]]
+    q01 = vals[grid[o + i * (k + 1) + j + 1]]
+    q10 = vals[grid[o + (i + 1) * (k + 1) + j]]
+    q11 = vals[grid[o + (i + 1) * (k + 1) + j + 1]]
+    lo = q00 + ft * (q01 - q00)
+    hi = q10 + ft * (q11 - q10)
+    res[sp] = lo + fs * (hi - lo)
+    out[valid] = np.clip(np.rint(res), 0, 254).astype(np.uint8)
     return out

@@ -116,3 +116,82 @@ def _shade(tri, bary, mode, corner_rgb, corner_uv, face_tex, tex_data, tex_off, 
             x = np.rint(col[c])
             out[k, c] = np.uint8(0.0 if x < 0.0 else (255.0 if x > 255.0 else x))
     return out
+
+
+# -- image-level shading (the labels' fast path; :func:`shade` is its reference) ------------
+
+def shade_image(triangle, barycentric, valid, mode, corner_rgb, corner_uv, face_tex, tex_data, tex_offset,
+                tex_height, tex_width, tex_factor, default_rgb, background) -> np.ndarray:
+    """(H, W, 3) uint8 image: :func:`shade` of every ``valid`` pixel, ``background`` elsewhere.
+
+    ``triangle`` (H, W) int, ``barycentric`` (H, W, 2) float32 or float64, ``valid`` (H, W)
+    bool; the tables as for :func:`shade`. Bit-identical to
+    ``out[valid] = shade(triangle[valid], barycentric[valid], ...)`` without gathering the
+    valid pixels first.
+    """
+    h, w = triangle.shape
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    _shade_image(np.ascontiguousarray(triangle), np.ascontiguousarray(barycentric), np.ascontiguousarray(valid),
+                 mode, corner_rgb, corner_uv, face_tex, tex_data, tex_offset, tex_height, tex_width, tex_factor,
+                 np.asarray(default_rgb, dtype=np.float32), np.asarray(background, dtype=np.uint8), out)
+    return out
+
+
+@nb.njit(cache=True)
+def _to_uint8(x):
+    x = np.rint(x)
+    return np.uint8(0.0 if x < 0.0 else (255.0 if x > 255.0 else x))
+
+
+@nb.njit(parallel=True, cache=True)
+def _shade_image(tri, bary, valid, mode, corner_rgb, corner_uv, face_tex, tex_data, tex_off, tex_h, tex_w,
+                    tex_factor, default, background, out):
+    for r in nb.prange(tri.shape[0]):
+        for col in range(tri.shape[1]):
+            if not valid[r, col]:
+                out[r, col, 0] = background[0]
+                out[r, col, 1] = background[1]
+                out[r, col, 2] = background[2]
+                continue
+            f = tri[r, col]
+            b1 = np.float64(bary[r, col, 0])
+            b2 = np.float64(bary[r, col, 1])
+            b0 = 1.0 - b1 - b2
+            m = mode[f]
+            if m == 2:
+                uu = b0 * corner_uv[f, 0, 0] + b1 * corner_uv[f, 1, 0] + b2 * corner_uv[f, 2, 0]
+                vv = b0 * corner_uv[f, 0, 1] + b1 * corner_uv[f, 1, 1] + b2 * corner_uv[f, 2, 1]
+                t = face_tex[f]
+                off = tex_off[t]
+                h = tex_h[t]
+                w = tex_w[t]
+                x = uu * w - 0.5
+                y = (1.0 - vv) * h - 0.5
+                x0 = np.floor(x)
+                y0 = np.floor(y)
+                fx = x - x0
+                fy = y - y0
+                ix0 = np.int64(x0) % w
+                iy0 = np.int64(y0) % h
+                ix1 = (ix0 + 1) % w
+                iy1 = (iy0 + 1) % h
+                pa = off + (iy0 * w + ix0) * 3
+                pb = off + (iy0 * w + ix1) * 3
+                pd = off + (iy1 * w + ix0) * 3
+                pe = off + (iy1 * w + ix1) * 3
+                for c in range(3):
+                    a = np.float64(tex_data[pa + c])
+                    b = np.float64(tex_data[pb + c])
+                    d = np.float64(tex_data[pd + c])
+                    e = np.float64(tex_data[pe + c])
+                    top = a + (b - a) * fx
+                    bot = d + (e - d) * fx
+                    out[r, col, c] = _to_uint8((top + (bot - top) * fy) * tex_factor[t, c])
+            elif m == 1:
+                for c in range(3):
+                    out[r, col, c] = _to_uint8(b0 * corner_rgb[f, 0, c] + b1 * corner_rgb[f, 1, c]
+                                               + b2 * corner_rgb[f, 2, c])
+            else:
+                for c in range(3):
+                    out[r, col, c] = _to_uint8(np.float64(default[c]))
+

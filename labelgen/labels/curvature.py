@@ -1,13 +1,19 @@
 """``principal_curvature``: per-vertex principal curvatures interpolated per pixel (spec section 3).
 
 Per mesh (once, cached, see :mod:`labelgen.cache`): vertices with identical positions are
-merged (a mesh split at texture seams is one surface), angle-weighted vertex normals are
-computed, and the APSS estimator of :mod:`labelgen.kernels.curvature` gives ``k1`` (larger magnitude)
-and ``k2`` per vertex. Each is clipped to ``+-1/r_min`` and encoded per vertex as
+merged (a mesh split at texture seams is one surface); faces whose longest edge exceeds
+``curvature_max_edge`` are split into a regular grid of sub-triangles (coarse meshes: CAD
+models, decimated scans), angle-weighted normals are computed at every point of the refined
+surface, and the APSS estimator of :mod:`labelgen.kernels.curvature` gives ``k1`` (larger
+magnitude) and ``k2`` per point. Each is clipped to ``+-1/r_min`` and encoded per point as
 ``round((k * r_min + 1) / 2 * 254)`` (zero curvature = 127), like the vertex colours of the
-original pipeline; each pixel interpolates its triangle's three encoded values with the hit's
-barycentric coordinates and rounds. R = k1, G = k2, B = 0; pixels without a valid hit are
-(0, 0, 0).
+original pipeline; each pixel interpolates the three encoded values of the sub-triangle it
+falls in (its face itself when the face is not split) with barycentric coordinates and rounds.
+R = k1, G = k2, B = 0; pixels without a valid hit are (0, 0, 0).
+
+Memory: about :func:`labelgen.kernels.curvature.memory_estimate` bytes, linear in the number
+of points; a mesh whose estimate exceeds the memory available (free memory, cgroup limit,
+address-space limit) is a one-line error before anything large is allocated.
 
 Sign: curvature is positive where the surface bends away from its normal, with normals from
 the faces' winding (counter-clockwise = front). Convex objects with outward-facing faces
@@ -29,7 +35,10 @@ from .geometric import DEPTH_UNITS, INVALID_DEPTH
 
 log = logging.getLogger("labelgen")
 
-VERSION = 1  # bump when the per-vertex computation changes (invalidates the disk cache)
+VERSION = 2  # bump when the per-vertex computation changes (invalidates the disk cache)
+
+#: Default ``curvature_max_edge`` (m): see docs/curvature_rgb.md, "Coarse meshes".
+MAX_EDGE = 0.04
 
 PARAMS = (
     DEPTH_UNITS,
@@ -40,20 +49,24 @@ PARAMS = (
     Param("curvature_max_projection_iters", 15, "APSS maximum projection iterations", int, low=1),
     Param("curvature_spherical_parameter", 1.0, "APSS spherical parameter (1 = sphere fit, 0 = plane fit)",
           low=0, high=1),
+    Param("curvature_max_edge", MAX_EDGE, "faces with a longer edge are split into a grid of sub-triangles "
+                                          "before the curvature fit, metres (0 = no refinement)", low=0),
 )
 
 
 #: Why a vertex's curvature is 0, in the order of the ``counts`` array of :func:`vertex_curvatures`.
 ZERO_REASONS = ("vertices used by no face",
                 "vertices without a normal (only degenerate faces, or faces whose normals cancel out)",
-                "vertices with too few neighbours for a fit", "vertices where the fitted surface has no gradient")
+                "vertices with too few neighbours for a fit", "vertices where the fitted surface has no gradient",
+                "vertices whose projection left their neighbourhood (a sparse vertex beside much denser geometry)")
 
 
 def _fit_params(params: dict) -> dict:
     return {"filter_scale": float(params["curvature_filter_scale"]),
             "accuracy": float(params["curvature_projection_accuracy"]),
             "max_iters": int(params["curvature_max_projection_iters"]),
-            "spherical": float(params["curvature_spherical_parameter"])}
+            "spherical": float(params["curvature_spherical_parameter"]),
+            "max_edge": float(params["curvature_max_edge"])}
 
 
 def merge_positions(vertices: np.ndarray, faces: np.ndarray):
@@ -70,32 +83,101 @@ def merge_positions(vertices: np.ndarray, faces: np.ndarray):
     return unique, inverse, inverse[faces]
 
 
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: the smallest of the free memory
+    (``MemAvailable``), the cgroup's limit minus its usage, and the address-space limit minus
+    the address space in use; None if none of them can be read."""
+    import resource
+
+    found = []
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/proc/self/cgroup") as fh:
+            rel = [ln.split(":", 2)[2].strip() for ln in fh if ln.startswith("0::")]
+        if rel:
+            base = "/sys/fs/cgroup" + rel[0].rstrip("/")
+            with open(base + "/memory.max") as fh:
+                limit = fh.read().strip()
+            if limit != "max":
+                with open(base + "/memory.current") as fh:
+                    found.append(int(limit) - int(fh.read().strip()))
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/status") as fh:
+                vm = [int(ln.split()[1]) * 1024 for ln in fh if ln.startswith("VmSize:")]
+            found.append(soft - (vm[0] if vm else 0))
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(min(found), 0) if found else None
+
+
 def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
     """Per-vertex ``k1``, ``k2`` (float64, 1/m) and ``status`` of ``mesh`` (cached).
 
     ``params`` holds the ``curvature_*`` parameters (defaults if missing). ``status`` is
     :data:`labelgen.kernels.curvature.OK` where computed, else the reason the curvature is 0.
+    The refined surface's values are ``point_k1``, ``point_k2`` with ``apex``, ``rows``,
+    ``cols`` (:func:`labelgen.kernels.refinement.refine_plan`), ``grid_offset`` and ``grid``
+    (:func:`labelgen.kernels.refinement.refine_surface`), one row per face of ``mesh``; the
+    mesh's own (merged) vertices are the first points.
+    Raises :class:`~labelgen.errors.LabelgenError` when the mesh needs more memory than is
+    available.
     """
     from .. import cache
 
     full = {p.name: p.default for p in PARAMS}
     full.update({k: v for k, v in params.items() if k in full})
     fit = _fit_params(full)
+    where = mesh.path if mesh.path is not None else "mesh"
 
     def compute():
-        from labelgen.kernels.curvature import NO_GRADIENT, NO_POINT, TOO_FEW, apss_curvature, vertex_normals
+        from labelgen.kernels import curvature as kc
+        from labelgen.kernels import refinement as kr
+        from ..errors import LabelgenError
 
+        opts = dict(fit)
+        max_edge = opts.pop("max_edge")
         unique, inverse, faces = merge_positions(mesh.vertices, mesh.faces)
-        normals = vertex_normals(unique, faces)
-        k1, k2, status = apss_curvature(unique, normals, **fit)
-        out = {"k1": k1[inverse], "k2": k2[inverse], "status": status[inverse]}
+        apex, rows, cols = kr.refine_plan(unique, faces, max_edge)
+        avail = available_memory()
+        split = (rows > 1) | (cols > 1)
+        n_points = int(kr.grid_size(rows[split], cols[split]).sum()) + len(unique)  # at most
+        # before refining: at least the points and a 16-neighbour list each
+        if avail is not None and kc.memory_estimate(n_points, 16 * n_points) > avail:
+            need = kc.memory_estimate(n_points, 16 * n_points)
+            raise LabelgenError(where, f"principal_curvature: mesh too large for the memory available "
+                                       f"(about {need / 2**30:.1f} GiB needed for {n_points:,} points, "
+                                       f"{avail / 2**30:.1f} GiB available)")
+        points, spacing, grid_offset, grid, sub_faces = kr.refine_surface(unique, faces, apex, rows, cols)
+        normals = kc.vertex_normals(points, sub_faces)
+        del sub_faces
+        radii = np.maximum(kc.point_radii(points), kr.RADIUS_PER_SPACING * spacing)
+        try:
+            k1, k2, status = kc.apss_curvature(points, normals, radii, max_bytes=avail, **opts)
+        except kc.CurvatureMemoryError as err:
+            raise LabelgenError(where, f"principal_curvature: mesh too large for the memory available ({err})") from None
+        nu = len(unique)
+        small = np.int32 if len(points) < 2**31 else np.int64
+        out = {"k1": k1[:nu][inverse], "k2": k2[:nu][inverse], "status": status[:nu][inverse],
+               "point_k1": k1, "point_k2": k2, "apex": apex.astype(np.int8), "rows": rows.astype(np.int32),
+               "cols": cols.astype(np.int32), "grid_offset": grid_offset, "grid": grid.astype(small)}
         referenced = np.zeros(len(mesh.vertices), dtype=bool)
         referenced[mesh.faces.ravel()] = True
         st = out["status"]
         out["counts"] = np.array([np.count_nonzero(~referenced),
-                                  np.count_nonzero(referenced & (st == NO_POINT)),
-                                  np.count_nonzero(st == TOO_FEW),
-                                  np.count_nonzero(st == NO_GRADIENT)], dtype=np.int64)
+                                  np.count_nonzero(referenced & (st == kc.NO_POINT)),
+                                  np.count_nonzero(st == kc.TOO_FEW),
+                                  np.count_nonzero(st == kc.NO_GRADIENT),
+                                  np.count_nonzero(st == kc.DIVERGED)], dtype=np.int64)
         return out
 
     result = cache.per_mesh(mesh, "curvature", VERSION, fit, compute)
@@ -103,7 +185,6 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
     key = tuple(sorted(fit.items()))
     if key not in reported:  # once per mesh, whether computed now or read from the cache
         reported.add(key)
-        where = mesh.path if mesh.path is not None else "mesh"
         for what, n in zip(ZERO_REASONS, result["counts"].tolist()):
             if n:
                 log.warning("%s: principal_curvature: curvature set to 0 on %d %s", where, n, what)
@@ -135,20 +216,51 @@ def interpolate_vertex_values(values: np.ndarray, faces: np.ndarray, triangle: n
     return (1.0 - u - v) * vals[f[:, 0]] + u * vals[f[:, 1]] + v * vals[f[:, 2]]
 
 
-def _principal_curvature(inputs, params):
-    gb = inputs["gbuffer"]
-    mesh = inputs["mesh"]
-    curv = vertex_curvatures(mesh, params)
+def encoded_points(curv: dict, r_min: float, mesh=None) -> np.ndarray:
+    """(G, 2) uint8 encoded ``k1``, ``k2`` at every grid entry of the refined surface
+    (``values[grid]``; kept on ``mesh.cache`` per result and ``r_min`` when ``mesh`` is given)."""
+    store = mesh.cache.setdefault("curvature_encoded", {}) if mesh is not None else {}
+    key = (id(curv["point_k1"]), float(r_min))
+    if key not in store:
+        store.clear()
+        values = np.stack([encode_curvature(curv["point_k1"], r_min), encode_curvature(curv["point_k2"], r_min)], axis=1)
+        store[key] = (curv["point_k1"], np.ascontiguousarray(values[curv["grid"]]))
+    return store[key][1]
+
+
+def _r_min(params) -> float:
     r_min = float(params["curvature_r_min"])
     if not r_min > 0:
         from ..errors import LabelgenError
 
         raise LabelgenError("--curvature-r-min", f"must be positive, got {r_min}")
-    per_vertex = np.stack([encode_curvature(curv["k1"], r_min), encode_curvature(curv["k2"], r_min)], axis=1)
+    return r_min
+
+
+def _principal_curvature(inputs, params):
+    from labelgen.kernels.refinement import interpolate_refined
+
+    gb = inputs["gbuffer"]
+    mesh = inputs["mesh"]
+    curv = vertex_curvatures(mesh, params)
+    grid_values = encoded_points(curv, _r_min(params), mesh)
     valid = gb.valid(params["depth_units_per_meter"], INVALID_DEPTH)
-    out = np.zeros(gb.depth.shape + (3,), dtype=np.uint8)
-    vals = interpolate_vertex_values(per_vertex, mesh.faces, gb.triangle[valid], gb.barycentric[valid])
-    out[valid, :2] = np.clip(np.rint(vals), 0, 254).astype(np.uint8)
+    return interpolate_refined(None, curv["apex"], curv["rows"], curv["cols"], curv["grid_offset"], curv["grid"],
+                               gb.triangle, gb.barycentric, valid, channels=3, grid_values=grid_values)
+
+
+def principal_curvature_reference(gbuffer, mesh, params) -> np.ndarray:
+    """:func:`_principal_curvature` written plainly: the slow reference the tests hold it to."""
+    from labelgen.kernels.reference import interpolate_refined_reference
+
+    curv = vertex_curvatures(mesh, params)
+    r_min = _r_min(params)
+    values = np.stack([encode_curvature(curv["point_k1"], r_min), encode_curvature(curv["point_k2"], r_min)], axis=1)
+    valid = gbuffer.valid(params["depth_units_per_meter"], INVALID_DEPTH)
+    out = np.zeros(gbuffer.depth.shape + (3,), dtype=np.uint8)
+    out[:, :, :2] = interpolate_refined_reference(values, curv["apex"], curv["rows"], curv["cols"],
+                                                  curv["grid_offset"], curv["grid"], gbuffer.triangle,
+                                                  gbuffer.barycentric, valid)
     return out
 
 

@@ -242,17 +242,29 @@ def _available(sources) -> str | None:
 
 
 def _rgb(inputs, params):
-    from labelgen.kernels.texture import shade
+    from labelgen.kernels.texture import shade_image
 
     gb = inputs["gbuffer"]
-    mesh = inputs["mesh"]
-    t = colour_tables(mesh)
+    t = colour_tables(inputs["mesh"])
     background = np.asarray(colour(params["rgb_background"]), dtype=np.uint8)
     valid = gb.valid(params["depth_units_per_meter"], INVALID_DEPTH)
-    out = np.empty(gb.depth.shape + (3,), dtype=np.uint8)
-    out[:] = background
-    out[valid] = shade(gb.triangle[valid], gb.barycentric[valid], t.mode, t.corner_rgb, t.corner_uv, t.face_tex,
+    return shade_image(gb.triangle, gb.barycentric, valid, t.mode, t.corner_rgb, t.corner_uv, t.face_tex,
                        t.tex_data, t.tex_offset, t.tex_height, t.tex_width, t.tex_factor,
+                       np.full(3, UNCOLOURED_GREY, dtype=np.float32), background)
+
+
+def rgb_reference(gbuffer, mesh, params) -> np.ndarray:
+    """:func:`_rgb` written plainly (the valid pixels gathered and shaded with
+    :func:`labelgen.kernels.texture.shade`): the reference the tests hold it to."""
+    from labelgen.kernels.texture import shade
+
+    t = colour_tables(mesh)
+    background = np.asarray(colour(params["rgb_background"]), dtype=np.uint8)
+    valid = gbuffer.valid(params["depth_units_per_meter"], INVALID_DEPTH)
+    out = np.empty(gbuffer.depth.shape + (3,), dtype=np.uint8)
+    out[:] = background
+    out[valid] = shade(gbuffer.triangle[valid], gbuffer.barycentric[valid], t.mode, t.corner_rgb, t.corner_uv,
+                       t.face_tex, t.tex_data, t.tex_offset, t.tex_height, t.tex_width, t.tex_factor,
                        np.full(3, UNCOLOURED_GREY, dtype=np.float32))
     return out
 

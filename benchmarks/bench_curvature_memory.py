@@ -1,0 +1,124 @@
+"""Benchmark: peak memory and time of principal_curvature's per-mesh computation on a
+generated mixed-density mesh, against the targets of issue 12.
+
+The mesh is a coarse 20 x 16 x 3 m room shell (a box of 12 triangles) plus dense
+icospheres of radius 0.3 m (20,480 triangles each) standing on the floor in a grid, some
+near the walls: the mixed point density of real scans with coarse CAD-like walls. Each
+configuration runs in its own subprocess on one core (CPU affinity 0, one Numba thread),
+with the disk cache off; the figures are the subprocess's peak resident memory and wall
+time of :func:`labelgen.labels.curvature.vertex_curvatures` (Numba compilation excluded by
+a warm-up on a small mesh first).
+
+    PYTHONPATH=. python benchmarks/bench_curvature_memory.py [--triangles 1000000] [--five-million]
+        [--max-edge 0.06 0]
+
+Targets: 1M triangles under 2 GB and 20 s on one core; 5M triangles under 8 GB
+(``--five-million``, off by default: it needs that much memory and minutes). Before the
+per-point neighbourhoods, the 1M-triangle case peaked at 24 GB: the APSS fallback for
+vertices whose projection moved far searched ``filter_scale * max(h)`` around each.
+Run it under a memory cap on a shared machine, e.g.
+``systemd-run --user --scope -p MemoryMax=6G python benchmarks/bench_curvature_memory.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TARGETS = {1_000_000: (2.0, 20.0), 5_000_000: (8.0, None)}
+
+
+def mixed_mesh(triangles: int, sphere_subdivisions: int = 5):
+    """(vertices, faces) of a 20 x 16 x 3 m box room plus icospheres, about ``triangles`` faces."""
+    import numpy as np
+    import trimesh
+
+    room = trimesh.creation.box(extents=(20.0, 16.0, 3.0))
+    room.apply_translation((10.0, 8.0, 1.5))
+    ball = trimesh.creation.icosphere(subdivisions=sphere_subdivisions, radius=0.3)
+    count = max(1, (triangles - len(room.faces)) // len(ball.faces))
+    cols = int(np.ceil(np.sqrt(count * 20 / 16)))
+    parts = [room]
+    for k in range(count):
+        i, j = k % cols, k // cols
+        # a grid over the floor from 0.35 m off the walls: the first row and column touch them
+        x = 0.35 + i * (19.3 / max(cols - 1, 1))
+        y = 0.35 + j * (15.3 / max(int(np.ceil(count / cols)) - 1, 1))
+        b = ball.copy()
+        b.apply_translation((x, y, 0.3))  # resting on the floor
+        parts.append(b)
+    mesh = trimesh.util.concatenate(parts)
+    return np.asarray(mesh.vertices), np.asarray(mesh.faces)
+
+
+def child(triangles: int, max_edge: float) -> dict:
+    """Runs in the subprocess: one configuration, returns its figures."""
+    import resource
+    import time
+
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    import numba
+
+    numba.set_num_threads(1)
+    from labelgen import Mesh, cache
+    from labelgen.errors import LabelgenError
+    from labelgen.labels.curvature import vertex_curvatures
+
+    cache.configure(enabled=False)
+    params = {"curvature_max_edge": max_edge}
+    wv, wf = mixed_mesh(20_000, sphere_subdivisions=3)
+    vertex_curvatures(Mesh.from_arrays(wv, wf), {"curvature_max_edge": 0.5})  # compile
+    v, f = mixed_mesh(triangles)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    try:
+        out = vertex_curvatures(Mesh.from_arrays(v, f), params)
+        error = None
+    except LabelgenError as err:
+        out, error = None, str(err)
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"triangles": len(f), "vertices": len(v), "points": None if out is None else len(out["point_k1"]),
+            "seconds": seconds, "peak_bytes": peak, "before_bytes": base * 1024, "error": error}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--triangles", type=int, default=1_000_000)
+    ap.add_argument("--five-million", action="store_true", help="also run the 5M-triangle mesh")
+    ap.add_argument("--max-edge", type=float, nargs="+", default=[0.06, 0.0],
+                    help="curvature_max_edge values to run (0 = no refinement)")
+    ap.add_argument("--child", nargs=2, metavar=("TRIANGLES", "MAX_EDGE"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(int(args.child[0]), float(args.child[1]))))
+        return
+    sizes = [args.triangles] + ([5_000_000] if args.five_million else [])
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    print("principal_curvature per-mesh computation, mixed-density room (one core, cache off)")
+    for tri in sizes:
+        for me in args.max_edge:
+            res = subprocess.run([sys.executable, __file__, "--child", str(tri), str(me)], env=env,
+                                 capture_output=True, text=True)
+            if res.returncode != 0:
+                print(f"  {tri:>9,} triangles, max_edge {me}: failed (exit {res.returncode}): "
+                      f"{res.stderr.strip().splitlines()[-1:] if res.stderr.strip() else ''}")
+                continue
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            gb = r["peak_bytes"] / 2**30
+            mem_t, time_t = TARGETS.get(tri, (None, None))
+            line = (f"  {r['triangles']:>9,} triangles {r['vertices']:>9,} vertices, max_edge {me:<5}: "
+                    + (f"error: {r['error']}" if r["error"] else
+                       f"{r['points']:>9,} points  {r['seconds']:6.1f} s  peak {gb:5.2f} GiB"))
+            if mem_t and not r["error"]:
+                line += f"   (targets: {mem_t} GB" + (f", {time_t} s" if time_t else "") + ")"
+            print(line)
+
+
+if __name__ == "__main__":
+    main()

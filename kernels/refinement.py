@@ -1,0 +1,290 @@
+"""Refinement of coarse meshes for the curvature fit, and per-pixel interpolation from it.
+
+A face whose longest edge exceeds ``max_edge`` is split into a grid of cells
+(:func:`refine_plan`, :func:`refine_surface`): ``rows`` strips parallel to its shortest edge,
+``cols`` cells per strip, so a long thin face is split along its length only. The APSS
+estimator of :mod:`labelgen.kernels.curvature` then runs on the grid points, and
+:func:`interpolate_refined` interpolates each pixel from the grid cell its hit falls in (a
+face that is not split: plain barycentric interpolation of its corners). Reference:
+:func:`labelgen.kernels.reference.interpolate_refined_reference`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+#: Support radius of a point made by the refinement, at least this many times its sampling
+#: spacing (cell side): a long thin face is sampled more densely across than along, and the
+#: radius from its 16 nearest points alone would then span a single row of points.
+RADIUS_PER_SPACING = 0.75
+
+
+# -- refinement of coarse meshes ------------------------------------------------------------
+
+def refine_plan(vertices: np.ndarray, faces: np.ndarray, max_edge: float):
+    """How each face is split: ``(apex, rows, cols)`` (int64, one per face).
+
+    ``apex`` (0-2) is the corner opposite the face's shortest edge; the face is cut into
+    ``rows = ceil(longest edge / max_edge)`` strips parallel to that edge, and each strip
+    into ``cols = ceil(shortest edge / max_edge)`` cells, so a long thin face (a sliver of a
+    CAD cylinder) is split along its length only. All ``(0, 1, 1)`` (no split) when
+    ``max_edge`` is 0.
+    """
+    f = np.asarray(faces, dtype=np.int64)
+    ones = np.ones(len(f), dtype=np.int64)
+    if not max_edge > 0 or len(f) == 0:
+        return np.zeros(len(f), dtype=np.int64), ones, ones.copy()
+    v = np.asarray(vertices, dtype=np.float64)
+    length = np.empty((len(f), 3))
+    for s in range(3):  # length[:, s]: the edge opposite corner s
+        d = v[f[:, (s + 2) % 3]] - v[f[:, (s + 1) % 3]]
+        length[:, s] = np.sqrt(np.einsum("ij,ij->i", d, d))
+    apex = np.argmin(length, axis=1).astype(np.int64)
+    longest = np.nan_to_num(length.max(axis=1), nan=0.0)
+    shortest = np.nan_to_num(length.min(axis=1), nan=0.0)
+    rows = np.maximum(np.ceil(longest / float(max_edge) - 1e-9), 1).astype(np.int64)
+    cols = np.maximum(np.ceil(shortest / float(max_edge) - 1e-9), 1).astype(np.int64)
+    apex[(rows == 1) & (cols == 1)] = 0
+    return apex, rows, cols
+
+
+def grid_size(rows, cols):
+    """Grid entries of a face split into ``rows`` x ``cols`` cells: ``(rows + 1) (cols + 1)``."""
+    return (np.asarray(rows, dtype=np.int64) + 1) * (np.asarray(cols, dtype=np.int64) + 1)
+
+
+def refine_surface(vertices: np.ndarray, faces: np.ndarray, apex: np.ndarray, rows: np.ndarray,
+                   cols: np.ndarray):
+    """Split the faces as :func:`refine_plan` says.
+
+    A face with corners ``A`` (the apex), ``B``, ``C`` (in winding order) has the grid points
+    ``(i, j)``, ``0 <= i <= rows``, ``0 <= j <= cols``, at
+    ``A + (i / rows) ((1 - j / cols) (B - A) + (j / cols) (C - A))`` (row 0 is ``A`` itself),
+    stored at ``grid[grid_offset[f] + i (cols + 1) + j]``. Points on an edge are computed from
+    the edge's lower-numbered vertex, so faces that split a shared edge the same number of
+    times share its points. A face with ``rows = cols = 1`` keeps its three corners, in the
+    face's own order, as grid entries 0, 2 and 3 (corner ``(i, j)`` = (1, 0) is ``v1``,
+    (1, 1) is ``v2``).
+
+    Returns ``(points, spacing, grid_offset, grid, sub_faces)``: the points (the input
+    vertices first, then new edge points, then face interiors), each point's sampling
+    spacing (the largest cell side of the faces that made it; 0 for input vertices), each
+    face's first grid entry (int64, one per face plus the total), ``grid`` (int64 point
+    indices) and the sub-triangles (int64, same winding as their face).
+    """
+    v = np.ascontiguousarray(vertices, dtype=np.float64)
+    f = np.ascontiguousarray(faces, dtype=np.int64)
+    apex = np.ascontiguousarray(apex, dtype=np.int64)
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    cols = np.ascontiguousarray(cols, dtype=np.int64)
+    corner = np.stack([f[np.arange(len(f)), (apex + s) % 3] for s in range(3)], axis=1)  # A, B, C
+    grid_offset = np.zeros(len(f) + 1, dtype=np.int64)
+    np.cumsum(grid_size(rows, cols), out=grid_offset[1:])
+    # edges split in more than one piece, keyed (lower vertex, upper vertex, pieces):
+    # side 0 = A-B and side 1 = A-C in `rows` pieces, side 2 = B-C in `cols` pieces
+    side_edge = np.full((len(f), 3), -1, dtype=np.int64)
+    keys = []
+    owners = []
+    for s, (a, b, cnt) in enumerate(((0, 1, rows), (0, 2, rows), (1, 2, cols))):
+        sel = np.flatnonzero(cnt > 1)
+        k = np.stack([np.minimum(corner[sel, a], corner[sel, b]), np.maximum(corner[sel, a], corner[sel, b]),
+                      cnt[sel]], axis=1)
+        keys.append(k)
+        owners.append((sel, s))
+    allkeys = np.concatenate(keys) if keys else np.zeros((0, 3), np.int64)
+    if len(allkeys):
+        edges, inv = np.unique(allkeys, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        pos = 0
+        for sel, s in owners:
+            side_edge[sel, s] = inv[pos:pos + len(sel)]
+            pos += len(sel)
+    else:
+        edges = np.zeros((0, 3), dtype=np.int64)
+    edge_base = np.zeros(len(edges) + 1, dtype=np.int64)
+    np.cumsum(edges[:, 2] - 1, out=edge_base[1:])
+    edge_base += len(v)
+    inner = (rows - 1) * (cols - 1)
+    inner_base = np.zeros(len(f) + 1, dtype=np.int64)
+    np.cumsum(inner, out=inner_base[1:])
+    inner_base += edge_base[-1]
+    total = int(inner_base[-1])
+    points = np.empty((total, 3), dtype=np.float64)
+    points[:len(v)] = v
+    spacing = np.zeros(total, dtype=np.float64)
+    grid = np.empty(int(grid_offset[-1]), dtype=np.int64)
+    sub_offset = np.zeros(len(f) + 1, dtype=np.int64)
+    np.cumsum(cols * (2 * rows - 1), out=sub_offset[1:])
+    sub_faces = np.empty((int(sub_offset[-1]), 3), dtype=np.int64)
+    _refine(v, f, corner, rows, cols, grid_offset, side_edge, edges, edge_base, inner_base, sub_offset,
+            points, spacing, grid, sub_faces)
+    return points, spacing, grid_offset, grid, sub_faces
+
+
+@njit(cache=True)
+def _refine(v, f, corner, rows, cols, grid_offset, side_edge, edges, edge_base, inner_base, sub_offset,
+            points, spacing, grid, sub_faces):
+    for e in range(len(edges)):
+        lo = edges[e, 0]
+        hi = edges[e, 1]
+        m = edges[e, 2]
+        for q in range(1, m):
+            t = q / m
+            for c in range(3):
+                points[edge_base[e] + q - 1, c] = v[lo, c] + t * (v[hi, c] - v[lo, c])
+    for fi in range(len(f)):
+        m = rows[fi]
+        k = cols[fi]
+        o = grid_offset[fi]
+        if m == 1 and k == 1:
+            grid[o] = f[fi, 0]
+            grid[o + 1] = f[fi, 0]
+            grid[o + 2] = f[fi, 1]
+            grid[o + 3] = f[fi, 2]
+            s = sub_offset[fi]
+            sub_faces[s, 0] = f[fi, 0]
+            sub_faces[s, 1] = f[fi, 1]
+            sub_faces[s, 2] = f[fi, 2]
+            continue
+        a = corner[fi, 0]
+        b = corner[fi, 1]
+        cc = corner[fi, 2]
+        lab = 0.0
+        lac = 0.0
+        lbc = 0.0
+        for c in range(3):
+            lab += (v[b, c] - v[a, c]) ** 2
+            lac += (v[cc, c] - v[a, c]) ** 2
+            lbc += (v[cc, c] - v[b, c]) ** 2
+        cell = max(np.sqrt(max(lab, lac)) / m, np.sqrt(lbc) / k)
+        nxt = inner_base[fi]
+        for i in range(m + 1):
+            for j in range(k + 1):
+                if i == 0:
+                    p = a
+                elif i == m and j == 0:
+                    p = b
+                elif i == m and j == k:
+                    p = cc
+                elif j == 0:       # A -> B, i steps from A
+                    e = side_edge[fi, 0]
+                    p = edge_base[e] + (i if a == edges[e, 0] else m - i) - 1
+                elif j == k:       # A -> C
+                    e = side_edge[fi, 1]
+                    p = edge_base[e] + (i if a == edges[e, 0] else m - i) - 1
+                elif i == m:       # B -> C, j steps from B
+                    e = side_edge[fi, 2]
+                    p = edge_base[e] + (j if b == edges[e, 0] else k - j) - 1
+                else:
+                    p = nxt
+                    nxt += 1
+                    si = i / m
+                    tj = j / k
+                    for c in range(3):
+                        points[p, c] = v[a, c] + si * ((1.0 - tj) * (v[b, c] - v[a, c]) + tj * (v[cc, c] - v[a, c]))
+                if p >= len(v) and cell > spacing[p]:
+                    spacing[p] = cell
+                grid[o + i * (k + 1) + j] = p
+        s = sub_offset[fi]
+        for i in range(m):
+            for j in range(k):
+                p00 = grid[o + i * (k + 1) + j]
+                p10 = grid[o + (i + 1) * (k + 1) + j]
+                p11 = grid[o + (i + 1) * (k + 1) + j + 1]
+                p01 = grid[o + i * (k + 1) + j + 1]
+                sub_faces[s, 0] = p00
+                sub_faces[s, 1] = p10
+                sub_faces[s, 2] = p11
+                s += 1
+                if i > 0:
+                    sub_faces[s, 0] = p00
+                    sub_faces[s, 1] = p11
+                    sub_faces[s, 2] = p01
+                    s += 1
+
+
+# -- per-pixel interpolation ---------------------------------------------------------------
+
+def interpolate_refined(values, apex, rows, cols, grid_offset, grid, triangle, barycentric, valid, channels=None,
+                        grid_values=None):
+    """(H, W, channels) uint8 image: per pixel, its face's grid values interpolated and rounded.
+
+    ``values`` (P, C) uint8 per point; ``apex``, ``rows``, ``cols`` from :func:`refine_plan`,
+    ``grid_offset``, ``grid`` from :func:`refine_surface`; ``triangle`` (H, W) face index,
+    ``barycentric`` (H, W, 2) float32 ``(u, v)`` of the hit (the point
+    ``(1-u-v) v0 + u v1 + v v2``), ``valid`` (H, W) bool.
+
+    A face that is not split gives exactly ``(1-u-v) a + u b + v c``. In a split face, with
+    ``wa``, ``wb``, ``wc`` the barycentric weights of its corners ``A`` (apex), ``B``, ``C``:
+    ``s = wb + wc``, ``t = wc / s`` (0 at ``s = 0``) are the grid coordinates, and the four
+    values around ``(s rows, t cols)`` are interpolated bilinearly. Both in float64, rounded
+    half to even, clipped to 0-254. Invalid pixels, and the channels after the first C
+    (``channels`` defaults to C), are 0. ``grid_values``, if given, is ``values[grid]``
+    (computed once per mesh, it saves one indirection per pixel). Reference:
+    :func:`labelgen.kernels.reference.interpolate_refined_reference`.
+    """
+    if grid_values is None:
+        values = np.ascontiguousarray(values, dtype=np.uint8)
+        if values.ndim == 1:
+            values = values[:, None]
+        grid_values = values[grid]
+    grid_values = np.ascontiguousarray(grid_values, dtype=np.uint8)
+    h, w = triangle.shape
+    out = np.zeros((h, w, channels or grid_values.shape[1]), dtype=np.uint8)
+    _interpolate(grid_values, np.ascontiguousarray(apex), np.ascontiguousarray(rows), np.ascontiguousarray(cols),
+                 np.ascontiguousarray(grid_offset),
+                 np.ascontiguousarray(triangle).reshape(-1), np.ascontiguousarray(barycentric).reshape(-1, 2),
+                 np.ascontiguousarray(valid).reshape(-1), out.reshape(h * w, -1))
+    return out
+
+
+@njit(cache=True)
+def _interpolate(values, apex, rows, cols, grid_offset, triangle, bary, valid, out):
+    nch = min(values.shape[1], out.shape[1])
+    for p in range(len(triangle)):
+        if not valid[p]:
+            continue
+        f = triangle[p]
+        u = np.float64(bary[p, 0])
+        v = np.float64(bary[p, 1])
+        m = rows[f]
+        k = cols[f]
+        o = grid_offset[f]
+        if m == 1 and k == 1:
+            w0 = 1.0 - u - v
+            i0 = o
+            i1 = o + 2
+            i2 = o + 3
+            for c in range(nch):
+                x = np.rint(w0 * np.float64(values[i0, c]) + u * np.float64(values[i1, c])
+                            + v * np.float64(values[i2, c]))
+                out[p, c] = np.uint8(0.0 if x < 0.0 else (254.0 if x > 254.0 else x))
+            continue
+        ap = apex[f]
+        if ap == 0:
+            wb = u
+            wc = v
+        elif ap == 1:
+            wb = v
+            wc = 1.0 - u - v
+        else:
+            wb = 1.0 - u - v
+            wc = u
+        s = wb + wc
+        t = wc / s if s > 0.0 else 0.0
+        x = s * m
+        y = t * k
+        # truncation = floor for x >= 0, and both clamp to 0 below
+        i = min(max(np.int64(x), 0), m - 1)
+        j = min(max(np.int64(y), 0), k - 1)
+        fs = x - i
+        ft = y - j
+        q00 = o + i * (k + 1) + j
+        q01 = q00 + 1
+        q10 = q00 + k + 1
+        q11 = q10 + 1
+        for c in range(nch):
+            lo = np.float64(values[q00, c]) + ft * (np.float64(values[q01, c]) - np.float64(values[q00, c]))
+            hi = np.float64(values[q10, c]) + ft * (np.float64(values[q11, c]) - np.float64(values[q10, c]))
+            x = np.rint(lo + fs * (hi - lo))
+            out[p, c] = np.uint8(0.0 if x < 0.0 else (254.0 if x > 254.0 else x))
