@@ -133,6 +133,7 @@ def bilinear_wrap_reference(image: np.ndarray, u, v) -> np.ndarray:
     out = np.empty((len(x), img.shape[2]))
     for c in range(img.shape[2]):
         out[:, c] = map_coordinates(img[:, :, c].astype(np.float64), [y, x], order=1, mode="grid-wrap")
+    return out
 
 
 # -- principal curvature (labelgen.kernels.curvature) -----------------------------------
