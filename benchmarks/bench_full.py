@@ -116,7 +116,7 @@ def profile_view(renderer, cam, tasks, params, out):
     t = {}
     rays = renderer.rays(cam)
     t0 = CLOCK()
-    renderer.cast(rays)
+    renderer.scene.cast_rays(rays)
     t["bare cast_rays"] = CLOCK() - t0
     t0 = CLOCK()
     gbuffer = renderer.render(cam)
@@ -224,7 +224,7 @@ def cold_start(timeout=600):
 def workers_ratio(views=20, repeat=1):
     """Wall time of ``--workers 1`` / ``--workers 2`` for the full set on ``views`` views."""
     poses = json.loads(APARTMENT_CAMERAS.read_text())
-    poses = [dict(p, camera_id=f"{p['camera_id']}_{k}") for k in range(-(-views // len(poses)))
+    poses = [dict(p, camera_id=f"{p['camera_id']}-{k}") for k in range(-(-views // len(poses)))
              for p in poses][:views]
     with tempfile.TemporaryDirectory() as tmp:
         cams = Path(tmp) / "cameras.json"
