@@ -123,8 +123,10 @@ def bench_speed(args):
 def big_mesh(path: Path):
     import trimesh
 
-    apt = trimesh.load(ROOT / "sample_meshes" / "apartment.glb", force="scene")
-    parts = [trimesh.Trimesh(p.vertices, p.faces, process=False) for p in apt.dump()]
+    from labelgen.meshes import load_mesh
+
+    apt = load_mesh(ROOT / "sample_meshes" / "apartment.glb")  # glTF +Y up, turned +Z up
+    parts = [trimesh.Trimesh(apt.vertices, apt.faces, process=False)]
     for subdiv, centre in [(7, (2.3, 4.1, 1.2)), (7, (6.0, 1.5, 1.0)), (7, (1.0, 1.5, 0.8))]:
         s = trimesh.creation.icosphere(subdivisions=subdiv, radius=0.4)
         s.apply_translation(centre)

@@ -53,6 +53,8 @@ sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
 
+from bench_render import cameras  # noqa: E402  (the same 300k-scene cameras as bench_render.py)
+
 cv2.setNumThreads(1)
 
 APARTMENT = ROOT / "sample_meshes" / "apartment.glb"
@@ -81,8 +83,12 @@ def big_scene():
 
     from labelgen.meshes import Mesh
 
-    apt = trimesh.load(APARTMENT, force="scene")
+    from labelgen.meshes import y_up_to_z_up
+
+    apt = trimesh.load(APARTMENT, force="scene")  # glTF is +Y up: turned +Z up as load_mesh does
     parts = [g for g in apt.dump() if isinstance(g, trimesh.Trimesh)]
+    for g in parts:
+        g.vertices = y_up_to_z_up(g.vertices)
     rng = np.random.default_rng(0)
     for centre in [(2.3, 4.1, 1.2), (4.2, 1.0, 1.4), (6.8, 1.1, 0.9)]:
         s = trimesh.creation.icosphere(subdivisions=6, radius=0.3)
@@ -92,18 +98,6 @@ def big_scene():
         s.visual = trimesh.visual.ColorVisuals(s, vertex_colors=colours)
         parts.append(s)
     return Mesh.from_trimesh(trimesh.Scene(parts))
-
-
-def big_cameras(n, size=512):
-    from labelgen.cameras import Camera
-
-    rng = np.random.default_rng(0)
-    cams = []
-    for i in range(n):
-        eye = rng.uniform([0.5, 0.5, 1.2], [4.5, 5.5, 1.8])
-        target = rng.uniform([0, 0, 0.3], [8, 6, 1.5])
-        cams.append(Camera.look_at(eye, target, fov=1.2, width=size, height=size, point=str(i)))
-    return cams
 
 
 def profile_view(renderer, cam, tasks, params, out):
@@ -260,7 +254,7 @@ def main(argv=None):
     bench_scene("sample apartment", load_mesh(APARTMENT), read_cameras(APARTMENT_CAMERAS)[:nviews], repeat)
     # principal_curvature's per-vertex APSS runs out of memory (over 20 GB) on this mix of metre-
     # sized apartment triangles and millimetre-sized sphere triangles, so it is left out here
-    bench_scene("generated scene", big_scene(), big_cameras(nviews), repeat, skip=("principal_curvature",))
+    bench_scene("generated scene", big_scene(), cameras(nviews), repeat, skip=("principal_curvature",))
 
     if not args.no_workers:
         one, two = workers_ratio(views=10 if args.quick else 20)

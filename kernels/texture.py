@@ -87,6 +87,12 @@ def _bilinear(img, u, v):
     return out
 
 
+@nb.njit(cache=True)
+def _to_uint8(x):
+    x = np.rint(x)
+    return np.uint8(0.0 if x < 0.0 else (255.0 if x > 255.0 else x))
+
+
 @nb.njit(parallel=True, cache=True)
 def _shade(tri, bary, mode, corner_rgb, corner_uv, face_tex, tex_data, tex_off, tex_h, tex_w,
           tex_factor, default):
@@ -113,8 +119,7 @@ def _shade(tri, bary, mode, corner_rgb, corner_uv, face_tex, tex_data, tex_off, 
             for c in range(3):
                 col[c] = default[c]
         for c in range(3):
-            x = np.rint(col[c])
-            out[k, c] = np.uint8(0.0 if x < 0.0 else (255.0 if x > 255.0 else x))
+            out[k, c] = _to_uint8(col[c])
     return out
 
 
@@ -137,16 +142,11 @@ def shade_image(triangle, barycentric, valid, mode, corner_rgb, corner_uv, face_
     return out
 
 
-@nb.njit(cache=True)
-def _to_uint8(x):
-    x = np.rint(x)
-    return np.uint8(0.0 if x < 0.0 else (255.0 if x > 255.0 else x))
-
-
 @nb.njit(parallel=True, cache=True)
 def _shade_image(tri, bary, valid, mode, corner_rgb, corner_uv, face_tex, tex_data, tex_off, tex_h, tex_w,
                     tex_factor, default, background, out):
     for r in nb.prange(tri.shape[0]):
+        texel = np.empty(3)
         for col in range(tri.shape[1]):
             if not valid[r, col]:
                 out[r, col, 0] = background[0]
@@ -162,31 +162,9 @@ def _shade_image(tri, bary, valid, mode, corner_rgb, corner_uv, face_tex, tex_da
                 uu = b0 * corner_uv[f, 0, 0] + b1 * corner_uv[f, 1, 0] + b2 * corner_uv[f, 2, 0]
                 vv = b0 * corner_uv[f, 0, 1] + b1 * corner_uv[f, 1, 1] + b2 * corner_uv[f, 2, 1]
                 t = face_tex[f]
-                off = tex_off[t]
-                h = tex_h[t]
-                w = tex_w[t]
-                x = uu * w - 0.5
-                y = (1.0 - vv) * h - 0.5
-                x0 = np.floor(x)
-                y0 = np.floor(y)
-                fx = x - x0
-                fy = y - y0
-                ix0 = np.int64(x0) % w
-                iy0 = np.int64(y0) % h
-                ix1 = (ix0 + 1) % w
-                iy1 = (iy0 + 1) % h
-                pa = off + (iy0 * w + ix0) * 3
-                pb = off + (iy0 * w + ix1) * 3
-                pd = off + (iy1 * w + ix0) * 3
-                pe = off + (iy1 * w + ix1) * 3
+                _sample(tex_data, tex_off[t], tex_h[t], tex_w[t], 3, uu, vv, texel)
                 for c in range(3):
-                    a = np.float64(tex_data[pa + c])
-                    b = np.float64(tex_data[pb + c])
-                    d = np.float64(tex_data[pd + c])
-                    e = np.float64(tex_data[pe + c])
-                    top = a + (b - a) * fx
-                    bot = d + (e - d) * fx
-                    out[r, col, c] = _to_uint8((top + (bot - top) * fy) * tex_factor[t, c])
+                    out[r, col, c] = _to_uint8(texel[c] * tex_factor[t, c])
             elif m == 1:
                 for c in range(3):
                     out[r, col, c] = _to_uint8(b0 * corner_rgb[f, 0, c] + b1 * corner_rgb[f, 1, c]

@@ -67,3 +67,40 @@ def check_png_size(path, max_pixels: int | None = None) -> tuple[int, int] | Non
     if size is not None:
         check_image_size(size[0], size[1], path, max_pixels)
     return size
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: the smallest of the free memory
+    (``MemAvailable``), the cgroup's limit minus its usage, and the address-space limit minus
+    the address space in use; None if none of them can be read."""
+    import resource
+
+    found = []
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/proc/self/cgroup") as fh:
+            rel = [ln.split(":", 2)[2].strip() for ln in fh if ln.startswith("0::")]
+        if rel:
+            base = "/sys/fs/cgroup" + rel[0].rstrip("/")
+            with open(base + "/memory.max") as fh:
+                limit = fh.read().strip()
+            if limit != "max":
+                with open(base + "/memory.current") as fh:
+                    found.append(int(limit) - int(fh.read().strip()))
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/status") as fh:
+                vm = [int(ln.split()[1]) * 1024 for ln in fh if ln.startswith("VmSize:")]
+            found.append(soft - (vm[0] if vm else 0))
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(min(found), 0) if found else None

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import LabelgenError
+from .limits import available_memory  # module attribute: callers (and tests) look it up here
 
 SUPPORTED = (".ply", ".obj", ".glb", ".gltf", ".off", ".stl")
 #: Accepted ``up_axis`` values: the axis of the file that points up in the world.
@@ -149,34 +150,6 @@ class Mesh:
 #: than the available memory divided by this is refused up front rather than risking an
 #: out-of-memory kill; labels such as principal_curvature need more on top.
 MEMORY_PER_FILE_BYTE = 12
-
-
-def available_memory() -> int | None:
-    """Bytes this process may still allocate: the smallest of the system's available memory,
-    the cgroup's remaining limit and the address-space limit (None when none is known)."""
-    limits = []
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    limits.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError):
-        pass
-    try:
-        top = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        if top != "max":
-            limits.append(int(top) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
-    except (OSError, ValueError):
-        pass
-    try:
-        import resource
-
-        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-        if soft != resource.RLIM_INFINITY:
-            limits.append(soft)
-    except (ImportError, OSError, ValueError):
-        pass
-    return max(0, min(limits)) if limits else None
 
 
 def check_fits_in_memory(path, size: int) -> None:

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def shared_reference() -> Path:
     env = os.environ.get("LABELGEN_SHARED")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared", Path("/work/shared")]:
+    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared"]:
         if (cand / "reference" / "taskonomy").is_dir():
             return cand / "reference" / "taskonomy"
     sys.exit("make_report_screenshot: the shared reference view is not present")

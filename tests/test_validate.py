@@ -311,6 +311,8 @@ def test_workers_give_the_same_report(reference, tmp_path, capsys):
 def test_rendered_apartment_validates_against_its_mesh(tmp_path, capsys):
     import trimesh
 
+    from labelgen.meshes import load_mesh
+
     from conftest import REPO
 
     mesh = REPO / "sample_meshes" / "apartment.glb"
@@ -330,9 +332,8 @@ def test_rendered_apartment_validates_against_its_mesh(tmp_path, capsys):
             assert r["exact"] == 1.0, r
     assert rep["summary"]["files"] == len(rep["files"]) == 2 * 16
     # the same mesh moved by 5 cm: the depth no longer matches
-    moved = trimesh.load(mesh, force="mesh")
-    moved.apply_translation([0.05, 0.0, 0.0])
-    moved.export(tmp_path / "moved.ply")
+    apt = load_mesh(mesh)  # in the +Z-up world the labels were rendered in (the GLB is +Y up)
+    trimesh.Trimesh(apt.vertices + [0.05, 0.0, 0.0], apt.faces, process=False).export(tmp_path / "moved.ply")
     rc, _ = _run([tmp_path / "apt", "--mesh", tmp_path / "moved.ply", "--report", tmp_path / "rep2",
                   "--tasks", "depth_zbuffer,depth_euclidean,edge_texture"], capsys)
     assert rc == 1

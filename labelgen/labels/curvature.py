@@ -31,6 +31,7 @@ import logging
 import numpy as np
 
 from . import Label, Param, register
+from ..limits import available_memory  # module attribute: callers (and tests) look it up here
 from .geometric import DEPTH_UNITS, INVALID_DEPTH
 
 log = logging.getLogger("labelgen")
@@ -81,43 +82,6 @@ def merge_positions(vertices: np.ndarray, faces: np.ndarray):
     inverse[order] = ids
     unique = sv[new]
     return unique, inverse, inverse[faces]
-
-
-def available_memory() -> int | None:
-    """Bytes this process can still allocate: the smallest of the free memory
-    (``MemAvailable``), the cgroup's limit minus its usage, and the address-space limit minus
-    the address space in use; None if none of them can be read."""
-    import resource
-
-    found = []
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    found.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        with open("/proc/self/cgroup") as fh:
-            rel = [ln.split(":", 2)[2].strip() for ln in fh if ln.startswith("0::")]
-        if rel:
-            base = "/sys/fs/cgroup" + rel[0].rstrip("/")
-            with open(base + "/memory.max") as fh:
-                limit = fh.read().strip()
-            if limit != "max":
-                with open(base + "/memory.current") as fh:
-                    found.append(int(limit) - int(fh.read().strip()))
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-        if soft != resource.RLIM_INFINITY:
-            with open("/proc/self/status") as fh:
-                vm = [int(ln.split()[1]) * 1024 for ln in fh if ln.startswith("VmSize:")]
-            found.append(soft - (vm[0] if vm else 0))
-    except (OSError, ValueError, IndexError):
-        pass
-    return max(min(found), 0) if found else None
 
 
 def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
