@@ -90,7 +90,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--triangles", type=int, default=1_000_000)
     ap.add_argument("--five-million", action="store_true", help="also run the 5M-triangle mesh")
-    ap.add_argument("--max-edge", type=float, nargs="+", default=[0.06, 0.0],
+    ap.add_argument("--max-edge", type=float, nargs="+", default=[0.04, 0.0],
                     help="curvature_max_edge values to run (0 = no refinement)")
     ap.add_argument("--child", nargs=2, metavar=("TRIANGLES", "MAX_EDGE"), help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -64,6 +64,9 @@ BYTES_PER_CANDIDATE = 24
 #: Vertices redone at a time with :func:`far_candidates` (bounds the memory of their lists).
 FAR_CHUNK = 4096
 
+#: Points fitted at a time by :func:`apss_curvature_at` (bounds the memory of their lists).
+FIT_CHUNK = 8192
+
 #: Radius ratio between the bins of points that neighbour searches group together.
 BIN_RATIO = 1.25
 
@@ -323,6 +326,63 @@ def apss_curvature(points, normals, radii=None, filter_scale: float = 4.0, spher
             sk1[part], sk2[part], sst[part] = r1, r2, rst
             del sub_ptr, sub_idx
     k1[idx], k2[idx], status[idx] = sk1, sk2, sst
+    return k1, k2, status
+
+
+def apss_curvature_at(points, normals, radii, which, filter_scale: float = 4.0, spherical: float = 1.0,
+                      accuracy: float = 1e-4, max_iters: int = 15, min_neighbors: int = 6,
+                      max_move: float | None = None, chunk: int = FIT_CHUNK):
+    """:func:`apss_curvature` at the points ``which`` only, every point a neighbour.
+
+    The same fit, but each point's candidate neighbours are found per point
+    (:func:`labelgen.kernels.neighbors.reaching`: every ``j`` whose ball reaches within half
+    a support radius of it) and ``chunk`` points at a time, so that memory is a few arrays per point plus one
+    chunk's lists, whatever the number of points. The candidate lists are in another order
+    than :func:`neighbor_candidates`', so results may differ from :func:`apss_curvature` in
+    the last bits. ``radii`` are required. Returns ``k1, k2, status`` for ``which``.
+    """
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    normals = np.ascontiguousarray(normals, dtype=np.float64)
+    which = np.asarray(which, dtype=np.int64)
+    usable = np.linalg.norm(normals, axis=1) > 1e-12
+    k1 = np.zeros(len(which))
+    k2 = np.zeros(len(which))
+    status = np.full(len(which), NO_POINT, dtype=np.int8)
+    idx = np.flatnonzero(usable)
+    if len(idx) == 0 or len(which) == 0:
+        return k1, k2, status
+    from .neighbors import ball_grid, reaching, spatial_order
+
+    R = np.asarray(radii, dtype=np.float64)[idx]
+    # usable points in a spatially coherent order: neighbours close in memory
+    idx = idx[spatial_order(points[idx], float(np.percentile(filter_scale * R, 50)))]
+    remap = np.full(len(points), -1, dtype=np.int64)
+    remap[idx] = np.arange(len(idx))
+    sel = np.flatnonzero(remap[which] >= 0)
+    sel = sel[np.argsort(remap[which[sel]], kind="stable")]  # queries in that order too
+    q = remap[which[sel]]
+    P = np.ascontiguousarray(points[idx])
+    N = np.ascontiguousarray(normals[idx])
+    R = np.ascontiguousarray(np.asarray(radii, dtype=np.float64)[idx])
+    margin = 0.5
+    eps = float(accuracy) * float(R.mean())
+    max_move = float(filter_scale if max_move is None else max_move)
+    args = (float(filter_scale), float(spherical), eps, int(max_iters), int(min_neighbors), max_move)
+    grid = ball_grid(P, filter_scale * R)
+    for lo in range(0, len(q), chunk):
+        part = q[lo:lo + chunk]
+        ptr, nb = reaching(grid, part, margin * R[part])
+        r1, r2, rst, moved, first = _apss(P, N, R, part, ptr, nb, *args)
+        del ptr, nb
+        far = np.flatnonzero((moved > margin * R[part]) & ~(first > max_move * R[part]))
+        if len(far):  # as in apss_curvature: redo with every point whose ball reaches the path
+            slack = 2.0 * np.minimum(moved[far], max_move * R[part[far]])
+            ptr, nb = reaching(grid, part[far], slack)
+            f1, f2, fst, _, _ = _apss(P, N, R, part[far], ptr, nb, *args)
+            r1[far], r2[far], rst[far] = f1, f2, fst
+            del ptr, nb
+        out = sel[lo:lo + chunk]
+        k1[out], k2[out], status[out] = r1, r2, rst
     return k1, k2, status
 
 

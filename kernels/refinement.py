@@ -13,10 +13,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-#: Support radius of a point made by the refinement, at least this many times its sampling
-#: spacing (cell side): a long thin face is sampled more densely across than along, and the
-#: radius from its 16 nearest points alone would then span a single row of points.
+#: Support radius of a point made by the refinement, this many times its sampling spacing
+#: (cell side): a long thin face is sampled more densely across than along, and the radius
+#: from its 16 nearest points would then span a single row of points.
 RADIUS_PER_SPACING = 0.75
+
+#: Vertices whose 16 nearest points are looked up at a time by :func:`refined_radii`.
+KNN_CHUNK = 65536
 
 
 # -- refinement of coarse meshes ------------------------------------------------------------
@@ -201,6 +204,29 @@ def _refine(v, f, corner, rows, cols, grid_offset, side_edge, edges, edge_base, 
                     sub_faces[s, 1] = p11
                     sub_faces[s, 2] = p01
                     s += 1
+
+
+def refined_radii(points: np.ndarray, spacing: np.ndarray, n_vertices: int, k: int = 16) -> np.ndarray:
+    """APSS support radius of every point of a refined surface: for the mesh's own vertices
+    (the first ``n_vertices`` points) ``2 sqrt(d_k^2 / k)`` with ``d_k`` the distance to the
+    ``k``-th nearest point, itself included, among all points (as
+    :func:`labelgen.kernels.curvature.point_radii`); for the points the refinement made,
+    :data:`RADIUS_PER_SPACING` times their spacing. The nearest points are looked up
+    :data:`KNN_CHUNK` vertices at a time."""
+    from scipy.spatial import cKDTree
+
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    radii = RADIUS_PER_SPACING * np.asarray(spacing, dtype=np.float64)
+    k = int(min(k, len(points)))
+    if n_vertices == 0 or k == 0:
+        return radii
+    tree = cKDTree(points)
+    for lo in range(0, n_vertices, KNN_CHUNK):
+        hi = min(lo + KNN_CHUNK, n_vertices)
+        d, _ = tree.query(points[lo:hi], k=k)
+        d = d.reshape(hi - lo, -1)
+        radii[lo:hi] = 2.0 * np.sqrt(d[:, -1] ** 2 / k)
+    return radii
 
 
 # -- per-pixel interpolation ---------------------------------------------------------------

@@ -1,0 +1,178 @@
+"""Reverse ball queries for APSS: the points whose ball reaches a query point.
+
+Point ``j`` has a ball of radius ``ball_j`` (the APSS ``filter_scale * h_j``); a query ``i``
+with slack ``s_i`` needs every ``j != i`` with ``|p_i - p_j| < ball_j + s_i``
+(:func:`labelgen.kernels.curvature.far_candidates` answers the same question with
+:class:`scipy.spatial.cKDTree`, and is the reference the tests hold this module to).
+
+Balls of very different sizes (a dense object beside a coarse shell) are binned by size:
+level ``l`` holds the balls of radius at most ``cell * 2**l`` (and more than half that,
+above level 0) in a grid of cubes of that side, so a query looks at the few cubes of each
+level around it. Grids are sorted cube keys, no dense arrays: memory is a few integers per
+point, whatever the extent of the mesh.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+def ball_grid(points: np.ndarray, ball: np.ndarray, cell: float | None = None):
+    """The grids of :func:`reaching` for ``points`` with balls ``ball``; ``cell``: the cube
+    side of level 0 (default: the 5th percentile of the positive balls)."""
+    p = np.ascontiguousarray(points, dtype=np.float64)
+    b = np.ascontiguousarray(ball, dtype=np.float64)
+    n = len(p)
+    if n == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return (p, p, b, z, z, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(0), np.zeros(3), 1.0,
+                np.ones((1, 3), np.int64))
+    positive = b[b > 0]
+    if cell is None:
+        cell = float(np.percentile(positive, 5)) if len(positive) else 1.0
+    lo = p.min(axis=0)
+    extent = float((p.max(axis=0) - lo).max())
+    cell = max(float(cell), extent / 2.0e5, 1e-12)  # at most 2e5 cubes per axis at level 0
+    level = np.maximum(np.ceil(np.log2(np.maximum(b, 1e-300) / cell) - 1e-12), 0).astype(np.int64)
+    nlev = int(level.max()) + 1
+    dims = np.empty((nlev, 3), dtype=np.int64)
+    key = np.empty(n, dtype=np.int64)
+    span = p.max(axis=0) - lo
+    for lev in range(nlev):
+        side = cell * 2.0 ** lev
+        dims[lev] = np.floor(span / side).astype(np.int64) + 1
+        sel = np.flatnonzero(level == lev)
+        ijk = np.minimum(np.floor((p[sel] - lo) / side).astype(np.int64), dims[lev] - 1)
+        key[sel] = (ijk[:, 0] * dims[lev, 1] + ijk[:, 1]) * dims[lev, 2] + ijk[:, 2]
+    order = np.lexsort((key, level))
+    skey = key[order]
+    slev = level[order]
+    new = np.r_[True, (skey[1:] != skey[:-1]) | (slev[1:] != slev[:-1])]
+    start = np.flatnonzero(new)
+    cube_key = skey[start]
+    cube_start = np.r_[start, n].astype(np.int64)
+    level_cube = np.searchsorted(slev[start], np.arange(nlev + 1)).astype(np.int64)  # cubes of each level
+    level_ball = np.zeros(nlev)
+    np.maximum.at(level_ball, level, b)
+    # positions and balls in cube order: a query reads a few contiguous runs
+    return (p, np.ascontiguousarray(p[order]), np.ascontiguousarray(b[order]), order.astype(np.int64), cube_key,
+            cube_start, level_cube, level_ball, lo, cell, dims)
+
+
+def reaching(grid, which: np.ndarray, slack: np.ndarray):
+    """CSR ``(indptr, indices)``: for each point ``which[q]``, every ``j != which[q]`` with
+    ``|p_i - p_j| < ball_j + slack[q]``, in a fixed order (by level, cube, then the points'
+    order). ``grid`` from :func:`ball_grid`."""
+    p, ps, bs, order, cube_key, cube_start, level_cube, level_ball, lo, cell, dims = grid
+    which = np.ascontiguousarray(which, dtype=np.int64)
+    slack = np.ascontiguousarray(slack, dtype=np.float64)
+    indptr = np.zeros(len(which) + 1, dtype=np.int64)
+    out = np.empty(64 * len(which) + 1024, np.int32)
+    done = 0
+    while True:  # a full buffer stops the kernel at a query; it goes on from there in a bigger one
+        done = _reach(p, ps, bs, order, cube_key, cube_start, level_cube, level_ball, lo, cell, dims, which, slack,
+                      indptr, out, done)
+        if done == len(which):
+            return indptr, out[:indptr[-1]].copy()
+        bigger = np.empty(2 * len(out), np.int32)
+        bigger[:indptr[done]] = out[:indptr[done]]
+        out = bigger
+
+
+@njit(cache=True)
+def _lower(keys, lo, hi, v):
+    """First index in ``keys[lo:hi]`` (sorted) whose key is >= ``v``."""
+    while lo < hi:
+        m = (lo + hi) >> 1
+        if keys[m] < v:
+            lo = m + 1
+        else:
+            hi = m
+    return lo
+
+
+@njit(cache=True)
+def _reach(p, ps, bs, order, cube_key, cube_start, level_cube, level_ball, lo, cell, dims, which, slack, indptr, out,
+           first):
+    """Fills ``indptr[q + 1]`` and the lists from query ``first`` on; returns the query it
+    stopped at (all of them, or the one that did not fit in ``out``)."""
+    nq = len(which)
+    nlev = len(level_cube) - 1
+    pos = indptr[first]
+    size = len(out)
+    box = np.full((nlev, 6), -1, dtype=np.int64)  # cube range of the runs below, per level
+    runs = np.zeros((nlev, 256, 2), dtype=np.int64)  # runs of points (in cube order) in reach
+    nrun = np.zeros(nlev, dtype=np.int64)
+    for q in range(first, nq):
+        i = which[q]
+        s = slack[q]
+        px = p[i, 0]
+        py = p[i, 1]
+        pz = p[i, 2]
+        for lev in range(nlev):
+            k0 = level_cube[lev]
+            k1 = level_cube[lev + 1]
+            if k1 == k0:
+                continue
+            side = cell * 2.0 ** lev
+            r = level_ball[lev] + s
+            x0 = max(np.int64(np.floor((px - r - lo[0]) / side)), 0)
+            x1 = min(np.int64(np.floor((px + r - lo[0]) / side)), dims[lev, 0] - 1)
+            y0 = max(np.int64(np.floor((py - r - lo[1]) / side)), 0)
+            y1 = min(np.int64(np.floor((py + r - lo[1]) / side)), dims[lev, 1] - 1)
+            z0 = max(np.int64(np.floor((pz - r - lo[2]) / side)), 0)
+            z1 = min(np.int64(np.floor((pz + r - lo[2]) / side)), dims[lev, 2] - 1)
+            if not (box[lev, 0] == x0 and box[lev, 1] == x1 and box[lev, 2] == y0 and box[lev, 3] == y1
+                    and box[lev, 4] == z0 and box[lev, 5] == z1):
+                box[lev, 0] = x0
+                box[lev, 1] = x1
+                box[lev, 2] = y0
+                box[lev, 3] = y1
+                box[lev, 4] = z0
+                box[lev, 5] = z1
+                m = 0
+                for x in range(x0, x1 + 1):
+                    for y in range(y0, y1 + 1):
+                        base = (x * dims[lev, 1] + y) * dims[lev, 2]
+                        c0 = _lower(cube_key, k0, k1, base + z0)
+                        if c0 == k1 or cube_key[c0] > base + z1:
+                            continue
+                        c1 = _lower(cube_key, c0, k1, base + z1 + 1)
+                        if m == runs.shape[1]:
+                            grown = np.zeros((nlev, 2 * m, 2), dtype=np.int64)
+                            grown[:, :m] = runs
+                            runs = grown
+                        runs[lev, m, 0] = cube_start[c0]
+                        runs[lev, m, 1] = cube_start[c1]
+                        m += 1
+                nrun[lev] = m
+            for u in range(nrun[lev]):
+                for t in range(runs[lev, u, 0], runs[lev, u, 1]):
+                    rr = bs[t] + s
+                    dx = px - ps[t, 0]
+                    dy = py - ps[t, 1]
+                    dz = pz - ps[t, 2]
+                    if dx * dx + dy * dy + dz * dz < rr * rr:
+                        j = order[t]
+                        if j != i:
+                            if pos == size:
+                                return q
+                            out[pos] = j
+                            pos += 1
+        indptr[q + 1] = pos
+    return nq
+
+
+def spatial_order(points: np.ndarray, cell: float) -> np.ndarray:
+    """A permutation that puts points of one cube of side ``cell`` together (cubes in
+    x-major order): neighbours then lie close in memory."""
+    p = np.asarray(points, dtype=np.float64)
+    if len(p) == 0:
+        return np.zeros(0, dtype=np.int64)
+    lo = p.min(axis=0)
+    span = p.max(axis=0) - lo
+    cell = max(float(cell), float(span.max()) / 2.0e5, 1e-12)
+    dims = np.floor(span / cell).astype(np.int64) + 1
+    ijk = np.minimum(np.floor((p - lo) / cell).astype(np.int64), dims - 1)
+    key = (ijk[:, 0] * dims[1] + ijk[:, 1]) * dims[2] + ijk[:, 2]
+    return np.argsort(key, kind="stable").astype(np.int64)
