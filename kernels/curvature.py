@@ -331,7 +331,7 @@ def apss_curvature(points, normals, radii=None, filter_scale: float = 4.0, spher
 
 def apss_curvature_at(points, normals, radii, which, filter_scale: float = 4.0, spherical: float = 1.0,
                       accuracy: float = 1e-4, max_iters: int = 15, min_neighbors: int = 6,
-                      max_move: float | None = None, chunk: int = FIT_CHUNK):
+                      max_move: float | None = None, chunk: int = FIT_CHUNK, samples=None):
     """:func:`apss_curvature` at the points ``which`` only, every point a neighbour.
 
     The same fit, but each point's candidate neighbours are found per point
@@ -339,7 +339,9 @@ def apss_curvature_at(points, normals, radii, which, filter_scale: float = 4.0, 
     a support radius of it) and ``chunk`` points at a time, so that memory is a few arrays per point plus one
     chunk's lists, whatever the number of points. The candidate lists are in another order
     than :func:`neighbor_candidates`', so results may differ from :func:`apss_curvature` in
-    the last bits. ``radii`` are required. Returns ``k1, k2, status`` for ``which``.
+    the last bits. ``radii`` are required. ``samples`` (P,) bool, if given: only these
+    points are neighbours (a point is always in its own fit). Returns ``k1, k2, status``
+    for ``which``.
     """
     points = np.ascontiguousarray(points, dtype=np.float64)
     normals = np.ascontiguousarray(normals, dtype=np.float64)
@@ -354,8 +356,13 @@ def apss_curvature_at(points, normals, radii, which, filter_scale: float = 4.0, 
     from .neighbors import ball_grid, reaching, spatial_order
 
     R = np.asarray(radii, dtype=np.float64)[idx]
-    # usable points in a spatially coherent order: neighbours close in memory
+    # usable points in a spatially coherent order (neighbours close in memory), samples first
     idx = idx[spatial_order(points[idx], float(np.percentile(filter_scale * R, 50)))]
+    n_samples = len(idx)
+    if samples is not None:
+        is_sample = np.asarray(samples, dtype=bool)[idx]
+        idx = np.concatenate([idx[is_sample], idx[~is_sample]])
+        n_samples = int(is_sample.sum())
     remap = np.full(len(points), -1, dtype=np.int64)
     remap[idx] = np.arange(len(idx))
     sel = np.flatnonzero(remap[which] >= 0)
@@ -368,16 +375,16 @@ def apss_curvature_at(points, normals, radii, which, filter_scale: float = 4.0, 
     eps = float(accuracy) * float(R.mean())
     max_move = float(filter_scale if max_move is None else max_move)
     args = (float(filter_scale), float(spherical), eps, int(max_iters), int(min_neighbors), max_move)
-    grid = ball_grid(P, filter_scale * R)
+    grid = ball_grid(P[:n_samples], filter_scale * R[:n_samples])
     for lo in range(0, len(q), chunk):
         part = q[lo:lo + chunk]
-        ptr, nb = reaching(grid, part, margin * R[part])
+        ptr, nb = reaching(grid, part, margin * R[part], P)
         r1, r2, rst, moved, first = _apss(P, N, R, part, ptr, nb, *args)
         del ptr, nb
         far = np.flatnonzero((moved > margin * R[part]) & ~(first > max_move * R[part]))
         if len(far):  # as in apss_curvature: redo with every point whose ball reaches the path
             slack = 2.0 * np.minimum(moved[far], max_move * R[part[far]])
-            ptr, nb = reaching(grid, part[far], slack)
+            ptr, nb = reaching(grid, part[far], slack, P)
             f1, f2, fst, _, _ = _apss(P, N, R, part[far], ptr, nb, *args)
             r1[far], r2[far], rst[far] = f1, f2, fst
             del ptr, nb

@@ -59,13 +59,16 @@ def ball_grid(points: np.ndarray, ball: np.ndarray, cell: float | None = None):
             cube_start, level_cube, level_ball, lo, cell, dims)
 
 
-def reaching(grid, which: np.ndarray, slack: np.ndarray):
+def reaching(grid, which: np.ndarray, slack: np.ndarray, points: np.ndarray | None = None):
     """CSR ``(indptr, indices)``: for each point ``which[q]``, every ``j != which[q]`` with
     ``|p_i - p_j| < ball_j + slack[q]``, in a fixed order (by level, cube, then the points'
-    order). ``grid`` from :func:`ball_grid`."""
+    order). ``grid`` from :func:`ball_grid`; the query positions are ``points[which]``
+    (default: the grid's own points; ``points`` may extend them with more points after)."""
     p, ps, bs, order, cube_key, cube_start, level_cube, level_ball, lo, cell, dims = grid
     which = np.ascontiguousarray(which, dtype=np.int64)
     slack = np.ascontiguousarray(slack, dtype=np.float64)
+    if points is not None:
+        p = np.ascontiguousarray(points, dtype=np.float64)
     indptr = np.zeros(len(which) + 1, dtype=np.int64)
     out = np.empty(64 * len(which) + 1024, np.int32)
     done = 0

@@ -48,8 +48,12 @@ def plane_classes(vertices: np.ndarray, faces: np.ndarray, tol: float = PLANE_TO
     n = cross[ok] / length[ok, None]
     d = np.einsum("ij,ij->i", n, p0[ok])
     key = np.rint(np.concatenate([n, d[:, None]], axis=1) / tol).astype(np.int64)
-    _, inv = np.unique(key, axis=0, return_inverse=True)
-    out[ok] = inv.reshape(-1)
+    order = np.lexsort(key.T[::-1])
+    sk = key[order]
+    new = np.r_[True, np.any(sk[1:] != sk[:-1], axis=1)]
+    inv = np.empty(len(key), dtype=np.int64)
+    inv[order] = np.cumsum(new) - 1
+    out[ok] = inv
     return out
 
 

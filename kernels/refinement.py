@@ -206,24 +206,117 @@ def _refine(v, f, corner, rows, cols, grid_offset, side_edge, edges, edge_base, 
                     s += 1
 
 
-def refined_radii(points: np.ndarray, spacing: np.ndarray, n_vertices: int, k: int = 16) -> np.ndarray:
+def sample_points(n_points: int, rows: np.ndarray, cols: np.ndarray, grid_offset: np.ndarray,
+                  grid: np.ndarray) -> np.ndarray:
+    """(P,) bool: the points of a refined surface that the APSS fit samples.
+
+    A face's grid has ``cols + 1`` points on every row, so its rows near the apex are
+    sampled more and more densely across (row ``i`` at ``i / rows`` of the width of row
+    ``rows``); on a big face (a 20 m floor split in 500 x 400 cells) the first rows hold
+    hundreds of points within a few millimetres. Every ``max(1, rows // i)``-th interior
+    point of row ``i`` is kept, so that points are at most about one cell apart across as
+    along; the others (and every vertex and edge point is kept) get a fitted value but are
+    nobody's neighbour.
+    """
+    keep = np.ones(int(n_points), dtype=bool)
+    _sample(np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(cols, dtype=np.int64),
+            np.ascontiguousarray(grid_offset, dtype=np.int64), np.ascontiguousarray(grid), keep)
+    return keep
+
+
+@njit(cache=True)
+def _sample(rows, cols, grid_offset, grid, keep):
+    for f in range(len(rows)):
+        m = rows[f]
+        k = cols[f]
+        o = grid_offset[f]
+        for i in range(1, m):
+            stride = max(1, m // i)
+            if stride == 1:
+                continue
+            for j in range(1, k):
+                if j % stride != 0:
+                    keep[grid[o + i * (k + 1) + j]] = False
+
+
+def surface_normals(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Angle-weighted, unnormalised vertex normals of ``faces`` over ``points``, as
+    :func:`labelgen.kernels.curvature.vertex_normals` computes them (the same formula, equal
+    to rounding), in one pass without temporaries per face: for refined surfaces of
+    millions of sub-triangles."""
+    out = np.zeros((len(points), 3))
+    _normals(np.ascontiguousarray(points, dtype=np.float64), np.ascontiguousarray(faces, dtype=np.int64), out)
+    return out
+
+
+@njit(cache=True)
+def _angle(ax, ay, az, bx, by, bz):
+    la = np.sqrt(ax * ax + ay * ay + az * az)
+    lb = np.sqrt(bx * bx + by * by + bz * bz)
+    c = (ax * bx + ay * by + az * bz) / max(la * lb, 1e-300)
+    return np.arccos(min(max(c, -1.0), 1.0))
+
+
+@njit(cache=True)
+def _normals(v, f, out):
+    for t in range(len(f)):
+        a = f[t, 0]
+        b = f[t, 1]
+        c = f[t, 2]
+        e01x = v[b, 0] - v[a, 0]
+        e01y = v[b, 1] - v[a, 1]
+        e01z = v[b, 2] - v[a, 2]
+        e12x = v[c, 0] - v[b, 0]
+        e12y = v[c, 1] - v[b, 1]
+        e12z = v[c, 2] - v[b, 2]
+        e20x = v[a, 0] - v[c, 0]
+        e20y = v[a, 1] - v[c, 1]
+        e20z = v[a, 2] - v[c, 2]
+        # cross(e01, -e20)
+        nx = -(e01y * e20z - e01z * e20y)
+        ny = -(e01z * e20x - e01x * e20z)
+        nz = -(e01x * e20y - e01y * e20x)
+        length = np.sqrt(nx * nx + ny * ny + nz * nz)
+        if not length > 0.0:
+            continue
+        nx /= length
+        ny /= length
+        nz /= length
+        w0 = _angle(e01x, e01y, e01z, -e20x, -e20y, -e20z)
+        w1 = _angle(e12x, e12y, e12z, -e01x, -e01y, -e01z)
+        w2 = _angle(e20x, e20y, e20z, -e12x, -e12y, -e12z)
+        out[a, 0] += w0 * nx
+        out[a, 1] += w0 * ny
+        out[a, 2] += w0 * nz
+        out[b, 0] += w1 * nx
+        out[b, 1] += w1 * ny
+        out[b, 2] += w1 * nz
+        out[c, 0] += w2 * nx
+        out[c, 1] += w2 * ny
+        out[c, 2] += w2 * nz
+
+
+def refined_radii(points: np.ndarray, spacing: np.ndarray, n_vertices: int, k: int = 16,
+                  samples: np.ndarray | None = None) -> np.ndarray:
     """APSS support radius of every point of a refined surface: for the mesh's own vertices
     (the first ``n_vertices`` points) ``2 sqrt(d_k^2 / k)`` with ``d_k`` the distance to the
-    ``k``-th nearest point, itself included, among all points (as
-    :func:`labelgen.kernels.curvature.point_radii`); for the points the refinement made,
-    :data:`RADIUS_PER_SPACING` times their spacing. The nearest points are looked up
-    :data:`KNN_CHUNK` vertices at a time."""
+    ``k``-th nearest point, itself included, among all points or the ``samples`` (bool mask,
+    :func:`sample_points`) (as :func:`labelgen.kernels.curvature.point_radii`); for the
+    points the refinement made, :data:`RADIUS_PER_SPACING` times their spacing. The nearest
+    points are looked up :data:`KNN_CHUNK` vertices at a time."""
     from scipy.spatial import cKDTree
 
     points = np.ascontiguousarray(points, dtype=np.float64)
     radii = RADIUS_PER_SPACING * np.asarray(spacing, dtype=np.float64)
-    k = int(min(k, len(points)))
+    among = points if samples is None else points[np.asarray(samples, dtype=bool)]
+    k = int(min(k, len(among)))
     if n_vertices == 0 or k == 0:
         return radii
-    tree = cKDTree(points)
+    tree = cKDTree(among)
+    del among
     for lo in range(0, n_vertices, KNN_CHUNK):
         hi = min(lo + KNN_CHUNK, n_vertices)
-        d, _ = tree.query(points[lo:hi], k=k)
+        d, _ = tree.query(points[lo:hi], k=k, workers=-1)
         d = d.reshape(hi - lo, -1)
         radii[lo:hi] = 2.0 * np.sqrt(d[:, -1] ** 2 / k)
     return radii

@@ -122,8 +122,8 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
                                        f"(about {need / 2**30:.1f} GiB needed for {n_points:,} points, "
                                        f"{avail / 2**30:.1f} GiB available)")
         points, spacing, grid_offset, grid, sub_faces = kr.refine_surface(unique, faces, apex, rows, cols)
-        normals = kc.vertex_normals(points, sub_faces)
         if not split.any():  # a dense mesh: every vertex fitted, as without refinement
+            normals = kc.vertex_normals(points, sub_faces)
             del sub_faces
             radii = kc.point_radii(points)
             try:
@@ -131,8 +131,9 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
             except kc.CurvatureMemoryError as err:
                 raise LabelgenError(where, f"principal_curvature: mesh too large for the memory available ({err})") from None
         else:
-            k1, k2, status = _refined_curvatures(points, normals, spacing, len(unique), faces, rows, cols, sub_faces,
-                                                 opts)
+            normals = kr.surface_normals(points, sub_faces)
+            k1, k2, status = _refined_curvatures(points, normals, spacing, len(unique), faces, rows, cols, grid_offset,
+                                                 grid, sub_faces, opts)
             del sub_faces
         nu = len(unique)
         small = np.int32 if len(points) < 2**31 else np.int64
@@ -160,7 +161,7 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
     return result
 
 
-def _refined_curvatures(points, normals, spacing, n_vertices, faces, rows, cols, sub_faces, opts):
+def _refined_curvatures(points, normals, spacing, n_vertices, faces, rows, cols, grid_offset, grid, sub_faces, opts):
     """k1, k2, status at every point of a refined surface: zero at the points whose
     neighbourhood is their own plane (:func:`labelgen.kernels.planar.flat_points`), fitted
     at the others (:func:`labelgen.kernels.curvature.apss_curvature_at`)."""
@@ -168,18 +169,19 @@ def _refined_curvatures(points, normals, spacing, n_vertices, faces, rows, cols,
     from labelgen.kernels import planar as kp
     from labelgen.kernels import refinement as kr
 
-    radii = kr.refined_radii(points, spacing, n_vertices)
+    samples = kr.sample_points(len(points), rows, cols, grid_offset, grid)
+    radii = kr.refined_radii(points, spacing, n_vertices, samples=samples)
     sub_class = np.repeat(kp.plane_classes(points[:n_vertices], faces), cols * (2 * rows - 1))
     cls = kp.point_classes(len(points), sub_faces, sub_class)
     del sub_class
-    flat = kp.flat_points(points, normals, opts["filter_scale"] * radii, cls)
+    flat = kp.flat_points(points, normals, np.where(samples, opts["filter_scale"] * radii, 0.0), cls)
     del cls
     fit = np.flatnonzero(~flat)
     del flat
     k1 = np.zeros(len(points))
     k2 = np.zeros(len(points))
     status = np.full(len(points), kc.OK, dtype=np.int8)
-    k1[fit], k2[fit], status[fit] = kc.apss_curvature_at(points, normals, radii, fit, **opts)
+    k1[fit], k2[fit], status[fit] = kc.apss_curvature_at(points, normals, radii, fit, samples=samples, **opts)
     return k1, k2, status
 
 
