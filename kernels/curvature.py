@@ -61,6 +61,13 @@ DIVERGED = 4        # the projection left the vertex's own ball (``max_move`` su
 BYTES_PER_POINT = 1500
 BYTES_PER_CANDIDATE = 24
 
+#: Peak memory per point of a refined surface (labels/curvature.py: refinement, normals,
+#: radii, plane classes, flat test, neighbour grid, fits of the points that are not flat with
+#: their lists built :data:`FIT_CHUNK` points at a time). Measured with
+#: ``benchmarks/bench_curvature_memory.py`` (resident peak minus the process before):
+#: about 250-300 bytes per point on the 1M- and 5M-triangle mixed rooms; with margin.
+BYTES_PER_REFINED_POINT = 400
+
 #: Vertices redone at a time with :func:`far_candidates` (bounds the memory of their lists).
 FAR_CHUNK = 4096
 
@@ -375,16 +382,16 @@ def apss_curvature_at(points, normals, radii, which, filter_scale: float = 4.0, 
     eps = float(accuracy) * float(R.mean())
     max_move = float(filter_scale if max_move is None else max_move)
     args = (float(filter_scale), float(spherical), eps, int(max_iters), int(min_neighbors), max_move)
-    grid = ball_grid(P[:n_samples], filter_scale * R[:n_samples])
+    grid = ball_grid(P[:n_samples], filter_scale * R[:n_samples], normals=N[:n_samples])
     for lo in range(0, len(q), chunk):
         part = q[lo:lo + chunk]
-        ptr, nb = reaching(grid, part, margin * R[part], P)
+        ptr, nb = reaching(grid, part, margin * R[part], P, N)
         r1, r2, rst, moved, first = _apss(P, N, R, part, ptr, nb, *args)
         del ptr, nb
         far = np.flatnonzero((moved > margin * R[part]) & ~(first > max_move * R[part]))
         if len(far):  # as in apss_curvature: redo with every point whose ball reaches the path
             slack = 2.0 * np.minimum(moved[far], max_move * R[part[far]])
-            ptr, nb = reaching(grid, part[far], slack, P)
+            ptr, nb = reaching(grid, part[far], slack, P, N)
             f1, f2, fst, _, _ = _apss(P, N, R, part[far], ptr, nb, *args)
             r1[far], r2[far], rst[far] = f1, f2, fst
             del ptr, nb

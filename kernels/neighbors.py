@@ -17,15 +17,17 @@ import numpy as np
 from numba import njit
 
 
-def ball_grid(points: np.ndarray, ball: np.ndarray, cell: float | None = None):
+def ball_grid(points: np.ndarray, ball: np.ndarray, cell: float | None = None, normals: np.ndarray | None = None):
     """The grids of :func:`reaching` for ``points`` with balls ``ball``; ``cell``: the cube
-    side of level 0 (default: the 5th percentile of the positive balls)."""
+    side of level 0 (default: the 5th percentile of the positive balls); ``normals``, if
+    given, let :func:`reaching` leave out the points facing away from the query."""
     p = np.ascontiguousarray(points, dtype=np.float64)
+    nrm = np.zeros((len(p), 3)) if normals is None else np.ascontiguousarray(normals, dtype=np.float64)
     b = np.ascontiguousarray(ball, dtype=np.float64)
     n = len(p)
     if n == 0:
         z = np.zeros(0, dtype=np.int64)
-        return (p, p, b, z, z, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(0), np.zeros(3), 1.0,
+        return (p, p, b, nrm, z, z, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(0), np.zeros(3), 1.0,
                 np.ones((1, 3), np.int64))
     positive = b[b > 0]
     if cell is None:
@@ -55,26 +57,31 @@ def ball_grid(points: np.ndarray, ball: np.ndarray, cell: float | None = None):
     level_ball = np.zeros(nlev)
     np.maximum.at(level_ball, level, b)
     # positions and balls in cube order: a query reads a few contiguous runs
-    return (p, np.ascontiguousarray(p[order]), np.ascontiguousarray(b[order]), order.astype(np.int64), cube_key,
-            cube_start, level_cube, level_ball, lo, cell, dims)
+    return (p, np.ascontiguousarray(p[order]), np.ascontiguousarray(b[order]), np.ascontiguousarray(nrm[order]),
+            order.astype(np.int64), cube_key, cube_start, level_cube, level_ball, lo, cell, dims)
 
 
-def reaching(grid, which: np.ndarray, slack: np.ndarray, points: np.ndarray | None = None):
+def reaching(grid, which: np.ndarray, slack: np.ndarray, points: np.ndarray | None = None,
+             normals: np.ndarray | None = None):
     """CSR ``(indptr, indices)``: for each point ``which[q]``, every ``j != which[q]`` with
     ``|p_i - p_j| < ball_j + slack[q]``, in a fixed order (by level, cube, then the points'
     order). ``grid`` from :func:`ball_grid`; the query positions are ``points[which]``
-    (default: the grid's own points; ``points`` may extend them with more points after)."""
-    p, ps, bs, order, cube_key, cube_start, level_cube, level_ball, lo, cell, dims = grid
+    (default: the grid's own points; ``points`` may extend them with more points after).
+    With ``normals`` (of the queries, indexed like ``points``) and a grid made with normals,
+    the points ``j`` with ``n_j . n_i <= 0`` are left out (APSS does not use them)."""
+    p, ps, bs, ns, order, cube_key, cube_start, level_cube, level_ball, lo, cell, dims = grid
     which = np.ascontiguousarray(which, dtype=np.int64)
     slack = np.ascontiguousarray(slack, dtype=np.float64)
     if points is not None:
         p = np.ascontiguousarray(points, dtype=np.float64)
+    facing = normals is not None
+    qn = np.ascontiguousarray(normals, dtype=np.float64) if facing else np.zeros((1, 3))
     indptr = np.zeros(len(which) + 1, dtype=np.int64)
     out = np.empty(64 * len(which) + 1024, np.int32)
     done = 0
     while True:  # a full buffer stops the kernel at a query; it goes on from there in a bigger one
-        done = _reach(p, ps, bs, order, cube_key, cube_start, level_cube, level_ball, lo, cell, dims, which, slack,
-                      indptr, out, done)
+        done = _reach(p, ps, bs, ns, qn, facing, order, cube_key, cube_start, level_cube, level_ball, lo, cell, dims,
+                      which, slack, indptr, out, done)
         if done == len(which):
             return indptr, out[:indptr[-1]].copy()
         bigger = np.empty(2 * len(out), np.int32)
@@ -95,8 +102,8 @@ def _lower(keys, lo, hi, v):
 
 
 @njit(cache=True)
-def _reach(p, ps, bs, order, cube_key, cube_start, level_cube, level_ball, lo, cell, dims, which, slack, indptr, out,
-           first):
+def _reach(p, ps, bs, ns, qn, facing, order, cube_key, cube_start, level_cube, level_ball, lo, cell, dims, which, slack,
+           indptr, out, first):
     """Fills ``indptr[q + 1]`` and the lists from query ``first`` on; returns the query it
     stopped at (all of them, or the one that did not fit in ``out``)."""
     nq = len(which)
@@ -112,6 +119,9 @@ def _reach(p, ps, bs, order, cube_key, cube_start, level_cube, level_ball, lo, c
         px = p[i, 0]
         py = p[i, 1]
         pz = p[i, 2]
+        nx = qn[i, 0] if facing else 0.0
+        ny = qn[i, 1] if facing else 0.0
+        nz = qn[i, 2] if facing else 0.0
         for lev in range(nlev):
             k0 = level_cube[lev]
             k1 = level_cube[lev + 1]
@@ -156,6 +166,8 @@ def _reach(p, ps, bs, order, cube_key, cube_start, level_cube, level_ball, lo, c
                     dy = py - ps[t, 1]
                     dz = pz - ps[t, 2]
                     if dx * dx + dy * dy + dz * dz < rr * rr:
+                        if facing and ns[t, 0] * nx + ns[t, 1] * ny + ns[t, 2] * nz <= 0.0:
+                            continue  # the exact test of the fit (N_j . N_i <= 0), in its order
                         j = order[t]
                         if j != i:
                             if pos == size:

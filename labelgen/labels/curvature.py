@@ -11,9 +11,12 @@ original pipeline; each pixel interpolates the three encoded values of the sub-t
 falls in (its face itself when the face is not split) with barycentric coordinates and rounds.
 R = k1, G = k2, B = 0; pixels without a valid hit are (0, 0, 0).
 
-Memory: about :func:`labelgen.kernels.curvature.memory_estimate` bytes, linear in the number
-of points; a mesh whose estimate exceeds the memory available (free memory, cgroup limit,
-address-space limit) is a one-line error before anything large is allocated.
+Memory: linear in the number of points: a refined surface needs about
+:data:`labelgen.kernels.curvature.BYTES_PER_REFINED_POINT` bytes per point (only the points
+whose neighbourhood is not flat are fitted, their neighbour lists built a chunk at a time); a
+mesh without split faces about :func:`labelgen.kernels.curvature.memory_estimate`. A mesh
+whose estimate exceeds the memory available (free memory, cgroup limit, address-space
+limit) is a one-line error before anything large is allocated.
 
 Sign: curvature is positive where the surface bends away from its normal, with normals from
 the faces' winding (counter-clockwise = front). Convex objects with outward-facing faces
@@ -115,9 +118,11 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
         avail = available_memory()
         split = (rows > 1) | (cols > 1)
         n_points = int(kr.grid_size(rows[split], cols[split]).sum()) + len(unique)  # at most
-        # before refining: at least the points and a 16-neighbour list each
-        if avail is not None and kc.memory_estimate(n_points, 16 * n_points) > avail:
-            need = kc.memory_estimate(n_points, 16 * n_points)
+        # before refining: a refined surface needs BYTES_PER_REFINED_POINT per point; a dense
+        # mesh at least its points and a 16-neighbour list each (checked again before the lists)
+        need = (kc.BYTES_PER_REFINED_POINT * n_points if split.any()
+                else kc.memory_estimate(n_points, 16 * n_points))
+        if avail is not None and need > avail:
             raise LabelgenError(where, f"principal_curvature: mesh too large for the memory available "
                                        f"(about {need / 2**30:.1f} GiB needed for {n_points:,} points, "
                                        f"{avail / 2**30:.1f} GiB available)")
