@@ -219,9 +219,12 @@ def flat_points_reference(points: np.ndarray, normals: np.ndarray, ball: np.ndar
     p = np.asarray(points, dtype=np.float64)
     nrm = np.asarray(normals, dtype=np.float64)
     cls = np.asarray(cls)
-    d = np.linalg.norm(p[:, None, :] - p[None, :, :], axis=-1)
-    reach = d < np.asarray(ball)[None, :]
-    same = cls[:, None] == cls[None, :]
-    away = nrm @ nrm.T < 0
-    has_normal = np.linalg.norm(nrm, axis=1) > 0
-    return (cls >= 0) & has_normal & np.all(same | away | ~reach, axis=1)
+    ball = np.asarray(ball, dtype=np.float64)
+    out = np.zeros(len(p), dtype=bool)
+    for i in range(len(p)):
+        if cls[i] < 0 or not np.any(nrm[i] != 0):
+            continue
+        reach = np.linalg.norm(p - p[i], axis=1) < ball
+        ok = (cls == cls[i]) | (nrm @ nrm[i] < 0)
+        out[i] = bool(np.all(ok | ~reach))
+    return out
