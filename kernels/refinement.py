@@ -324,8 +324,16 @@ def refined_radii(points: np.ndarray, spacing: np.ndarray, n_vertices: int, k: i
 
 # -- per-pixel interpolation ---------------------------------------------------------------
 
+def face_table(apex, rows, cols, grid_offset) -> np.ndarray:
+    """(F, 4) int64 ``[grid_offset, rows, cols, apex]`` per face: what
+    :func:`interpolate_refined` reads per pixel, in one row (computed once per mesh)."""
+    f = len(rows)
+    return np.stack([np.asarray(grid_offset[:f], dtype=np.int64), np.asarray(rows, dtype=np.int64),
+                     np.asarray(cols, dtype=np.int64), np.asarray(apex, dtype=np.int64)], axis=1)
+
+
 def interpolate_refined(values, apex, rows, cols, grid_offset, grid, triangle, barycentric, valid, channels=None,
-                        grid_values=None):
+                        grid_values=None, table=None):
     """(H, W, channels) uint8 image: per pixel, its face's grid values interpolated and rounded.
 
     ``values`` (P, C) uint8 per point; ``apex``, ``rows``, ``cols`` from :func:`refine_plan`,
@@ -339,7 +347,10 @@ def interpolate_refined(values, apex, rows, cols, grid_offset, grid, triangle, b
     values around ``(s rows, t cols)`` are interpolated bilinearly. Both in float64, rounded
     half to even, clipped to 0-254. Invalid pixels, and the channels after the first C
     (``channels`` defaults to C), are 0. ``grid_values``, if given, is ``values[grid]``
-    (computed once per mesh, it saves one indirection per pixel). Reference:
+    (computed once per mesh, it saves one indirection per pixel), ``table`` likewise
+    :func:`face_table`. Where the corners of a pixel's cell (or face) hold one value in
+    every channel, that value is the result (what the interpolation gives, without it): on
+    flat walls, most pixels. Reference:
     :func:`labelgen.kernels.reference.interpolate_refined_reference`.
     """
     if grid_values is None:
@@ -348,38 +359,51 @@ def interpolate_refined(values, apex, rows, cols, grid_offset, grid, triangle, b
             values = values[:, None]
         grid_values = values[grid]
     grid_values = np.ascontiguousarray(grid_values, dtype=np.uint8)
+    if table is None:
+        table = face_table(apex, rows, cols, grid_offset)
     h, w = triangle.shape
     out = np.zeros((h, w, channels or grid_values.shape[1]), dtype=np.uint8)
-    _interpolate(grid_values, np.ascontiguousarray(apex), np.ascontiguousarray(rows), np.ascontiguousarray(cols),
-                 np.ascontiguousarray(grid_offset),
+    _interpolate(grid_values, np.ascontiguousarray(table, dtype=np.int64),
                  np.ascontiguousarray(triangle).reshape(-1), np.ascontiguousarray(barycentric).reshape(-1, 2),
                  np.ascontiguousarray(valid).reshape(-1), out.reshape(h * w, -1))
     return out
 
 
 @njit(cache=True)
-def _interpolate(values, apex, rows, cols, grid_offset, triangle, bary, valid, out):
+def _same(values, a, b, c, d, nch):
+    for ch in range(nch):
+        x = values[a, ch]
+        if values[b, ch] != x or values[c, ch] != x or values[d, ch] != x:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _interpolate(values, table, triangle, bary, valid, out):
     nch = min(values.shape[1], out.shape[1])
     for p in range(len(triangle)):
         if not valid[p]:
             continue
         f = triangle[p]
-        u = np.float64(bary[p, 0])
-        v = np.float64(bary[p, 1])
-        m = rows[f]
-        k = cols[f]
-        o = grid_offset[f]
+        o = table[f, 0]
+        m = table[f, 1]
+        k = table[f, 2]
         if m == 1 and k == 1:
+            if _same(values, o, o + 2, o + 3, o + 3, nch):
+                for c in range(nch):
+                    out[p, c] = min(values[o, c], 254)
+                continue
+            u = np.float64(bary[p, 0])
+            v = np.float64(bary[p, 1])
             w0 = 1.0 - u - v
-            i0 = o
-            i1 = o + 2
-            i2 = o + 3
             for c in range(nch):
-                x = np.rint(w0 * np.float64(values[i0, c]) + u * np.float64(values[i1, c])
-                            + v * np.float64(values[i2, c]))
+                x = np.rint(w0 * np.float64(values[o, c]) + u * np.float64(values[o + 2, c])
+                            + v * np.float64(values[o + 3, c]))
                 out[p, c] = np.uint8(0.0 if x < 0.0 else (254.0 if x > 254.0 else x))
             continue
-        ap = apex[f]
+        u = np.float64(bary[p, 0])
+        v = np.float64(bary[p, 1])
+        ap = table[f, 3]
         if ap == 0:
             wb = u
             wc = v
@@ -396,12 +420,16 @@ def _interpolate(values, apex, rows, cols, grid_offset, triangle, bary, valid, o
         # truncation = floor for x >= 0, and both clamp to 0 below
         i = min(max(np.int64(x), 0), m - 1)
         j = min(max(np.int64(y), 0), k - 1)
-        fs = x - i
-        ft = y - j
         q00 = o + i * (k + 1) + j
         q01 = q00 + 1
         q10 = q00 + k + 1
         q11 = q10 + 1
+        if _same(values, q00, q01, q10, q11, nch):
+            for c in range(nch):
+                out[p, c] = min(values[q00, c], 254)
+            continue
+        fs = x - i
+        ft = y - j
         for c in range(nch):
             lo = np.float64(values[q00, c]) + ft * (np.float64(values[q01, c]) - np.float64(values[q00, c]))
             hi = np.float64(values[q10, c]) + ft * (np.float64(values[q11, c]) - np.float64(values[q10, c]))

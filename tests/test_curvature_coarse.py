@@ -134,8 +134,13 @@ def test_interpolation_kernel_matches_reference():
     for max_edge in (0.0, 0.3, 0.05):
         apex, rows, cols = kr.refine_plan(v, f, max_edge)
         pts, _, off, grid, _ = kr.refine_surface(v, f, apex, rows, cols)
-        vals = np.random.default_rng(1).integers(0, 255, (len(pts), 2)).astype(np.uint8)
+        # few distinct values (cells of one value take a short cut; 255 is clipped to 254 there too)
+        few = np.random.default_rng(2).choice(np.array([0, 127, 255], np.uint8), (len(pts), 2), p=(0.05, 0.9, 0.05))
         tri, uv, valid = random_gbuffer(len(f))
+        got = kr.interpolate_refined(few, apex, rows, cols, off, grid, tri, uv, valid, channels=3)
+        assert np.array_equal(got[..., :2], interpolate_refined_reference(few, apex, rows, cols, off, grid, tri, uv,
+                                                                          valid))
+        vals = np.random.default_rng(1).integers(0, 255, (len(pts), 2)).astype(np.uint8)
         got = kr.interpolate_refined(vals, apex, rows, cols, off, grid, tri, uv, valid, channels=3)
         want = interpolate_refined_reference(vals, apex, rows, cols, off, grid, tri, uv, valid)
         assert np.array_equal(got[..., :2], want) and not got[..., 2].any()

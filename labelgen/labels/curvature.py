@@ -39,7 +39,7 @@ from .geometric import DEPTH_UNITS, INVALID_DEPTH
 
 log = logging.getLogger("labelgen")
 
-VERSION = 2  # bump when the per-vertex computation changes (invalidates the disk cache)
+VERSION = 3  # bump when the per-vertex computation changes (invalidates the disk cache)
 
 #: Default ``curvature_max_edge`` (m): see docs/curvature_rgb.md, "Coarse meshes".
 MAX_EDGE = 0.04
@@ -227,6 +227,18 @@ def encoded_points(curv: dict, r_min: float, mesh=None) -> np.ndarray:
     return store[key][1]
 
 
+def _face_table(curv: dict, mesh) -> np.ndarray:
+    """:func:`labelgen.kernels.refinement.face_table` of ``curv``, kept on ``mesh.cache``."""
+    from labelgen.kernels.refinement import face_table
+
+    store = mesh.cache.setdefault("curvature_faces", {})
+    key = id(curv["rows"])
+    if key not in store:
+        store.clear()
+        store[key] = (curv["rows"], face_table(curv["apex"], curv["rows"], curv["cols"], curv["grid_offset"]))
+    return store[key][1]
+
+
 def _r_min(params) -> float:
     r_min = float(params["curvature_r_min"])
     if not r_min > 0:
@@ -245,7 +257,8 @@ def _principal_curvature(inputs, params):
     grid_values = encoded_points(curv, _r_min(params), mesh)
     valid = gb.valid(params["depth_units_per_meter"], INVALID_DEPTH)
     return interpolate_refined(None, curv["apex"], curv["rows"], curv["cols"], curv["grid_offset"], curv["grid"],
-                               gb.triangle, gb.barycentric, valid, channels=3, grid_values=grid_values)
+                               gb.triangle, gb.barycentric, valid, channels=3, grid_values=grid_values,
+                               table=_face_table(curv, mesh))
 
 
 def principal_curvature_reference(gbuffer, mesh, params) -> np.ndarray:
