@@ -65,8 +65,8 @@ BYTES_PER_CANDIDATE = 24
 #: radii, plane classes, flat test, neighbour grid, fits of the points that are not flat with
 #: their lists built :data:`FIT_CHUNK` points at a time). Measured with
 #: ``benchmarks/bench_curvature_memory.py`` (resident peak minus the process before):
-#: about 390 bytes per point on the 1M-triangle mixed room; with margin.
-BYTES_PER_REFINED_POINT = 500
+#: about 390 and 470 bytes per point on the 1M- and 5M-triangle mixed rooms; with margin.
+BYTES_PER_REFINED_POINT = 600
 
 #: Vertices redone at a time with :func:`far_candidates` (bounds the memory of their lists).
 FAR_CHUNK = 4096

@@ -324,12 +324,34 @@ def refined_radii(points: np.ndarray, spacing: np.ndarray, n_vertices: int, k: i
 
 # -- per-pixel interpolation ---------------------------------------------------------------
 
-def face_table(apex, rows, cols, grid_offset) -> np.ndarray:
-    """(F, 4) int64 ``[grid_offset, rows, cols, apex]`` per face: what
-    :func:`interpolate_refined` reads per pixel, in one row (computed once per mesh)."""
+def face_table(apex, rows, cols, grid_offset, grid_values) -> np.ndarray:
+    """(F, 5) int64 ``[grid_offset, rows, cols, apex, constant]`` per face: what
+    :func:`interpolate_refined` reads per pixel, in one row (computed once per mesh and set
+    of values); ``constant`` is 1 where every grid value of the face is the same in every
+    channel of ``grid_values`` (a flat wall: its pixels are that value)."""
     f = len(rows)
-    return np.stack([np.asarray(grid_offset[:f], dtype=np.int64), np.asarray(rows, dtype=np.int64),
-                     np.asarray(cols, dtype=np.int64), np.asarray(apex, dtype=np.int64)], axis=1)
+    table = np.empty((f, 5), dtype=np.int64)
+    table[:, 0] = np.asarray(grid_offset[:f], dtype=np.int64)
+    table[:, 1] = np.asarray(rows, dtype=np.int64)
+    table[:, 2] = np.asarray(cols, dtype=np.int64)
+    table[:, 3] = np.asarray(apex, dtype=np.int64)
+    gv = np.ascontiguousarray(grid_values, dtype=np.uint8)
+    _constant_faces(gv.reshape(len(gv), -1), np.ascontiguousarray(grid_offset, dtype=np.int64), table)
+    return table
+
+
+@njit(cache=True)
+def _constant_faces(values, grid_offset, table):
+    for f in range(len(table)):
+        const = 1
+        o = grid_offset[f]
+        for q in range(o + 1, grid_offset[f + 1]):
+            for c in range(values.shape[1]):
+                if values[q, c] != values[o, c]:
+                    const = 0
+            if const == 0:
+                break
+        table[f, 4] = const
 
 
 def interpolate_refined(values, apex, rows, cols, grid_offset, grid, triangle, barycentric, valid, channels=None,
@@ -348,7 +370,7 @@ def interpolate_refined(values, apex, rows, cols, grid_offset, grid, triangle, b
     half to even, clipped to 0-254. Invalid pixels, and the channels after the first C
     (``channels`` defaults to C), are 0. ``grid_values``, if given, is ``values[grid]``
     (computed once per mesh, it saves one indirection per pixel), ``table`` likewise
-    :func:`face_table`. Where the corners of a pixel's cell (or face) hold one value in
+    :func:`face_table` (of these grid values). Where the corners of a pixel's cell (or face) hold one value in
     every channel, that value is the result (what the interpolation gives, without it): on
     flat walls, most pixels. Reference:
     :func:`labelgen.kernels.reference.interpolate_refined_reference`.
@@ -360,7 +382,7 @@ def interpolate_refined(values, apex, rows, cols, grid_offset, grid, triangle, b
         grid_values = values[grid]
     grid_values = np.ascontiguousarray(grid_values, dtype=np.uint8)
     if table is None:
-        table = face_table(apex, rows, cols, grid_offset)
+        table = face_table(apex, rows, cols, grid_offset, grid_values)
     h, w = triangle.shape
     out = np.zeros((h, w, channels or grid_values.shape[1]), dtype=np.uint8)
     _interpolate(grid_values, np.ascontiguousarray(table, dtype=np.int64),
@@ -386,6 +408,10 @@ def _interpolate(values, table, triangle, bary, valid, out):
             continue
         f = triangle[p]
         o = table[f, 0]
+        if table[f, 4] == 1:  # every value of the face is one value
+            for c in range(nch):
+                out[p, c] = min(values[o, c], 254)
+            continue
         m = table[f, 1]
         k = table[f, 2]
         if m == 1 and k == 1:

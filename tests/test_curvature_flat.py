@@ -205,3 +205,19 @@ def test_refined_memory_linear():
         assert per[1] < 1.25 * per[0]
     finally:
         cache.configure(enabled=True)
+
+
+def test_refined_deterministic():
+    import trimesh
+
+    c = trimesh.creation.cylinder(radius=0.2, height=0.8, sections=24)
+    v, f = np.asarray(c.vertices), np.asarray(c.faces)
+    cache.configure(enabled=False)
+    try:
+        a = vertex_curvatures(Mesh.from_arrays(v, f), {})
+        b = vertex_curvatures(Mesh.from_arrays(v, f), {})
+    finally:
+        cache.configure(enabled=True)
+    assert len(a["point_k1"]) > len(v)
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key

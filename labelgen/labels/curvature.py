@@ -227,15 +227,17 @@ def encoded_points(curv: dict, r_min: float, mesh=None) -> np.ndarray:
     return store[key][1]
 
 
-def _face_table(curv: dict, mesh) -> np.ndarray:
-    """:func:`labelgen.kernels.refinement.face_table` of ``curv``, kept on ``mesh.cache``."""
+def _face_table(curv: dict, grid_values: np.ndarray, mesh) -> np.ndarray:
+    """:func:`labelgen.kernels.refinement.face_table` of ``curv`` and its encoded
+    ``grid_values``, kept on ``mesh.cache``."""
     from labelgen.kernels.refinement import face_table
 
     store = mesh.cache.setdefault("curvature_faces", {})
-    key = id(curv["rows"])
+    key = id(grid_values)
     if key not in store:
         store.clear()
-        store[key] = (curv["rows"], face_table(curv["apex"], curv["rows"], curv["cols"], curv["grid_offset"]))
+        store[key] = (grid_values, face_table(curv["apex"], curv["rows"], curv["cols"], curv["grid_offset"],
+                                              grid_values))
     return store[key][1]
 
 
@@ -258,7 +260,7 @@ def _principal_curvature(inputs, params):
     valid = gb.valid(params["depth_units_per_meter"], INVALID_DEPTH)
     return interpolate_refined(None, curv["apex"], curv["rows"], curv["cols"], curv["grid_offset"], curv["grid"],
                                gb.triangle, gb.barycentric, valid, channels=3, grid_values=grid_values,
-                               table=_face_table(curv, mesh))
+                               table=_face_table(curv, grid_values, mesh))
 
 
 def principal_curvature_reference(gbuffer, mesh, params) -> np.ndarray:
