@@ -1,4 +1,4 @@
-"""Reverse ball queries for APSS: the points whose ball reaches a query point.
+"""Neighbour search for APSS: the points whose ball reaches a query point.
 
 Point ``j`` has a ball of radius ``ball_j`` (the APSS ``filter_scale * h_j``); a query ``i``
 with slack ``s_i`` needs every ``j != i`` with ``|p_i - p_j| < ball_j + s_i``
@@ -10,11 +10,19 @@ level ``l`` holds the balls of radius at most ``cell * 2**l`` (and more than hal
 above level 0) in a grid of cubes of that side, so a query looks at the few cubes of each
 level around it. Grids are sorted cube keys, no dense arrays: memory is a few integers per
 point, whatever the extent of the mesh.
+
+The plain path of :mod:`labelgen.kernels.curvature` (meshes without refined faces) builds its
+candidate lists with :class:`scipy.spatial.cKDTree` instead: :func:`neighbor_candidates`
+(symmetric pairs, binned by radius) and :func:`far_candidates` (per point), at the end of
+this module.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+#: Radius ratio between the bins of points that neighbour searches group together.
+BIN_RATIO = 1.25
 
 
 def ball_grid(points: np.ndarray, ball: np.ndarray, cell: float | None = None, normals: np.ndarray | None = None):
@@ -191,3 +199,138 @@ def spatial_order(points: np.ndarray, cell: float) -> np.ndarray:
     ijk = np.minimum(np.floor((p - lo) / cell).astype(np.int64), dims - 1)
     key = (ijk[:, 0] * dims[1] + ijk[:, 1]) * dims[2] + ijk[:, 2]
     return np.argsort(key, kind="stable").astype(np.int64)
+
+
+# -- candidate lists by cKDTree (the plain path of labelgen.kernels.curvature) ---------------
+
+def _levels(reach: np.ndarray, ratio: float = BIN_RATIO) -> np.ndarray:
+    """Bin of each radius: ``floor(log(reach / min) / log(ratio))``."""
+    lo = reach.min()
+    if not lo > 0:
+        return np.zeros(len(reach), np.int64)
+    return np.floor(np.log(reach / lo) / np.log(ratio) + 1e-9).astype(np.int64)
+
+
+def neighbor_candidates(points: np.ndarray, reach: np.ndarray, ratio: float = BIN_RATIO):
+    """Symmetric candidate neighbour lists: pairs ``(i, j)`` with ``|p_i - p_j| < max(reach_i, reach_j)``.
+
+    ``reach`` is each point's ball radius (plus any margin). Points are grouped into bins of
+    ``reach`` (geometric, factor ``ratio``); within a bin :meth:`cKDTree.query_pairs` finds
+    the pairs, across bins a cross query of each bin against the bins of smaller reach. Pairs
+    may be over-reported (within the bin's largest reach); callers filter exactly.
+
+    Returns ``(indptr, indices)``: CSR lists (int64 offsets, int32 indices), each point's list
+    excluding itself, in the (deterministic) order the tree queries report the pairs.
+    """
+    from scipy.spatial import cKDTree
+
+    n = len(points)
+    reach = np.asarray(reach, dtype=np.float64)
+    level = _levels(reach, ratio)
+    pair_blocks = []
+    below = np.zeros(0, dtype=np.int64)
+    for b in np.unique(level):
+        members = np.flatnonzero(level == b)
+        r = float(reach[members].max())
+        tree_b = cKDTree(points[members])
+        pairs = tree_b.query_pairs(r, output_type="ndarray")
+        if len(pairs):
+            pair_blocks.append(members[pairs].astype(np.int32))
+        del pairs
+        if len(below):
+            tree_lo = cKDTree(points[below])
+            m = tree_b.sparse_distance_matrix(tree_lo, r, output_type="ndarray")
+            if len(m):
+                pair_blocks.append(np.stack([members[m["i"]], below[m["j"]]], axis=1).astype(np.int32))
+            del m
+        below = np.concatenate([below, members])
+    pairs = np.concatenate(pair_blocks) if pair_blocks else np.zeros((0, 2), dtype=np.int32)
+    del pair_blocks
+    return _csr(n, pairs[:, 0], pairs[:, 1])
+
+
+def radius_bins(points: np.ndarray, ball: np.ndarray, ratio: float = BIN_RATIO):
+    """The points grouped by ball radius (geometric bins, factor ``ratio``): a list of
+    ``(members, tree, largest ball)``, one per bin, for :func:`far_candidates`."""
+    from scipy.spatial import cKDTree
+
+    level = _levels(ball, ratio)
+    bins = []
+    for b in np.unique(level):
+        members = np.flatnonzero(level == b)
+        bins.append((members, cKDTree(points[members]), float(ball[members].max())))
+    return bins
+
+
+def far_candidates(points: np.ndarray, radii: np.ndarray, which: np.ndarray, slack: np.ndarray,
+                   filter_scale: float, ratio: float = BIN_RATIO, bins=None):
+    """Candidate lists for the points ``which``: every ``j != i`` whose ball can reach within
+    ``slack_i`` of ``p_i``, ``|p_i - p_j| < filter_scale * h_j + slack_i``.
+
+    Sized per point: points are binned by radius (factor ``ratio``, or the precomputed
+    :func:`radius_bins` ``bins``) and each bin is searched with its own largest ball, the
+    queries binned by ``slack`` the same way, then the pairs are filtered exactly. Each list is
+    sorted by index. Returns CSR ``(indptr, indices)`` with one row per entry of ``which``.
+    """
+    from scipy.spatial import cKDTree
+
+    which = np.asarray(which, dtype=np.int64)
+    slack = np.asarray(slack, dtype=np.float64)
+    ball = filter_scale * np.asarray(radii, dtype=np.float64)
+    if bins is None:
+        bins = radius_bins(points, ball, ratio)
+    qlevel = _levels(np.maximum(slack, 1e-300), ratio)
+    qa, qb = [], []
+    for qlev in np.unique(qlevel):
+        qs = np.flatnonzero(qlevel == qlev)
+        tree_q = cKDTree(points[which[qs]])
+        smax = float(slack[qs].max())
+        for members, tree_b, bmax in bins:
+            m = tree_q.sparse_distance_matrix(tree_b, bmax + smax, output_type="ndarray")
+            qi = qs[m["i"]]
+            j = members[m["j"]]
+            keep = (m["v"] < ball[j] + slack[qi]) & (j != which[qi])
+            qa.append(qi[keep])
+            qb.append(j[keep])
+    qa = np.concatenate(qa) if qa else np.zeros(0, np.int64)
+    qb = np.concatenate(qb) if qb else np.zeros(0, np.int64)
+    order = np.lexsort((qb, qa))
+    indptr = np.zeros(len(which) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(qa, minlength=len(which)), out=indptr[1:])
+    return indptr, qb[order].astype(np.int32)
+
+
+def estimate_candidates(points: np.ndarray, reach: np.ndarray, sample: int = 4096, tree=None) -> int:
+    """Estimated number of entries of :func:`neighbor_candidates` ``(points, reach)``.
+
+    Counts the points within ``reach_i`` of a fixed, evenly spaced sample of points (the
+    lists are symmetric, so each pair is counted from both ends) and scales to all points.
+    """
+    from scipy.spatial import cKDTree
+
+    n = len(points)
+    if n == 0:
+        return 0
+    if tree is None:
+        tree = cKDTree(points)
+    pick = np.unique(np.linspace(0, n - 1, min(sample, n)).astype(np.int64))
+    counts = tree.query_ball_point(points[pick], reach[pick], return_length=True)
+    return int(np.ceil((np.asarray(counts, dtype=np.float64) - 1).mean() * n))
+
+
+@njit(cache=True)
+def _csr(n, a, b):
+    counts = np.zeros(n + 1, dtype=np.int64)
+    for k in range(len(a)):
+        counts[a[k] + 1] += 1
+        counts[b[k] + 1] += 1
+    for i in range(n):
+        counts[i + 1] += counts[i]
+    fill = counts[:-1].copy()
+    out = np.empty(counts[n], dtype=np.int32)
+    for k in range(len(a)):
+        out[fill[a[k]]] = b[k]
+        fill[a[k]] += 1
+        out[fill[b[k]]] = a[k]
+        fill[b[k]] += 1
+    return counts, out
