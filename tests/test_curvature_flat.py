@@ -114,6 +114,14 @@ def test_reaching_matches_far_candidates():
                                  np.zeros(200), 4.0)
     for q in range(200):
         assert np.array_equal(np.sort(idx2[ptr2[q]:ptr2[q + 1]]), ri2[rp2[q]:rp2[q + 1]])
+    # a slack of many cubes (a projection that moved far): thousands of cube rows per query
+    p3 = rng.random((3000, 3)) * 2.0
+    r3 = rng.random(3000) * 0.01 + 0.002
+    q3 = np.arange(0, 3000, 100)
+    ptr3, idx3 = kn.reaching(kn.ball_grid(p3, 4.0 * r3), q3, np.full(len(q3), 0.6))
+    rp3, ri3 = kc.far_candidates(p3, r3, q3, np.full(len(q3), 0.6), 4.0)
+    for q in range(len(q3)):
+        assert np.array_equal(np.sort(idx3[ptr3[q]:ptr3[q + 1]]), ri3[rp3[q]:rp3[q + 1]])
 
 
 def test_sample_points_thin_the_apex_rows():
