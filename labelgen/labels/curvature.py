@@ -134,7 +134,8 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
             try:
                 k1, k2, status = kc.apss_curvature(points, normals, radii, max_bytes=avail, **opts)
             except kc.CurvatureMemoryError as err:
-                raise LabelgenError(where, f"principal_curvature: mesh too large for the memory available ({err})") from None
+                raise LabelgenError(where, "principal_curvature: mesh too large for the memory available "
+                                           f"({err})") from None
         else:
             normals = kr.surface_normals(points, sub_faces)
             k1, k2, status = _refined_curvatures(points, normals, spacing, len(unique), faces, rows, cols, grid_offset,
