@@ -137,15 +137,16 @@ def start(tasks, params=None, processes: int | None = None) -> Warmup | None:
 
     Returns ``None`` (nothing to do) when the disk cache already holds the kernels or no
     such label is requested. The jobs (:data:`GROUPS`, longest first) go to whichever process
-    is free: ``processes`` other processes (default: one fewer than the CPUs, at least one,
-    at most one per job) and this one once it calls :meth:`Warmup.help`.
+    is free: ``processes`` other processes (default: one fewer than the CPUs, at most one per
+    job; none on a single CPU) and this one once it calls :meth:`Warmup.help`.
     """
     tasks = list(tasks)
     jobs = [[t for t in g if t in tasks] for g in GROUPS]
     jobs = [g for g in jobs if g]
-    if not jobs or not cache_is_cold():
-        return None
-    n = processes or max(1, min(len(jobs), (os.cpu_count() or 1) - 1))
+    cpus = os.cpu_count() or 1
+    if not jobs or (processes is None and cpus < 2) or not cache_is_cold():
+        return None  # nothing to warm, or one CPU: the first view compiles as fast
+    n = processes or min(len(jobs), cpus - 1)
     ctx = multiprocessing.get_context("spawn")
     counter = ctx.Value("i", 0)
     procs = [ctx.Process(target=_warm_jobs, args=(jobs, params, counter), name="labelgen-warmup", daemon=True)
