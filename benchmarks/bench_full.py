@@ -22,7 +22,13 @@ Then, each in a subprocess (the CLI, as a user runs it):
   ``LABELGEN_CACHE_DIR`` pointing at empty temporary folders) until its first view is written
   (its point_info file appears), and until it ends;
 - ``--workers 2`` against ``--workers 1`` for the full label set (warm caches, 20 views of the
-  apartment), as the ratio of the two wall times measured back to back.
+  apartment), as the ratio of the two wall times measured back to back (best of 2), with the
+  CPU seconds of each (their ratio bounds the speed-up on idle cores).
+
+``--only cold`` or ``--only workers`` measures only that; ``--compile-profile`` adds, for each
+process of the cold start, its CPU seconds and its longest Numba compilations (recorded through
+a ``sitecustomize`` module on the subprocess's path); ``--workers-views N`` sets the views of
+the ``--workers`` comparison.
 
 ``--quick`` does 1 repeat, 4 views per scene and skips the cold start (about a minute on
 an idle 2-core machine; without it about four minutes). Figures from a loaded machine are
