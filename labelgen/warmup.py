@@ -27,9 +27,10 @@ KERNEL_MODULES = ("narf", "segmentation", "filters", "hessian", "edges")
 #: image-derived labels, warmed together in jobs (one label's kernels in one process), the
 #: jobs in the order their kernels take longest to compile (CPU seconds with an empty cache on
 #: the 2-core development machine, measured with ``benchmarks/bench_full.py --compile-profile``:
-#: keypoints3d ~49, the two segmentations ~21, the others ~8)
-GROUPS = (("keypoints3d",), ("segment_unsup25d", "segment_unsup2d"),
-          ("keypoints2d", "edge_texture", "edge_occlusion"))
+#: keypoints3d ~49, the two segmentations ~21-25, keypoints2d and the edges ~4 each); small jobs
+#: last, so that the processes finish together
+GROUPS = (("keypoints3d",), ("segment_unsup25d", "segment_unsup2d"), ("keypoints2d",),
+          ("edge_texture", "edge_occlusion"))
 
 
 def _index_paths(module) -> list[str]:
