@@ -22,7 +22,13 @@ Then, each in a subprocess (the CLI, as a user runs it):
   ``LABELGEN_CACHE_DIR`` pointing at empty temporary folders) until its first view is written
   (its point_info file appears), and until it ends;
 - ``--workers 2`` against ``--workers 1`` for the full label set (warm caches, 20 views of the
-  apartment), as the ratio of the two wall times measured back to back.
+  apartment), as the ratio of the two wall times measured back to back (best of 2), with the
+  CPU seconds of each (their ratio bounds the speed-up on idle cores).
+
+``--only cold`` or ``--only workers`` measures only that; ``--compile-profile`` adds, for each
+process of the cold start, its CPU seconds and its longest Numba compilations (recorded through
+a ``sitecustomize`` module on the subprocess's path); ``--workers-views N`` sets the views of
+the ``--workers`` comparison.
 
 ``--quick`` does 1 repeat, 4 views per scene and skips the cold start (about a minute on
 an idle 2-core machine; without it about four minutes). Figures from a loaded machine are
@@ -185,19 +191,49 @@ def _env(**extra):
     return env
 
 
-def cold_start(timeout=600):
+#: run in every process of a profiled cold start (``--compile-profile``) through a
+#: ``sitecustomize`` module: records each Numba compilation (start, end, CPU seconds of the
+#: process spent in it, function, argument types) and writes them to $BENCH_COMPILE_LOG/<pid>.json
+_COMPILE_RECORDER = """
+import atexit, json, os, time
+import numba.core.event as _ev
+_log, _open = [], {}
+class _Recorder(_ev.Listener):
+    def on_start(self, event):
+        _open[id(event.data["dispatcher"]), str(event.data["args"])] = (time.time(), time.process_time())
+    def on_end(self, event):
+        t, c = _open.pop((id(event.data["dispatcher"]), str(event.data["args"])))
+        d = event.data["dispatcher"].py_func
+        _log.append([t, time.time(), time.process_time() - c, d.__module__ + "." + d.__qualname__,
+                     str(event.data["args"])])
+_ev.register("numba:compile", _Recorder())
+def _dump():
+    _log.append([None, time.time(), time.process_time(), "exit", ""])
+    with open(os.path.join(os.environ["BENCH_COMPILE_LOG"], "%d.json" % os.getpid()), "w") as f:
+        json.dump(_log, f)
+atexit.register(_dump)
+"""
+
+
+def cold_start(timeout=600, profile=False):
     """Seconds until the README command's first view is written and until it ends, and the
-    CPU seconds it used (with its warm-up processes)."""
+    CPU seconds it used (with its warm-up processes); with ``profile``, also each process's
+    compilations (see :func:`print_compile_profile`)."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        (tmp / "numba").mkdir()
-        (tmp / "labelgen").mkdir()
+        for d in ("numba", "labelgen", "log", "site"):
+            (tmp / d).mkdir()
         out = tmp / "out"
         cmd = [sys.executable, "-m", "labelgen", "render", str(APARTMENT), "--cameras",
                str(APARTMENT_CAMERAS), "--out", str(out), "--quiet"]
         env = _env(NUMBA_CACHE_DIR=str(tmp / "numba"), LABELGEN_CACHE_DIR=str(tmp / "labelgen"))
+        if profile:
+            (tmp / "site" / "sitecustomize.py").write_text(_COMPILE_RECORDER)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp / "site"), env.get("PYTHONPATH")]))
+            env["BENCH_COMPILE_LOG"] = str(tmp / "log")
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
+        start = time.time()
         # its own process group, so that a timeout also ends the warm-up processes it starts
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True)
         first = None
@@ -212,11 +248,39 @@ def cold_start(timeout=600):
         end = time.perf_counter() - t0
         cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+        if profile:
+            time.sleep(0.5)  # warm-up processes write their logs as they exit
+            print_compile_profile(tmp / "log", start, proc.pid)
         return (first if first is not None else float("nan")), end, cpu, proc.returncode
 
 
+def print_compile_profile(folder, start, main_pid, top=12):
+    """Per process of a profiled cold start: its CPU seconds, those spent compiling, and its
+    longest compilations (outermost ones; CPU seconds include what they compile inside)."""
+    print("\ncompilations of the cold start (CPU s of each process; seconds from the start):")
+    for path in sorted(Path(folder).glob("*.json")):
+        log = json.loads(path.read_text())
+        exits = [r for r in log if r[0] is None]
+        spans = sorted((r for r in log if r[0] is not None), key=lambda r: r[0])
+        outer = []
+        for r in spans:  # outermost compilations (a kernel compiles the kernels it calls inside)
+            if not outer or r[0] >= outer[-1][1]:
+                outer.append(r)
+        if not outer:
+            continue
+        role = "main" if int(path.stem) == main_pid else "other"
+        total = exits[0][2] if exits else float("nan")
+        ended = exits[0][1] - start if exits else float("nan")
+        print(f"  process {path.stem} ({role}): {total:.1f} CPU s, {sum(r[2] for r in outer):.1f} compiling, "
+              f"{len(spans)} compilations, exit at {ended:.1f} s")
+        for r in sorted(outer, key=lambda r: -r[2])[:top]:
+            name = r[3].replace("labelgen.kernels.", "")
+            print(f"    {r[2]:6.2f} CPU s  {r[0] - start:6.1f}-{r[1] - start:6.1f} s  {name}{r[4][:70]}")
+
+
 def workers_ratio(views=20, repeat=1):
-    """Wall time of ``--workers 1`` / ``--workers 2`` for the full set on ``views`` views."""
+    """Wall and CPU seconds of ``--workers 1`` and ``--workers 2`` for the full set on ``views``
+    views, each the best of ``repeat`` runs: ``{workers: (wall, cpu)}``."""
     poses = json.loads(APARTMENT_CAMERAS.read_text())
     poses = [dict(p, camera_id=f"{p['camera_id']}-{k}") for k in range(-(-views // len(poses)))
              for p in poses][:views]
@@ -228,11 +292,14 @@ def workers_ratio(views=20, repeat=1):
             for w in (1, 2):
                 cmd = [sys.executable, "-m", "labelgen", "render", str(APARTMENT), "--cameras", str(cams),
                        "--out", str(Path(tmp) / f"out{w}"), "--quiet", "--workers", str(w)]
+                cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t0 = time.perf_counter()
-                subprocess.run(cmd, env=_env(), cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-                times[w].append(time.perf_counter() - t0)
-    one, two = min(times[1]), min(times[2])
-    return one, two
+                subprocess.run(cmd, env=_env(), cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+                wall = time.perf_counter() - t0
+                cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                times[w].append((wall, cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime))
+    return {w: min(t) for w, t in times.items()}
 
 
 def main(argv=None):
@@ -243,6 +310,11 @@ def main(argv=None):
     ap.add_argument("--no-cold", action="store_true", help="skip the cold-start measurement")
     ap.add_argument("--no-workers", action="store_true", help="skip --workers 2 vs 1")
     ap.add_argument("--cold-timeout", type=float, default=900, help="give up the cold start after this (s)")
+    ap.add_argument("--workers-views", type=int, default=20, help="views of the --workers comparison (default 20)")
+    ap.add_argument("--compile-profile", action="store_true",
+                    help="with the cold start, list each process's Numba compilations (CPU seconds)")
+    ap.add_argument("--only", choices=("cold", "workers"), default=None,
+                    help="measure only the cold start or only --workers 2 vs 1")
     args = ap.parse_args(argv)
     repeat = args.repeat or (1 if args.quick else 2)
     nviews = args.views or (4 if args.quick else 10)
@@ -250,18 +322,25 @@ def main(argv=None):
     from labelgen.cameras import read_cameras
     from labelgen.meshes import load_mesh
 
-    print(f"one process, one thread; {os.cpu_count()} CPUs; each view best of {repeat}, median over views; in-process stages in CPU ms")
-    bench_scene("sample apartment", load_mesh(APARTMENT), read_cameras(APARTMENT_CAMERAS)[:nviews], repeat)
-    # principal_curvature's per-vertex APSS runs out of memory (over 20 GB) on this mix of metre-
-    # sized apartment triangles and millimetre-sized sphere triangles, so it is left out here
-    bench_scene("generated scene", big_scene(), cameras(nviews), repeat, skip=("principal_curvature",))
+    if args.only:
+        args.no_workers, args.no_cold = args.only != "workers", args.only != "cold"
+    else:
+        print(f"one process, one thread; {os.cpu_count()} CPUs; each view best of {repeat}, median over views; "
+              f"in-process stages in CPU ms")
+        bench_scene("sample apartment", load_mesh(APARTMENT), read_cameras(APARTMENT_CAMERAS)[:nviews], repeat)
+        # principal_curvature's per-vertex APSS runs out of memory (over 20 GB) on this mix of metre-
+        # sized apartment triangles and millimetre-sized sphere triangles, so it is left out here
+        bench_scene("generated scene", big_scene(), cameras(nviews), repeat, skip=("principal_curvature",))
 
     if not args.no_workers:
-        one, two = workers_ratio(views=10 if args.quick else 20)
-        print(f"\n--workers 2 vs 1 (CLI, full set, {10 if args.quick else 20} apartment views): "
-              f"{one:.1f} s / {two:.1f} s = {one / two:.2f}x (target >= 1.8x on 2 cores)")
-    if not (args.no_cold or args.quick):
-        first, end, cpu, rc = cold_start(args.cold_timeout)
+        views = 10 if args.quick else args.workers_views
+        t = workers_ratio(views=views, repeat=1 if args.quick else 2)
+        (one, cpu1), (two, cpu2) = t[1], t[2]
+        print(f"\n--workers 2 vs 1 (CLI, full set, {views} apartment views, best of {1 if args.quick else 2}): "
+              f"{one:.1f} s / {two:.1f} s wall = {one / two:.2f}x (target >= 1.8x on 2 cores); "
+              f"CPU {cpu1:.1f} s / {cpu2:.1f} s")
+    if args.compile_profile or not (args.no_cold or args.quick):
+        first, end, cpu, rc = cold_start(args.cold_timeout, profile=args.compile_profile)
         print(f"\ncold start (README render command, empty Numba cache): first view after {first:.1f} s, "
               f"all 10 after {end:.1f} s, {cpu:.1f} CPU s, exit {rc} "
               f"(anchor ~{ANCHOR_COLD_S:.0f} s, target <= 40 s)")

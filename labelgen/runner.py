@@ -10,9 +10,10 @@ import logging
 import math
 import os
 import sys
-from collections import Counter
+import threading
+from collections import Counter, deque
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -214,24 +215,108 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
             if mesh_obj.path is None or (semantic_mesh is not None and semantic_path is None):
                 raise ValueError("workers > 1 needs meshes read from files")
             threads = max(1, (os.cpu_count() or 1) // workers)
-            if cache:
-                mesh_cache.prepare(mesh_obj, tasks, params)
-            if warm is not None:
-                _warm_mesh_labels(make_renderer(mesh_obj, backend), cameras[0], tasks, params, warm)
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=_init_render_worker,
-                                     initargs=(mesh_obj.path, backend, threads, cache, mesh_obj.up_axis,
-                                               semantic_path, semantic_up_axis)) as pool:
-                futures = [pool.submit(_render_worker, cam, tasks, params, out) for cam in cameras]
-                for fut in futures:
-                    summary.add(fut.result())
-                    bar.update()
+            extra = min(workers, len(cameras)) - 1
+            # this process renders too; the other processes start now and load the mesh and build
+            # their scene while this one does the same (and warms up the kernels of a cold cache)
+            pool = ProcessPoolExecutor(extra, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_init_render_worker,
+                                       initargs=(mesh_obj.path, backend, threads, cache, mesh_obj.up_axis,
+                                                 semantic_path, semantic_up_axis))
+            try:
+                for _ in range(extra):  # processes start on demand: one call each starts them all
+                    pool.submit(os.getpid)
+                if cache:
+                    mesh_cache.prepare(mesh_obj, tasks, params)
+                renderer = make_renderer(mesh_obj, backend, threads=threads)
+                if warm is not None:
+                    _warm_mesh_labels(renderer, cameras[0], tasks, params, warm)
+                with _numba_threads(threads):
+                    summary.add(_render_shared(renderer, pool, extra, cameras, tasks, params, out, bar))
+            finally:
+                pool.shutdown(cancel_futures=True)
+    return summary
+
+
+class _numba_threads:
+    """Context: Numba's parallel kernels use ``n`` threads in this process, as before afterwards."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        import numba
+
+        self.before = numba.get_num_threads()
+        numba.set_num_threads(max(1, min(self.n, numba.config.NUMBA_NUM_THREADS)))
+
+    def __exit__(self, *exc):
+        import numba
+
+        numba.set_num_threads(self.before)
+
+
+def _render_shared(renderer, pool, extra, cameras, tasks, params, out, bar) -> Summary:
+    """Render ``cameras`` here and in ``pool``'s ``extra`` processes, each taking the next view
+    as it becomes free (so none waits while views are left).
+
+    A thread of this process hands views to the pool, keeping two queued per process while
+    many are left (they never wait for this process, which holds the interpreter while it runs
+    a kernel) and one near the end (so that all finish together).
+    """
+    todo = deque(cameras)
+    lock = threading.Lock()
+    summary = Summary()
+    failed: list[BaseException] = []
+
+    def take():
+        with lock:
+            return todo.popleft() if todo and not failed else None
+
+    def done(res: Summary):
+        with lock:
+            summary.add(res)
+        bar.update()
+
+    def feed():
+        running = set()
+        try:
+            while True:
+                want = 2 * extra if len(todo) > 2 * extra else extra
+                while len(running) < want:
+                    cam = take()
+                    if cam is None:
+                        break
+                    running.add(pool.submit(_render_worker, cam, tasks, params, out))
+                if not running:
+                    return
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    done(fut.result())
+        except BaseException as err:  # noqa: BLE001 - handed to the calling thread
+            failed.append(err)
+            for fut in running:
+                fut.cancel()
+
+    feeder = threading.Thread(target=feed, name="labelgen-feed", daemon=True)
+    feeder.start()
+    try:
+        while (cam := take()) is not None:
+            done(_render_and_write(renderer, cam, tasks, params, out))
+    except BaseException as err:
+        with lock:
+            failed.append(err)
+        raise
+    finally:
+        feeder.join()
+    if failed:
+        raise failed[0]
     return summary
 
 
 def _warm_mesh_labels(renderer, camera, tasks, params, warm):
     """Compile the kernels of the mesh-derived labels on a 32x32 copy of ``camera`` while
-    ``warm`` compiles the image-derived ones in other processes; then wait for those."""
+    ``warm`` compiles the image-derived ones in other processes; then take the image-derived
+    labels nobody has started yet and wait for the others."""
     image_labels = {t for g in warmup.GROUPS for t in g}
     small = dataclasses.replace(camera, width=32, height=32)
     try:
@@ -239,6 +324,7 @@ def _warm_mesh_labels(renderer, camera, tasks, params, warm):
     except Exception:  # noqa: BLE001 - only warming: the real views report any error
         pass
     finally:
+        warm.help()
         warm.wait()
 
 

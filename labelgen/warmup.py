@@ -6,9 +6,10 @@ compiling, one kernel after another. :func:`start` spreads that work over proces
 computes some of the image-derived labels (``keypoints3d``, the segmentations, ...) on a
 small synthetic view, which compiles their kernels and writes them to the disk cache, while
 the calling process compiles the mesh-derived labels (geometry buffer, curvature, rgb) by
-rendering its first view at a small size. When every process is done, the real views load
-all kernels from the cache. Outputs do not change: the same kernels, compiled for the same
-argument types, compute every label.
+rendering its first view at a small size. Jobs go to whichever process is free, the longest
+first, and the calling process takes those left once its own are compiled. When every
+process is done, the real views load all kernels from the cache. Outputs do not change: the
+same kernels, compiled for the same argument types, compute every label.
 
 Nothing is started when the cache already holds the kernels (:func:`cache_is_cold`).
 """
@@ -17,17 +18,19 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
 #: kernel modules of the image-derived labels (a module with no cached kernel means a cold cache)
 KERNEL_MODULES = ("narf", "segmentation", "filters", "hessian", "edges")
 
-#: image-derived labels in the order their kernels take longest to compile, and which of
-#: them are warmed together (one group per process)
-GROUPS = (("keypoints3d",), ("segment_unsup25d", "segment_unsup2d", "keypoints2d", "edge_texture",
-                             "edge_occlusion"))
+#: image-derived labels, warmed together in jobs (one label's kernels in one process), the
+#: jobs in the order their kernels take longest to compile (CPU seconds with an empty cache on
+#: the 2-core development machine, measured with ``benchmarks/bench_full.py --compile-profile``:
+#: keypoints3d ~49, the two segmentations ~21-25, keypoints2d and the edges ~4 each); small jobs
+#: last, so that the processes finish together
+GROUPS = (("keypoints3d",), ("segment_unsup25d", "segment_unsup2d"), ("keypoints2d",),
+          ("edge_texture", "edge_occlusion"))
 
 
 def _index_paths(module) -> list[str]:
@@ -89,35 +92,66 @@ def warm_labels(tasks, params=None) -> list[str]:
     return todo
 
 
-class Warmup:
-    """Processes warming kernels; :meth:`wait` blocks until they are done."""
+def _next_job(counter, count):
+    """Index of the next job nobody has taken (shared ``counter``), None when none is left."""
+    with counter.get_lock():
+        k = counter.value
+        if k >= count:
+            return None
+        counter.value = k + 1
+        return k
 
-    def __init__(self, pool, futures):
-        self._pool = pool
-        self._futures = futures
+
+def _warm_jobs(jobs, params, counter):
+    """Warm ``jobs`` (lists of labels) one after another, each taken from ``counter`` in turn."""
+    from .runtime import configure
+
+    configure()
+    while (k := _next_job(counter, len(jobs))) is not None:
+        warm_labels(jobs[k], params)
+
+
+class Warmup:
+    """Processes warming kernels, taking jobs from a shared list.
+
+    :meth:`help` lets the calling process take the jobs still left once it is free;
+    :meth:`wait` blocks until every process is done.
+    """
+
+    def __init__(self, jobs, params, counter, processes):
+        self._jobs = jobs
+        self._params = params
+        self._counter = counter
+        self._processes = processes
+
+    def help(self):
+        """Warm the jobs nobody has taken yet in this process."""
+        _warm_jobs(self._jobs, self._params, self._counter)
 
     def wait(self):
-        for fut in self._futures:
-            try:
-                fut.result()
-            except Exception:  # noqa: BLE001 - a failed warm-up only costs time
-                pass
-        self._pool.shutdown()
+        for proc in self._processes:
+            proc.join()
 
 
 def start(tasks, params=None, processes: int | None = None) -> Warmup | None:
     """Start warming the kernels of the image-derived labels among ``tasks`` in other processes.
 
     Returns ``None`` (nothing to do) when the disk cache already holds the kernels or no
-    such label is requested. ``processes`` defaults to one per group of labels, at most the
-    number of CPUs.
+    such label is requested. The jobs (:data:`GROUPS`, longest first) go to whichever process
+    is free: ``processes`` other processes (default: one fewer than the CPUs, at most one per
+    job; none on a single CPU) and this one once it calls :meth:`Warmup.help`.
     """
     tasks = list(tasks)
-    groups = [[t for t in g if t in tasks] for g in GROUPS]
-    groups = [g for g in groups if g]
-    if not groups or not cache_is_cold():
-        return None
-    n = processes or min(len(groups), os.cpu_count() or 1)
-    pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
-    futures = [pool.submit(warm_labels, g, params) for g in groups]
-    return Warmup(pool, futures)
+    jobs = [[t for t in g if t in tasks] for g in GROUPS]
+    jobs = [g for g in jobs if g]
+    cpus = os.cpu_count() or 1
+    if not jobs or (processes is None and cpus < 2) or not cache_is_cold():
+        return None  # nothing to warm, or one CPU: the first view compiles as fast
+    n = processes or min(len(jobs), cpus - 1)
+    ctx = multiprocessing.get_context("spawn")
+    counter = ctx.Value("i", 0)
+    procs = [ctx.Process(target=_warm_jobs, args=(jobs, params, counter), name="labelgen-warmup", daemon=True)
+             for _ in range(n)]
+    for proc in procs:
+        proc.start()
+    return Warmup(jobs, params, counter, procs)
