@@ -418,6 +418,68 @@ def _felzenszwalb_merge(h, w, cost, code, scale, min_size):
     return labels, nseg
 
 
+@njit(cache=True)
+def _felzenszwalb_merge_sorted(h, w, cost, code, scale, min_size):
+    """The labels of :func:`_felzenszwalb_merge` (edges sorted by cost), faster.
+
+    Each component's threshold ``float32(internal difference + scale / size)`` is kept
+    in an array and updated when the component grows, not recomputed (two divisions)
+    for every edge; the second pass only visits the edges the first one rejected (any
+    other edge lies inside a component by then, and components only grow), in the same
+    order. The tests hold it to :func:`_felzenszwalb_merge`.
+    """
+    n = cost.shape[0]
+    npix = h * w
+    offset = np.array([1, w, w + 1, 1 - w], np.int64)
+    parent = np.arange(npix).astype(np.int32)
+    size = np.ones(npix, np.int32)
+    thr = np.full(npix, np.float32(0.0 + scale / np.int32(1)), np.float32)
+    rejected = np.empty(n, code.dtype)
+    nrej = 0
+    for e in range(n):
+        pa = code[e] >> 2
+        s0 = _find(parent, pa)
+        s1 = _find(parent, pa - offset[code[e] & 3])
+        if s0 == s1:
+            continue
+        if cost[e] < min(thr[s0], thr[s1]):
+            if size[s0] < size[s1]:
+                s0, s1 = s1, s0
+            parent[s1] = s0
+            size[s0] += size[s1]
+            thr[s0] = np.float32(cost[e] + scale / size[s0])
+        else:
+            rejected[nrej] = code[e]
+            nrej += 1
+    for r in range(nrej):
+        pa = rejected[r] >> 2
+        s0 = _find(parent, pa)
+        s1 = _find(parent, pa - offset[rejected[r] & 3])
+        if s0 == s1:
+            continue
+        if size[s0] < min_size or size[s1] < min_size:
+            if size[s0] < size[s1]:
+                s0, s1 = s1, s0
+            parent[s1] = s0
+            size[s0] += size[s1]
+    return _raster_labels(parent, npix)
+
+
+@njit(cache=True)
+def _raster_labels(parent, npix):
+    """Component ids numbered in raster order of first appearance, and their number."""
+    labels = np.empty(npix, np.int64)
+    newid = np.full(npix, -1, np.int64)
+    nseg = 0
+    for p in range(npix):
+        r = _find(parent, p)
+        if newid[r] < 0:
+            newid[r] = nseg
+            nseg += 1
+        labels[p] = newid[r]
+    return labels, nseg
+
+
 def felzenszwalb(image: np.ndarray, scale: float = 1.0, sigma: float = 0.8,
                  min_size: int = 20) -> np.ndarray:
     """Felzenszwalb-Huttenlocher graph segmentation of a single- or multi-channel image.
@@ -469,7 +531,7 @@ def felzenszwalb(image: np.ndarray, scale: float = 1.0, sigma: float = 0.8,
         cost, code = _sort_pairs_f32_prefix(cost, code)
     else:  # pragma: no cover - over 500 million pixels
         cost, code = _radix_sort_pairs(cost, code)
-    labels, _ = _felzenszwalb_merge(h, w, cost, code, float(scale) / 255.0, int(min_size))
+    labels, _ = _felzenszwalb_merge_sorted(h, w, cost, code, float(scale) / 255.0, int(min_size))
     return labels.reshape(h, w)
 
 
