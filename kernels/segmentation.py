@@ -128,22 +128,33 @@ def _gaussian_reflect_fast(src, w):
     out = np.empty((h, wd, c))
     oflat = out.reshape(h, n)
     buf = np.empty((wd + 2 * r) * c)
+    # reflected source column of each padding position (left r, then right r)
+    pad = np.empty(2 * r, np.int64)
+    for q in range(r):
+        pad[q] = _reflect_index(q - r, wd) * c
+        pad[r + q] = _reflect_index(wd + q, wd) * c
     for i in range(h):
         row = tmp[i]
-        for q in range(wd + 2 * r):
-            s = _reflect_index(q - r, wd) * c
+        for p in range(n):
+            buf[r * c + p] = row[p]
+        for q in range(r):
+            s = pad[q]
+            t = pad[r + q]
             for ch in range(c):
                 buf[q * c + ch] = row[s + ch]
+                buf[(wd + r + q) * c + ch] = row[t + ch]
         acc = oflat[i]
         base = r * c
+        mid = buf[base:base + n]
         for p in range(n):
-            acc[p] = buf[base + p] * w0
+            acc[p] = mid[p] * w0
         for k in range(r, 0, -1):
             wk = w[r - k]
-            lo = base - k * c
-            hi = base + k * c
+            # slices, so that the loop indexes from 0 (and vectorises)
+            left = buf[base - k * c:base - k * c + n]
+            right = buf[base + k * c:base + k * c + n]
             for p in range(n):
-                acc[p] += (buf[lo + p] + buf[hi + p]) * wk
+                acc[p] += (left[p] + right[p]) * wk
     return out
 
 
