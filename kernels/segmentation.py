@@ -285,32 +285,33 @@ def _sort_pairs_f32_prefix(x, payload):
     n = x.shape[0]
     xs = np.empty(n)
     ps = np.empty_like(payload)
-    nz = 0
-    for i in range(n):
-        if x[i] == 0.0:
-            xs[nz] = 0.0
-            ps[nz] = payload[i]
-            nz += 1
-    m = n - nz
-    keys = np.empty(m, np.uint32)
-    idx = np.empty(m, np.int32)  # callers keep n < 2**31
-    t = 0
-    for i in range(n):
-        if x[i] != 0.0:
-            keys[t] = np.float32(x[i]).view(np.uint32)
-            idx[t] = i
-            t += 1
-    ktmp = np.empty(m, np.uint32)
-    itmp = np.empty(m, np.int32)
     bits = 11
     npass = 3
     nb = 1 << bits
     mask = np.uint32(nb - 1)
     count = np.zeros((npass, nb + 1), np.int64)
-    for i in range(m):
-        k = keys[i]
-        for q in range(npass):
-            count[q, ((k >> np.uint32(bits * q)) & mask) + 1] += 1
+    # one pass: zeros to the front, the others' keys, indices and digit counts
+    keys = np.empty(n, np.uint32)
+    idx = np.empty(n, np.int32)  # callers keep n < 2**31
+    nz = 0
+    m = 0
+    for i in range(n):
+        v = x[i]
+        if v == 0.0:
+            xs[nz] = 0.0
+            ps[nz] = payload[i]
+            nz += 1
+        else:
+            k = np.float32(v).view(np.uint32)
+            keys[m] = k
+            idx[m] = i
+            m += 1
+            for q in range(npass):
+                count[q, ((k >> np.uint32(bits * q)) & mask) + 1] += 1
+    keys = keys[:m]
+    idx = idx[:m]
+    ktmp = np.empty(m, np.uint32)
+    itmp = np.empty(m, np.int32)
     for q in range(npass):
         sh = np.uint32(bits * q)
         cq = count[q]
