@@ -225,6 +225,23 @@ def test_rag_matches_skimage():
         assert count[n] == g.nodes[n]["pixel count"]
 
 
+def test_rag_edges_few_and_many_segments():
+    """The adjacency (read from a matrix for up to 2048 segments, else np.unique of the
+    boundary pairs) equals the sorted unique 8-neighbour label pairs computed with numpy."""
+    rng = np.random.default_rng(8)
+    for labels in (seg.felzenszwalb(textured_rgb(64, 80), 50, 1.0, 10),
+                   rng.integers(0, 1500, (60, 70)), rng.integers(0, 3000, (60, 70))):
+        labels = seg.relabel_raster(labels)[0]
+        pairs = []
+        for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :]),
+                     (labels[:-1, :-1], labels[1:, 1:]), (labels[:-1, 1:], labels[1:, :-1])):
+            pairs.append(np.stack([np.minimum(a, b).ravel(), np.maximum(a, b).ravel()], 1))
+        pairs = np.concatenate(pairs)
+        want = np.unique(pairs[pairs[:, 0] != pairs[:, 1]], axis=0)
+        _, _, src, dst, _ = seg.rag_mean_features(labels, rng.random(labels.shape + (2,)))
+        assert np.array_equal(np.stack([src, dst], 1), want)
+
+
 def test_fiedler_vector_matches_dense_eigh():
     rng = np.random.default_rng(4)
     for m in (4, 12, 60):
