@@ -134,6 +134,22 @@ def main():
     for name, ours, ref in label_rows:
         compare(name, ours, ref, args.repeat, exact=False)
     print()
+    print("PNG encoding (labelgen.images.encode_png vs OpenCV imencode, zlib 3, filter sub; bytes):")
+    import cv2
+
+    from labelgen.images import encode_png
+
+    def cv_png(image):
+        opts = [cv2.IMWRITE_PNG_COMPRESSION, 3, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
+        image = image[:, :, ::-1] if image.ndim == 3 else image
+        return cv2.imencode(".png", np.ascontiguousarray(image), opts)[1].tobytes()
+
+    occl = encode_unit16(sobel_magnitude(np.sqrt(depth.astype(np.float32)) / np.float32(256), depth < 65036))
+    if hasattr(cv2, "IMWRITE_PNG_FILTER"):
+        for name, img in [("PNG uint16 depth_zbuffer", depth), ("PNG uint16 edge_occlusion", occl),
+                          ("PNG uint8 RGB", np.ascontiguousarray(rgb[:, :, :3])), ("PNG uint8 grey", grey.astype(np.uint8))]:
+            compare(name, lambda img=img: encode_png(img), lambda img=img: cv_png(img), args.repeat)
+    print()
     print(f"smallest kernel ratio: {min(ratios):.1f}x")
 
 

@@ -140,15 +140,17 @@ def _ring_rows_pass(ring, h, w, i, acc):
 
 
 @njit(cache=True)
-def _smooth_masked(img, mask, use_mask, w, out):
-    """Masked, renormalised smoothing of one (H, W) channel ``img`` into float64 ``out``.
+def _smooth_masked(img, mask, use_mask, w, scale, out):
+    """Masked, renormalised smoothing of each channel of (H, W, C) ``img``, times ``scale``,
+    into the float64 (H, W, C) ``out`` (which may be a view into a larger array).
 
     ``img`` is float32 or float64; the axis-0 pass result and the smoothed image are rounded
-    to ``img``'s dtype, as scipy stores them. The smoothed mask is float64. Rows are
-    processed one at a time (axis-0 pass for row i, then its axis-1 pass), so only
-    row-sized temporaries are needed.
+    to ``img``'s dtype, as scipy stores them. The smoothed mask is float64 and the same for
+    every channel, so it is computed once per row. Rows are processed one at a time
+    (axis-0 pass for row i, then its axis-1 pass), so only row-sized temporaries are
+    needed; the rows ``i - r .. i + r`` of each channel, masked, are kept in a ring.
     """
-    h, wd = img.shape
+    h, wd, nc = img.shape
     r = (w.shape[0] - 1) // 2
     buf = np.zeros(wd + 2 * r, np.float64)
     acc = np.empty(wd, np.float64)
@@ -163,7 +165,7 @@ def _smooth_masked(img, mask, use_mask, w, out):
     # The smoothed mask equals the smoothed all-ones image wherever the kernel window holds
     # no masked pixel (same sums, same order), so only pixels near masked ones are summed.
     nr = 2 * r + 1
-    ring = np.zeros((nr if use_mask else 1, wd), img.dtype)  # masked rows i - r .. i + r
+    ring = np.zeros((nc, nr, wd), img.dtype)  # rows i - r .. i + r of each channel, masked
     holes = np.zeros(h, np.int64)        # masked-out pixels per row
     colcnt = np.zeros(wd, np.int64)      # mask pixels in rows [i - r, i + r] per column
     full0 = np.empty(wd, np.bool_)       # axis-0 window of (i, j) entirely in the mask
@@ -179,12 +181,9 @@ def _smooth_masked(img, mask, use_mask, w, out):
             for j in range(wd):
                 n += 0 if mask[q, j] else 1
             holes[q] = n
-        for q in range(0, min(r, h - 1) + 1):
-            window_holes += holes[q]
-            dst = ring[q % nr]
-            for j in range(wd):
-                colcnt[j] += 1 if mask[q, j] else 0
-                dst[j] = img[q, j] if mask[q, j] else 0.0
+    for q in range(0, min(r, h - 1) + 1):
+        _ring_add(img, mask, use_mask, q, ring, q % nr, colcnt)
+        window_holes += holes[q]
     for i in range(h):
         _rows_pass_at(ones, ones, False, w, i, c)
         if not (c[0] == last):
@@ -192,41 +191,52 @@ def _smooth_masked(img, mask, use_mask, w, out):
             for j in range(wd):
                 buf[j + r] = last
             _cols_pass(buf, w, denom)
-        if use_mask:
-            if i > 0:
-                q = i + r
-                if q < h:
-                    window_holes += holes[q]
-                    dst = ring[q % nr]
-                    for j in range(wd):
-                        colcnt[j] += 1 if mask[q, j] else 0
-                        dst[j] = img[q, j] if mask[q, j] else 0.0
-                q = i - r - 1
-                if q >= 0:
-                    window_holes -= holes[q]
-                    for j in range(wd):
-                        colcnt[j] -= 1 if mask[q, j] else 0
-            if window_holes == 0:
+        if i > 0:
+            q = i + r
+            if q < h:
+                _ring_add(img, mask, use_mask, q, ring, q % nr, colcnt)
+                window_holes += holes[q]
+            q = i - r - 1
+            if q >= 0 and use_mask:
+                window_holes -= holes[q]
                 for j in range(wd):
-                    msm[j] = denom[j]
-            else:
-                _masked_denominator(mask, w, i, colcnt, last, denom, buf, full0, rowcnt, mrow, msm,
-                                    idx, part)
-            _ring_rows_pass(ring, h, w, i, acc)
-        else:
+                    colcnt[j] -= 1 if mask[q, j] else 0
+        if window_holes == 0:
             for j in range(wd):
                 msm[j] = denom[j]
-            _ring_rows_pass(img, h, w, i, acc)
-        # the image: axis-0 pass of row i, rounded to the image dtype, then axis 1
+        else:
+            _masked_denominator(mask, w, i, colcnt, last, denom, buf, full0, rowcnt, mrow, msm,
+                                idx, part)
+        for ch in range(nc):
+            _ring_rows_pass(ring[ch], h, w, i, acc)
+            # the image: axis-0 pass of row i, rounded to the image dtype, then axis 1
+            for j in range(wd):
+                row[j] = acc[j]
+            for j in range(wd):
+                buf[j + r] = row[j]
+            _cols_pass(buf, w, acc)
+            for j in range(wd):
+                row[j] = acc[j]
+            for j in range(wd):
+                out[i, j, ch] = np.float64(row[j]) / (msm[j] + EPS) * scale
+
+
+@njit(cache=True)
+def _ring_add(img, mask, use_mask, q, ring, slot, colcnt):
+    """Row ``q`` of every channel ``c`` of ``img``, 0 outside the mask, into
+    ``ring[c, slot]``; counts the row's mask pixels into ``colcnt`` (when ``use_mask``)."""
+    wd = img.shape[1]
+    if use_mask:
         for j in range(wd):
-            row[j] = acc[j]
-        for j in range(wd):
-            buf[j + r] = row[j]
-        _cols_pass(buf, w, acc)
-        for j in range(wd):
-            row[j] = acc[j]
-        for j in range(wd):
-            out[i, j] = np.float64(row[j]) / (msm[j] + EPS)
+            colcnt[j] += 1 if mask[q, j] else 0
+    for ch in range(img.shape[2]):
+        d = ring[ch, slot]
+        if use_mask:
+            for j in range(wd):
+                d[j] = img[q, j, ch] if mask[q, j] else 0.0
+        else:
+            for j in range(wd):
+                d[j] = img[q, j, ch]
 
 
 @njit(cache=True)
@@ -296,14 +306,16 @@ def _masked_denominator(mask, w, i, colcnt, c_i, denom, buf, full0, rowcnt, mrow
 
 
 def gaussian_masked(image: np.ndarray, mask: np.ndarray | None, sigma: float,
-                    truncate: float = 4.0) -> np.ndarray:
+                    truncate: float = 4.0, *, scale: float = 1.0,
+                    out: np.ndarray | None = None) -> np.ndarray:
     """Gaussian smoothing restricted to ``mask``, renormalised at borders and mask edges.
 
     Parameters
     ----------
     image : (H, W) or (H, W, C) float32 or float64 array
         The image; other dtypes are converted to float64. Channels are smoothed
-        independently (no smoothing across the channel axis).
+        independently (no smoothing across the channel axis); the smoothed mask, the same
+        for all, is computed once.
     mask : (H, W) bool array or None
         Pixels that count; ``None`` means every pixel. Pixels outside the mask (and outside
         the image) count as 0 in the numerator and the denominator.
@@ -311,6 +323,11 @@ def gaussian_masked(image: np.ndarray, mask: np.ndarray | None, sigma: float,
         Standard deviation of the Gaussian in pixels (Taskonomy: 3.0 for ``edge_texture``).
     truncate : float, optional
         The kernel radius is ``int(truncate * sigma + 0.5)`` (default 4.0, as scipy).
+    scale : float, optional
+        The result is multiplied by this (default 1.0), as ``result * scale`` would.
+    out : float64 array of the image's shape, optional
+        Written with the (scaled) result and returned; may be a view into a larger array
+        (e.g. some channels of a feature image). Default: a new array.
 
     Returns
     -------
@@ -334,14 +351,11 @@ def gaussian_masked(image: np.ndarray, mask: np.ndarray | None, sigma: float,
         if m.shape != image.shape[:2]:
             raise ValueError(f"mask shape {m.shape} does not match image shape {image.shape[:2]}")
         use_mask = True
-    w = gaussian_weights(sigma, truncate)
-    if image.ndim == 2:
+    if out is None:
         out = np.empty(image.shape, np.float64)
-        _smooth_masked(np.ascontiguousarray(image), m, use_mask, w, out)
-        return out
-    out = np.empty(image.shape, np.float64)
-    ch = np.empty(image.shape[:2], np.float64)
-    for c in range(image.shape[2]):
-        _smooth_masked(np.ascontiguousarray(image[:, :, c]), m, use_mask, w, ch)
-        out[:, :, c] = ch
+    elif out.shape != image.shape or out.dtype != np.float64:
+        raise ValueError(f"out must be float64 of shape {image.shape}, got {out.dtype} {out.shape}")
+    w = gaussian_weights(sigma, truncate)
+    img3 = np.ascontiguousarray(image if image.ndim == 3 else image[:, :, None])
+    _smooth_masked(img3, m, use_mask, w, float(scale), out if out.ndim == 3 else out[:, :, None])
     return out

@@ -59,8 +59,28 @@ def _rag(labels, feat, nseg):
                     lo, hi = (s, t) if s < t else (t, s)
                     keys[nk] = lo * nseg + hi
                     nk += 1
-    keys = np.unique(keys[:nk])
-    return count, total, keys // nseg, keys % nseg
+    if nseg > 2048:
+        keys = np.unique(keys[:nk])
+        return count, total, keys // nseg, keys % nseg
+    # few segments: mark the pairs in a matrix and read it in (lo, hi) order, which is the
+    # sorted order of the keys (np.unique would sort every boundary pixel pair)
+    adj = np.zeros((nseg, nseg), np.bool_)
+    for k in range(nk):
+        adj[keys[k] // nseg, keys[k] % nseg] = True
+    ne = 0
+    for lo in range(nseg):
+        for hi in range(lo + 1, nseg):
+            ne += adj[lo, hi]
+    src = np.empty(ne, np.int64)
+    dst = np.empty(ne, np.int64)
+    e = 0
+    for lo in range(nseg):
+        for hi in range(lo + 1, nseg):
+            if adj[lo, hi]:
+                src[e] = lo
+                dst[e] = hi
+                e += 1
+    return count, total, src, dst
 
 
 @njit(cache=True)

@@ -128,22 +128,33 @@ def _gaussian_reflect_fast(src, w):
     out = np.empty((h, wd, c))
     oflat = out.reshape(h, n)
     buf = np.empty((wd + 2 * r) * c)
+    # reflected source column of each padding position (left r, then right r)
+    pad = np.empty(2 * r, np.int64)
+    for q in range(r):
+        pad[q] = _reflect_index(q - r, wd) * c
+        pad[r + q] = _reflect_index(wd + q, wd) * c
     for i in range(h):
         row = tmp[i]
-        for q in range(wd + 2 * r):
-            s = _reflect_index(q - r, wd) * c
+        for p in range(n):
+            buf[r * c + p] = row[p]
+        for q in range(r):
+            s = pad[q]
+            t = pad[r + q]
             for ch in range(c):
                 buf[q * c + ch] = row[s + ch]
+                buf[(wd + r + q) * c + ch] = row[t + ch]
         acc = oflat[i]
         base = r * c
+        mid = buf[base:base + n]
         for p in range(n):
-            acc[p] = buf[base + p] * w0
+            acc[p] = mid[p] * w0
         for k in range(r, 0, -1):
             wk = w[r - k]
-            lo = base - k * c
-            hi = base + k * c
+            # slices, so that the loop indexes from 0 (and vectorises)
+            left = buf[base - k * c:base - k * c + n]
+            right = buf[base + k * c:base + k * c + n]
             for p in range(n):
-                acc[p] += (buf[lo + p] + buf[hi + p]) * wk
+                acc[p] += (left[p] + right[p]) * wk
     return out
 
 
@@ -274,32 +285,33 @@ def _sort_pairs_f32_prefix(x, payload):
     n = x.shape[0]
     xs = np.empty(n)
     ps = np.empty_like(payload)
-    nz = 0
-    for i in range(n):
-        if x[i] == 0.0:
-            xs[nz] = 0.0
-            ps[nz] = payload[i]
-            nz += 1
-    m = n - nz
-    keys = np.empty(m, np.uint32)
-    idx = np.empty(m, np.int32)  # callers keep n < 2**31
-    t = 0
-    for i in range(n):
-        if x[i] != 0.0:
-            keys[t] = np.float32(x[i]).view(np.uint32)
-            idx[t] = i
-            t += 1
-    ktmp = np.empty(m, np.uint32)
-    itmp = np.empty(m, np.int32)
     bits = 11
     npass = 3
     nb = 1 << bits
     mask = np.uint32(nb - 1)
     count = np.zeros((npass, nb + 1), np.int64)
-    for i in range(m):
-        k = keys[i]
-        for q in range(npass):
-            count[q, ((k >> np.uint32(bits * q)) & mask) + 1] += 1
+    # one pass: zeros to the front, the others' keys, indices and digit counts
+    keys = np.empty(n, np.uint32)
+    idx = np.empty(n, np.int32)  # callers keep n < 2**31
+    nz = 0
+    m = 0
+    for i in range(n):
+        v = x[i]
+        if v == 0.0:
+            xs[nz] = 0.0
+            ps[nz] = payload[i]
+            nz += 1
+        else:
+            k = np.float32(v).view(np.uint32)
+            keys[m] = k
+            idx[m] = i
+            m += 1
+            for q in range(npass):
+                count[q, ((k >> np.uint32(bits * q)) & mask) + 1] += 1
+    keys = keys[:m]
+    idx = idx[:m]
+    ktmp = np.empty(m, np.uint32)
+    itmp = np.empty(m, np.int32)
     for q in range(npass):
         sh = np.uint32(bits * q)
         cq = count[q]
@@ -418,6 +430,68 @@ def _felzenszwalb_merge(h, w, cost, code, scale, min_size):
     return labels, nseg
 
 
+@njit(cache=True)
+def _felzenszwalb_merge_sorted(h, w, cost, code, scale, min_size):
+    """The labels of :func:`_felzenszwalb_merge` (edges sorted by cost), faster.
+
+    Each component's threshold ``float32(internal difference + scale / size)`` is kept
+    in an array and updated when the component grows, not recomputed (two divisions)
+    for every edge; the second pass only visits the edges the first one rejected (any
+    other edge lies inside a component by then, and components only grow), in the same
+    order. The tests hold it to :func:`_felzenszwalb_merge`.
+    """
+    n = cost.shape[0]
+    npix = h * w
+    offset = np.array([1, w, w + 1, 1 - w], np.int64)
+    parent = np.arange(npix).astype(np.int32)
+    size = np.ones(npix, np.int32)
+    thr = np.full(npix, np.float32(0.0 + scale / np.int32(1)), np.float32)
+    rejected = np.empty(n, code.dtype)
+    nrej = 0
+    for e in range(n):
+        pa = code[e] >> 2
+        s0 = _find(parent, pa)
+        s1 = _find(parent, pa - offset[code[e] & 3])
+        if s0 == s1:
+            continue
+        if cost[e] < min(thr[s0], thr[s1]):
+            if size[s0] < size[s1]:
+                s0, s1 = s1, s0
+            parent[s1] = s0
+            size[s0] += size[s1]
+            thr[s0] = np.float32(cost[e] + scale / size[s0])
+        else:
+            rejected[nrej] = code[e]
+            nrej += 1
+    for r in range(nrej):
+        pa = rejected[r] >> 2
+        s0 = _find(parent, pa)
+        s1 = _find(parent, pa - offset[rejected[r] & 3])
+        if s0 == s1:
+            continue
+        if size[s0] < min_size or size[s1] < min_size:
+            if size[s0] < size[s1]:
+                s0, s1 = s1, s0
+            parent[s1] = s0
+            size[s0] += size[s1]
+    return _raster_labels(parent, npix)
+
+
+@njit(cache=True)
+def _raster_labels(parent, npix):
+    """Component ids numbered in raster order of first appearance, and their number."""
+    labels = np.empty(npix, np.int64)
+    newid = np.full(npix, -1, np.int64)
+    nseg = 0
+    for p in range(npix):
+        r = _find(parent, p)
+        if newid[r] < 0:
+            newid[r] = nseg
+            nseg += 1
+        labels[p] = newid[r]
+    return labels, nseg
+
+
 def felzenszwalb(image: np.ndarray, scale: float = 1.0, sigma: float = 0.8,
                  min_size: int = 20) -> np.ndarray:
     """Felzenszwalb-Huttenlocher graph segmentation of a single- or multi-channel image.
@@ -469,7 +543,7 @@ def felzenszwalb(image: np.ndarray, scale: float = 1.0, sigma: float = 0.8,
         cost, code = _sort_pairs_f32_prefix(cost, code)
     else:  # pragma: no cover - over 500 million pixels
         cost, code = _radix_sort_pairs(cost, code)
-    labels, _ = _felzenszwalb_merge(h, w, cost, code, float(scale) / 255.0, int(min_size))
+    labels, _ = _felzenszwalb_merge_sorted(h, w, cost, code, float(scale) / 255.0, int(min_size))
     return labels.reshape(h, w)
 
 

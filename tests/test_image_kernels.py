@@ -72,6 +72,24 @@ def test_gaussian_masked_channels(rng):
             assert np.array_equal(got[:, :, c], gaussian_masked(image[:, :, c], m, 2.0))
 
 
+def test_gaussian_masked_scale_and_out_view(rng):
+    """scale multiplies as ``result * scale`` would; out may be a strided view of some
+    channels of a larger array, the other channels untouched."""
+    image = rng.random((37, 29, 3))
+    mask = rng.random((37, 29)) > 0.1
+    for m in (None, mask):
+        for scale in (1.0, 2.0, 0.3):
+            feat = np.full((37, 29, 5), -1.0)
+            ret = gaussian_masked(image, m, 2.0, scale=scale, out=feat[:, :, 1:4])
+            assert np.array_equal(feat[:, :, 1:4], gaussian_masked_ref(image, m, 2.0) * scale)
+            assert ret.base is feat or np.shares_memory(ret, feat)
+            gaussian_masked(image[:, :, 0], m, 1.0, scale=scale, out=feat[:, :, 0])
+            assert np.array_equal(feat[:, :, 0], gaussian_masked_ref(image[:, :, 0], m, 1.0) * scale)
+            assert np.all(feat[:, :, 4] == -1.0)
+    with pytest.raises(ValueError):
+        gaussian_masked(image, None, 2.0, out=np.empty((37, 29, 3), np.float32))
+
+
 def test_gaussian_masked_properties(rng):
     # a constant image stays constant inside the mask (the renormalisation undoes the border)
     mask = rng.random((41, 43)) > 0.5

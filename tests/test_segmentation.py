@@ -185,6 +185,24 @@ def test_stable_radix_argsort():
     assert np.array_equal(xs, xr) and np.array_equal(ps, pr)
 
 
+def test_fast_merge_matches_plain_version():
+    """The merge with per-component float32 thresholds and a second pass over the rejected
+    edges only gives the labels of the plain scikit-image loop, on images with many equal
+    edge costs (flat rectangles, quantised noise) and without, for a range of parameters."""
+    rng = np.random.default_rng(6)
+    images = [rectangles_rgb(48, 64) / 255.0, textured_rgb(64, 80) / 255.0,
+              rng.integers(0, 4, (40, 50, 2)).astype(np.float64), rng.random((33, 47, 5)),
+              rng.random((1, 30, 3)), rng.random((30, 1, 1)), rng.random((1, 1, 3))]
+    for img in images:
+        h, w = img.shape[:2]
+        cost, code = seg._grid_edges(np.ascontiguousarray(img))
+        cost, code = seg._sort_pairs_f32_prefix(cost, code)
+        for scale, min_size in [(200 / 255, 20), (0.0, 0), (5.0, 1), (0.05, 200), (1e-3, 3)]:
+            plain = seg._felzenszwalb_merge(h, w, cost, code, scale, min_size)
+            fast = seg._felzenszwalb_merge_sorted(h, w, cost, code, scale, min_size)
+            assert fast[1] == plain[1] and np.array_equal(fast[0], plain[0]), (img.shape, scale, min_size)
+
+
 def test_fast_gaussian_matches_plain_version():
     rng = np.random.default_rng(4)
     for shape, sigma in [((64, 80, 3), 3.0), ((7, 5, 2), 4.0), ((40, 33, 5), 0.7)]:
@@ -205,6 +223,23 @@ def test_rag_matches_skimage():
     for n in g:
         assert np.allclose(mean[n], g.nodes[n]["mean color"], rtol=1e-13)
         assert count[n] == g.nodes[n]["pixel count"]
+
+
+def test_rag_edges_few_and_many_segments():
+    """The adjacency (read from a matrix for up to 2048 segments, else np.unique of the
+    boundary pairs) equals the sorted unique 8-neighbour label pairs computed with numpy."""
+    rng = np.random.default_rng(8)
+    for labels in (seg.felzenszwalb(textured_rgb(64, 80), 50, 1.0, 10),
+                   rng.integers(0, 1500, (60, 70)), rng.integers(0, 3000, (60, 70))):
+        labels = seg.relabel_raster(labels)[0]
+        pairs = []
+        for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :]),
+                     (labels[:-1, :-1], labels[1:, 1:]), (labels[:-1, 1:], labels[1:, :-1])):
+            pairs.append(np.stack([np.minimum(a, b).ravel(), np.maximum(a, b).ravel()], 1))
+        pairs = np.concatenate(pairs)
+        want = np.unique(pairs[pairs[:, 0] != pairs[:, 1]], axis=0)
+        _, _, src, dst, _ = seg.rag_mean_features(labels, rng.random(labels.shape + (2,)))
+        assert np.array_equal(np.stack([src, dst], 1), want)
 
 
 def test_fiedler_vector_matches_dense_eigh():

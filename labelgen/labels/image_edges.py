@@ -46,14 +46,21 @@ def rgb_to_grey(rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an 8-bit RGB image (H, W, 3) uint8, got {rgb.dtype} {rgb.shape}")
-    lum = (rgb[:, :, 0].astype(np.int32) * 299 + rgb[:, :, 1].astype(np.int32) * 587
-           + rgb[:, :, 2].astype(np.int32) * 114)
-    return (lum.astype(np.float32) / np.float32(1000.0)) / np.float32(255.0)
+    # exact integer sums, then the two float32 divisions, in place (fewer temporaries)
+    lum = np.multiply(rgb[:, :, 0], 299, dtype=np.int32)
+    lum += np.multiply(rgb[:, :, 1], 587, dtype=np.int32)
+    lum += np.multiply(rgb[:, :, 2], 114, dtype=np.int32)
+    grey = lum.astype(np.float32)
+    grey /= np.float32(1000.0)
+    grey /= np.float32(255.0)
+    return grey
 
 
 def encode_unit16(values: np.ndarray) -> np.ndarray:
     """uint16 ``round(clip(v, 0, 1) * 65535)`` (round half to even, as numpy's rint)."""
-    return np.rint(np.clip(values, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    v = np.clip(values, 0.0, 1.0)  # a new array: scaled and rounded in place
+    v *= 65535.0
+    return np.rint(v, out=v).astype(np.uint16)
 
 
 def decode_unit16(encoded: np.ndarray, params: dict) -> np.ndarray:

@@ -73,11 +73,16 @@ def features_25d(depth: np.ndarray, normal: np.ndarray, edge: np.ndarray, params
     d = np.asarray(depth)
     mask = d < DEPTH_MASK_BELOW
     out = np.empty(d.shape + (5,))
+    # each channel written in place (the masked smoothing scales as `result * weight` would)
     logd = np.log(np.maximum(d, 1).astype(np.float64)) / 16.0
-    out[:, :, 0] = gaussian_masked(logd, mask, params["seg25d_depth_sigma"]) * params["seg25d_depth_weight"]
+    gaussian_masked(logd, mask, params["seg25d_depth_sigma"], scale=params["seg25d_depth_weight"],
+                    out=out[:, :, 0])
     nrm = np.asarray(normal, dtype=np.float64) / 255.0
-    out[:, :, 1:4] = gaussian_masked(nrm, mask, params["seg25d_normal_sigma"]) * params["seg25d_normal_weight"]
-    out[:, :, 4] = np.asarray(edge, dtype=np.float64) / 255.0 / 255.0 * params["seg25d_edge_weight"]
+    gaussian_masked(nrm, mask, params["seg25d_normal_sigma"], scale=params["seg25d_normal_weight"],
+                    out=out[:, :, 1:4])
+    e = np.asarray(edge, dtype=np.float64) / 255.0
+    e /= 255.0
+    np.multiply(e, params["seg25d_edge_weight"], out=out[:, :, 4])
     return out
 
 
