@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from labelgen.kernels import narf, narf_interest, narf_numerics
+from labelgen.kernels import narf, narf_borders, narf_interest, narf_numerics
 from labelgen import Camera
 from labelgen.errors import LabelgenError
 from labelgen.pipeline import LazySources, compute_view
@@ -357,3 +357,15 @@ def test_direction_cell_table_equals_acos_pipeline():
     vals = vals[np.abs(vals) <= 1]  # beyond, both use the same acos formula (acos gives NaN)
     got, exp = narf_interest._direction_cells_both(vals, narf_interest._CELL_TABLE)
     assert np.array_equal(got, exp)
+
+
+def test_neighbour_distances_equal_plain_loop():
+    # the vectorised 9th-closest distances against _local_surfaces without plane fits, on
+    # scenes with holes, borders, distance ties and images smaller than the 5x5 window
+    scenes = _speed_scenes() + [(np.full((3, 7), 2.0, np.float32), 10.0), (wall(5, 4, 3.0), 10.0)]
+    for depth, f in scenes:
+        for im in narf.scale_space(narf.planar_range_image(depth, f)):
+            none = np.zeros(im.width * im.height, np.bool_)
+            ok0, d0, _, _ = narf_borders._local_surfaces(im, 2, 0, none, False, np.zeros(0, np.float32))
+            ok1, d1 = narf_borders._neighbour_distances(im)
+            assert ok0.tobytes() == ok1.tobytes() and d0.tobytes() == d1.tobytes()
