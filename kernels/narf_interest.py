@@ -298,13 +298,8 @@ def _votes_window(x, y, x0, x1, y0, y1, w, ux, uy, uz, use, score, sdir, px, py,
         rz = uz[base:base + nw]
         rs = score[base:base + nw]
         for t in range(nw):
-            cells[t] = _sqdist(rx[t] - px, ry[t] - py, rz[t] - pz) <= radius_sq
-            bits[t] = rs[t] >= MIN_SURFACE_CHANGE_SCORE
-        for t in range(nw):
-            if cells[t]:
-                m |= np.int64(1) << t
-            if bits[t]:
-                v |= np.int64(1) << t
+            m |= np.int64(_sqdist(rx[t] - px, ry[t] - py, rz[t] - pz) <= radius_sq) << t
+            v |= np.int64(rs[t] >= MIN_SURFACE_CHANGE_SCORE) << t
         rows_p[r] = m
         rows_v[r] = v
         rows_r[r] = 0
