@@ -96,7 +96,7 @@ class _Paths(NamedTuple):
     interest_values: object  # the interest kernel of one scale
     min_score: np.float32    # surface-change scores below it may be left at 0
     only_needed: bool        # compute only the pixels the output depends on
-    fast_borders: bool       # the fast neighbour-distance kernel
+    fast_borders: bool       # the fast neighbour distances and neighbour order of the plane fits
 
 
 FAST = _Paths(interest_values, MIN_SURFACE_CHANGE_SCORE, True, True)
@@ -167,7 +167,7 @@ def interest_image(depth_m, focal, support_size: float = SUPPORT_SIZE, center=No
         else:
             voters = needs[s]
         lap("masks of needed pixels")
-        be = surface_change(im, b, voters, eigen_variant, lap, paths.min_score)
+        be = surface_change(im, b, voters, eigen_variant, lap, paths.min_score, paths.fast_borders)
         t2 = time.perf_counter()
         params = InterestParams(support, starts[s], bool(taskonomy_upsampling))
         cur = paths.interest_values(im, be, params, (half, hw, hh), needs[s])

@@ -24,13 +24,15 @@ from .narf_numerics import (
 from .narf_range import RangeImage
 
 @njit(cache=True, error_model="numpy")
-def _local_surfaces(ri, radius, variant, need, fit_only, known_maxd2, edges_only=False):
+def _local_surfaces(ri, radius, variant, need, fit_only, known_maxd2, edges_only=False, ranked=False):
     """Per point: valid flag, squared distance of the k-th closest neighbour, normal, mean.
 
     The plane (normal, mean) is only fitted where ``need`` is set; the flag and the distance,
     which do not depend on the fit, are computed everywhere unless ``fit_only``, in which
     case ``known_maxd2`` holds the distances of an earlier call (not recomputed).
-    ``edges_only``: only the pixels less than ``radius`` from the image edge.
+    ``edges_only``: only the pixels less than ``radius`` from the image edge. ``ranked``: the
+    neighbours' order by counting ranks (same order as the insertion sort, which is kept as
+    the plain version the tests hold it against).
     """
     pts, rng, w, h = ri.points, ri.ranges, ri.width, ri.height
     n = w * h
@@ -51,6 +53,8 @@ def _local_surfaces(ri, radius, variant, need, fit_only, known_maxd2, edges_only
     top = np.empty(block, np.float32)
     sd = np.empty(block, np.float32)
     sk = np.empty(block, np.int64)
+    rk = np.empty(block, np.int32)
+    eq = np.empty(block, np.int32)
     for y in range(h):
         for x in range(w):
             i = y * w + x
@@ -112,7 +116,25 @@ def _local_surfaces(ri, radius, variant, need, fit_only, known_maxd2, edges_only
             lim = md2 * _FOUR
             m = 0
             tie = False
-            for t in range(cnt):
+            if ranked:
+                # each distance's rank (how many are smaller) and how many are equal, by
+                # branch-free counting; without equal selected distances the ranks place
+                # the selected ones (all smaller than the others) in ascending order
+                for t in range(cnt):
+                    rk[t] = 0
+                    eq[t] = 0
+                for u in range(cnt):
+                    du = dist[u]
+                    for t in range(cnt):
+                        rk[t] += np.int32(du < dist[t])
+                        eq[t] += np.int32(du == dist[t])
+                for t in range(cnt):
+                    if not (dist[t] > lim):
+                        m += 1
+                        if eq[t] > 1:
+                            tie = True
+                        sk[rk[t]] = nbr[t]
+            for t in range(0 if ranked else cnt):
                 v = dist[t]
                 if v > lim:
                     continue
@@ -702,12 +724,14 @@ def classify_borders(ri: RangeImage, variant: int, lap, fast: bool = True) -> Bo
 
 
 def surface_change(ri: RangeImage, b: BorderClasses, need: np.ndarray, variant: int, lap,
-                   min_score=_Z) -> BorderExtraction:
+                   min_score=_Z, fast: bool = True) -> BorderExtraction:
     """Local planes, border directions and surface changes where ``need`` is set (surface
-    change scores below ``min_score`` may be left at 0)."""
+    change scores below ``min_score`` may be left at 0); ``fast``: the plane fits order the
+    neighbours by counting ranks (same bits as the insertion sort)."""
     w, h = ri.width, ri.height
     fit = _obstacle_or(dilate(need, w, h, PIXEL_RADIUS_PRINCIPAL_CURVATURE), b.traits)
-    _, _, normal, mean = _local_surfaces(ri, PIXEL_RADIUS_PLANE_EXTRACTION, variant, fit, True, b.maxd2)
+    _, _, normal, mean = _local_surfaces(ri, PIXEL_RADIUS_PLANE_EXTRACTION, variant, fit, True, b.maxd2,
+                                         False, fast)
     lap("local planes")
     bdir, bhas = _border_directions(ri, b, normal, mean, PIXEL_RADIUS_BORDER_DIRECTION,
                                     MINIMUM_BORDER_PROBABILITY)
