@@ -96,7 +96,7 @@ class _Paths(NamedTuple):
     interest_values: object  # the interest kernel of one scale
     min_score: np.float32    # surface-change scores below it may be left at 0
     only_needed: bool        # compute only the pixels the output depends on
-    fast_borders: bool       # the fast neighbour distances and neighbour order of the plane fits
+    fast_borders: bool       # the row-wise neighbour distances and border scores, ranked plane-fit order
 
 
 FAST = _Paths(interest_values, MIN_SURFACE_CHANGE_SCORE, True, True)

@@ -359,7 +359,7 @@ def test_direction_cell_table_equals_acos_pipeline():
     assert np.array_equal(got, exp)
 
 
-def test_neighbour_distances_equal_plain_loop():
+def test_neighbour_distances_and_border_scores_equal_plain_loops():
     # the vectorised 9th-closest distances against _local_surfaces without plane fits, on
     # scenes with holes, borders, distance ties and images smaller than the 5x5 window
     scenes = _speed_scenes() + [(np.full((3, 7), 2.0, np.float32), 10.0), (wall(5, 4, 3.0), 10.0)]
@@ -369,3 +369,7 @@ def test_neighbour_distances_equal_plain_loop():
             ok0, d0, _, _ = narf_borders._local_surfaces(im, 2, 0, none, False, np.zeros(0, np.float32))
             ok1, d1 = narf_borders._neighbour_distances(im)
             assert ok0.tobytes() == ok1.tobytes() and d0.tobytes() == d1.tobytes()
+            # and the row-wise border scores against the per-pixel ones
+            s0 = narf_borders._border_scores(im, ok0, d0, 3)
+            s1 = narf_borders._border_scores_rows(im, ok0, d0, 3)
+            assert s0.tobytes() == s1.tobytes()
