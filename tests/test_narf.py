@@ -295,7 +295,11 @@ def _speed_scenes():
     noisy = room + rng.normal(0, 0.004, room.shape).astype(np.float32)
     noisy[rng.random(room.shape) < 0.02] = 0
     quantised = np.round(tilted_box_scene() * 512) / 512  # z-buffer steps: many distance ties
-    return [(room, 70.0), (noisy, 70.0), (quantised.astype(np.float32), 40.0), (box_scene(67, 101, 20, 45), 60.0)]
+    # close to the sensor: support windows wider than 62 pixels (the scan-line path)
+    close = (0.25 + 0.004 * xs[:, :80] + 0.002 * ys[:, :80]).astype(np.float32)
+    close[20:40, 30:55] = 0.2
+    return [(room, 70.0), (noisy, 70.0), (quantised.astype(np.float32), 40.0), (box_scene(67, 101, 20, 45), 60.0),
+            (close, 70.0)]
 
 
 def _slow_paths(monkeypatch):
