@@ -96,7 +96,7 @@ class _Paths(NamedTuple):
     interest_values: object  # the interest kernel of one scale
     min_score: np.float32    # surface-change scores below it may be left at 0
     only_needed: bool        # compute only the pixels the output depends on
-    fast_borders: bool       # the row-wise neighbour distances and border scores, ranked plane-fit order
+    fast_borders: bool       # row-wise neighbour distances, border scores, surface changes; ranked plane fits
 
 
 FAST = _Paths(interest_values, MIN_SURFACE_CHANGE_SCORE, True, True)

@@ -637,9 +637,10 @@ def _border_directions(ri, b, normal, mean, radius, min_prob):
 
 
 @njit(cache=True, error_model="numpy")
-def _surface_changes(ri, b, normal, bdir, bhas, radius, variant, need, min_score):
+def _surface_changes(ri, b, normal, bdir, bhas, radius, variant, need, min_score, edges_only=False):
     """Surface change score and direction: borders, else the main principal curvature
-    (only where ``need`` is set).
+    (only where ``need`` is set; ``edges_only``: only pixels less than ``radius`` from the
+    image edge).
 
     ``min_score`` > 0: scores below it may be left at 0 (for the interest values, which only
     use scores >= 0.2). The largest eigenvalue that PCL's solver returns for the normals'
@@ -662,6 +663,8 @@ def _surface_changes(ri, b, normal, bdir, bhas, radius, variant, need, min_score
         for x in range(w):
             i = y * w + x
             if not need[i] or traits[i] & _SHADOW_OR_VEIL:
+                continue
+            if edges_only and radius <= x < w - radius and radius <= y < h - radius:
                 continue
             if bhas[i]:
                 score[i] = _ONE
@@ -718,6 +721,131 @@ def _surface_changes(ri, b, normal, bdir, bhas, radius, variant, need, min_score
             cov[1, 1] = c11
             cov[1, 2] = cov[2, 1] = c12
             cov[2, 2] = c22
+            _eigen33(cov, evecs, evals, variant, work)
+            mag = math.sqrt(evals[2])
+            if not np.isfinite(mag):
+                continue
+            score[i] = mag
+            direc[i, 0], direc[i, 1], direc[i, 2] = evecs[0, 2], evecs[1, 2], evecs[2, 2]
+    return score, direc
+
+
+@njit(cache=True, error_model="numpy")
+def _surface_changes_rows(ri, b, normal, bdir, bhas, radius, variant, need, min_score):
+    """:func:`_surface_changes` (same bits), pixels at least ``radius`` from the image edge a
+    row at a time: the streaming covariance of the normals is accumulated for the whole row,
+    one beam position after the other in the same order (step 1 then step 2, each in raster
+    order; the point itself is the centre of step 1), a position that does not contribute keeping the sums by a select, and
+    ``1 / n`` and ``1 - 1 / n`` computed in float32 as the tables hold them; then the eigen
+    solver per pixel where it is needed. The edge pixels use :func:`_surface_changes`."""
+    score, direc = _surface_changes(ri, b, normal, bdir, bhas, radius, variant, need, min_score, True)
+    rng, w, h = ri.ranges, ri.width, ri.height
+    if w < 2 * radius + 1 or h < 2 * radius + 1:
+        return score, direc
+    cutoff = 0.9 * np.float64(min_score) * np.float64(min_score)
+    traits, ok = b.traits, b.ok
+    n = w * h
+    nxa = np.ascontiguousarray(normal[:, 0])
+    nya = np.ascontiguousarray(normal[:, 1])
+    nza = np.ascontiguousarray(normal[:, 2])
+    adds = np.empty(n, np.bool_)   # an observed, usable point with a plane: contributes
+    stops = np.empty(n, np.bool_)  # an observed shadow border or veil point: ends its beam
+    for i in range(n):
+        fin = np.isfinite(rng[i])
+        sv = (traits[i] & _SHADOW_OR_VEIL) != 0
+        adds[i] = fin and not sv and ok[i]
+        stops[i] = fin and sv
+    nx = w - 2 * radius
+    cnt = np.empty(nx, np.int32)
+    m0 = np.empty(nx, np.float32)
+    m1 = np.empty(nx, np.float32)
+    m2 = np.empty(nx, np.float32)
+    c00 = np.empty(nx, np.float32)
+    c01 = np.empty(nx, np.float32)
+    c02 = np.empty(nx, np.float32)
+    c11 = np.empty(nx, np.float32)
+    c12 = np.empty(nx, np.float32)
+    c22 = np.empty(nx, np.float32)
+    open_ = np.empty((9, nx), np.bool_)
+    cov = np.empty((3, 3), np.float32)
+    evecs = np.empty((3, 3), np.float32)
+    evals = np.empty(3, np.float32)
+    work = np.empty((3, 3, 3), np.float32)
+    for y in range(radius, h - radius):
+        base = y * w + radius
+        todo = False
+        for t in range(nx):
+            i = base + t
+            if need[i] and not (traits[i] & _SHADOW_OR_VEIL):
+                todo = True
+                break
+        if not todo:
+            continue
+        for t in range(nx):
+            cnt[t] = 0
+            m0[t] = m1[t] = m2[t] = _Z
+            c00[t] = c01[t] = c02[t] = c11[t] = c12[t] = c22[t] = _Z
+        for step in range(1, radius + 1):
+            for bi in range(9):
+                if bi == 4 and step > 1:
+                    continue  # the point itself counts once, at step 1 (as in PCL's loop)
+                off = ((bi // 3) - 1) * step * w + ((bi % 3) - 1) * step
+                j0 = base + off
+                qa = adds[j0:j0 + nx]
+                qs = stops[j0:j0 + nx]
+                qx = nxa[j0:j0 + nx]
+                qy = nya[j0:j0 + nx]
+                qz = nza[j0:j0 + nx]
+                op = open_[bi]
+                for t in range(nx):
+                    if step == 1:
+                        go = qa[t]
+                        op[t] = not qs[t]
+                    else:
+                        go = qa[t] and op[t]
+                    c = cnt[t] + np.int32(go)
+                    cnt[t] = c
+                    alpha = _ONE / f32(c)
+                    oma = _ONE - alpha
+                    d0 = qx[t] - m0[t]
+                    d1 = qy[t] - m1[t]
+                    d2 = qz[t] - m2[t]
+                    u00 = (c00[t] + (d0 * d0) * alpha) * oma
+                    u01 = (c01[t] + (d0 * d1) * alpha) * oma
+                    u02 = (c02[t] + (d0 * d2) * alpha) * oma
+                    u11 = (c11[t] + (d1 * d1) * alpha) * oma
+                    u12 = (c12[t] + (d1 * d2) * alpha) * oma
+                    u22 = (c22[t] + (d2 * d2) * alpha) * oma
+                    v0 = m0[t] + d0 * alpha
+                    v1 = m1[t] + d1 * alpha
+                    v2 = m2[t] + d2 * alpha
+                    c00[t] = u00 if go else c00[t]
+                    c01[t] = u01 if go else c01[t]
+                    c02[t] = u02 if go else c02[t]
+                    c11[t] = u11 if go else c11[t]
+                    c12[t] = u12 if go else c12[t]
+                    c22[t] = u22 if go else c22[t]
+                    m0[t] = v0 if go else m0[t]
+                    m1[t] = v1 if go else m1[t]
+                    m2[t] = v2 if go else m2[t]
+        for t in range(nx):
+            i = base + t
+            if not need[i] or traits[i] & _SHADOW_OR_VEIL:
+                continue
+            if bhas[i]:
+                score[i] = _ONE
+                direc[i, 0], direc[i, 1], direc[i, 2] = bdir[i, 0], bdir[i, 1], bdir[i, 2]
+                continue
+            if not ok[i] or cnt[t] < 3:
+                continue
+            if np.float64(c00[t]) + np.float64(c11[t]) + np.float64(c22[t]) < cutoff:
+                continue
+            cov[0, 0] = c00[t]
+            cov[0, 1] = cov[1, 0] = c01[t]
+            cov[0, 2] = cov[2, 0] = c02[t]
+            cov[1, 1] = c11[t]
+            cov[1, 2] = cov[2, 1] = c12[t]
+            cov[2, 2] = c22[t]
             _eigen33(cov, evecs, evals, variant, work)
             mag = math.sqrt(evals[2])
             if not np.isfinite(mag):
@@ -817,7 +945,8 @@ def surface_change(ri: RangeImage, b: BorderClasses, need: np.ndarray, variant: 
                    min_score=_Z, fast: bool = True) -> BorderExtraction:
     """Local planes, border directions and surface changes where ``need`` is set (surface
     change scores below ``min_score`` may be left at 0); ``fast``: the plane fits order the
-    neighbours by counting ranks (same bits as the insertion sort)."""
+    neighbours by counting ranks (same bits as the insertion sort) and the surface changes
+    are done a row at a time (:func:`_surface_changes_rows`, same bits)."""
     w, h = ri.width, ri.height
     fit = _obstacle_or(dilate(need, w, h, PIXEL_RADIUS_PRINCIPAL_CURVATURE), b.traits)
     _, _, normal, mean = _local_surfaces(ri, PIXEL_RADIUS_PLANE_EXTRACTION, variant, fit, True, b.maxd2,
@@ -826,8 +955,9 @@ def surface_change(ri: RangeImage, b: BorderClasses, need: np.ndarray, variant: 
     bdir, bhas = _border_directions(ri, b, normal, mean, PIXEL_RADIUS_BORDER_DIRECTION,
                                     MINIMUM_BORDER_PROBABILITY)
     lap("border directions")
-    score, direc = _surface_changes(ri, b, normal, bdir, bhas, PIXEL_RADIUS_PRINCIPAL_CURVATURE,
-                                    variant, need, f32(min_score))
+    changes = _surface_changes_rows if fast else _surface_changes
+    score, direc = changes(ri, b, normal, bdir, bhas, PIXEL_RADIUS_PRINCIPAL_CURVATURE, variant, need,
+                           f32(min_score))
     lap("surface changes")
     return BorderExtraction(b.ok, normal, b.scores, b.traits, bdir, bhas, score, direc)
 

@@ -377,3 +377,22 @@ def test_neighbour_distances_and_border_scores_equal_plain_loops():
             s0 = narf_borders._border_scores(im, ok0, d0, 3)
             s1 = narf_borders._border_scores_rows(im, ok0, d0, 3)
             assert s0.tobytes() == s1.tobytes()
+
+
+def test_surface_changes_by_rows_equal_plain_loop():
+    # row-wise streaming covariance of the normals against the per-pixel loop: every score
+    # (min_score 0) and the vote threshold, all pixels and a random half
+    for depth, f in _speed_scenes():
+        for im in narf.scale_space(narf.planar_range_image(depth, f)):
+            b = narf_borders.classify_borders(im, 0, narf_borders.lap_clock(None))
+            n = im.width * im.height
+            everything = np.ones(n, np.bool_)
+            fit = narf_borders._obstacle_or(everything, b.traits)
+            _, _, normal, mean = narf_borders._local_surfaces(im, 2, 0, fit, True, b.maxd2)
+            bdir, bhas = narf_borders._border_directions(im, b, normal, mean, 2, F32(0.8))
+            for need in (everything, np.random.default_rng(n).random(n) < 0.5):
+                for min_score in (F32(0), F32(0.2)):
+                    args = (im, b, normal, bdir, bhas, 2, 0, need, min_score)
+                    s0, d0 = narf_borders._surface_changes(*args)
+                    s1, d1 = narf_borders._surface_changes_rows(*args)
+                    assert s0.tobytes() == s1.tobytes() and d0.tobytes() == d1.tobytes()
