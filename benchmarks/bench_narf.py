@@ -8,11 +8,17 @@ PCL 1.13's recursive mode crashes) against our non-recursive run on the same inp
 agreement between the two.
 
     python benchmarks/bench_narf.py [--reps 3] [--support-size 0.3] [--pcl /path/to/narf_time]
-                                    [--against GIT_REV]
+                                    [--against GIT_REV] [--views OUT_DIR]
 
 ``--against REV`` also times the NARF kernels (``kernels/narf*.py``) as they were at git
 revision REV (loaded from a temporary copy, compiled there), alternating runs of the two in
 this process, per stage, and checks that both give the same bits.
+
+``--views OUT_DIR`` times the views of a ``labelgen render`` output folder (its
+``depth_zbuffer`` and ``point_info``; issue 13's target is for the sample apartment:
+``labelgen render sample_meshes/apartment.glb --cameras sample_meshes/apartment_cameras.json
+--out OUT_DIR --tasks depth_zbuffer``): ms per view, and with ``--against`` the mean per stage
+of both revisions over those views and whether every view gives the same bits.
 """
 from __future__ import annotations
 
@@ -110,30 +116,71 @@ def load_revision(rev: str, tmp: Path):
         sys.path.remove(str(tmp))
 
 
-def against(rev, depth, focal, support, reps):
+def load_views(folder: Path):
+    """[(name, depth in metres, focal)] of a ``labelgen render`` output folder."""
+    from labelgen.images import read_png
+    from labelgen.labels.keypoints3d import depth_metres_float32
+
+    out = []
+    for png in sorted((folder / "depth_zbuffer").glob("*_domain_depth_zbuffer.png")):
+        name = png.name.split("_domain_")[0]
+        info = json.loads((folder / "point_info" / f"{name}_domain_point_info.json").read_text())
+        d = read_png(png)
+        out.append((name, depth_metres_float32(d, 512.0), d.shape[1] / (2 * math.tan(info["field_of_view_rads"] / 2))))
+    if not out:
+        raise SystemExit(f"bench_narf: error: {folder}: no depth_zbuffer/*_domain_depth_zbuffer.png")
+    return out
+
+
+def against(rev, views, support, reps):
     """Per-stage times of the NARF kernels at git revision ``rev`` and of this tree, alternating
-    in this process, and whether both give the same bits."""
+    in this process (best of ``reps`` per view and stage, then the mean over ``views``), and
+    whether both give the same bits on every view."""
     old = load_revision(rev, Path(tempfile.gettempdir()) / "labelgen-bench-narf")
     t = time.perf_counter()
-    old.interest_image(depth, focal, support)
-    print(f"\n--against {rev}: compiled in {time.perf_counter() - t:.1f} s")
-    runs = {0: [], 1: []}
-    for _ in range(reps):
-        for i, mod in enumerate((old, narf)):
-            tm = {}
-            t = time.perf_counter()
-            out = mod.interest_image(depth, focal, support, timings=tm)
-            tm["total"] = time.perf_counter() - t
-            runs[i].append((dict(flat(tm)), out))
-    same = runs[0][0][1].tobytes() == runs[1][0][1].tobytes()
-    print(f"  same bits as {rev}: {same}")
-    print(f"  {'stage (best of ' + str(reps) + ', s)':55s} {rev[:10]:>10s} {'this tree':>10s} {'speed-up':>8s}")
-    for k in runs[1][0][0]:
-        b0 = min(r[0].get(k, float("nan")) for r in runs[0])
-        b1 = min(r[0][k] for r in runs[1])
+    old.interest_image(views[0][1], views[0][2], support)
+    print(f"\n--against {rev}: compiled in {time.perf_counter() - t:.1f} s; {len(views)} view(s)")
+    sums = [{}, {}]
+    same = True
+    for name, depth, focal in views:
+        best = [{}, {}]
+        outs = [None, None]
+        for _ in range(reps):
+            for i, mod in enumerate((old, narf)):
+                tm = {}
+                t = time.perf_counter()
+                outs[i] = mod.interest_image(depth, focal, support, timings=tm)
+                tm["total"] = time.perf_counter() - t
+                for k, v in flat(tm):
+                    best[i][k] = min(best[i].get(k, math.inf), v)
+        same &= outs[0].tobytes() == outs[1].tobytes()
+        for i in range(2):
+            for k, v in best[i].items():
+                sums[i][k] = sums[i].get(k, 0.0) + v
+        if len(views) > 1:
+            print(f"  {name:30s} {best[0]['total'] * 1e3:8.1f} ms {best[1]['total'] * 1e3:8.1f} ms"
+                  f"  x{best[0]['total'] / best[1]['total']:.2f}")
+    print(f"  same bits as {rev} on every view: {same}")
+    print(f"  {'stage (mean over views of best of ' + str(reps) + ', ms)':55s} {rev[:10]:>10s} {'this tree':>10s} {'speed-up':>8s}")
+    nv = len(views)
+    for k in sums[1]:
+        b0 = sums[0].get(k, math.nan) / nv
+        b1 = sums[1][k] / nv
         if b0 < 5e-4 and b1 < 5e-4:
             continue
-        print(f"  {k:55s} {b0:10.3f} {b1:10.3f} {b0 / max(b1, 1e-9):8.2f}")
+        print(f"  {k:55s} {b0 * 1e3:10.1f} {b1 * 1e3:10.1f} {b0 / max(b1, 1e-9):8.2f}")
+
+
+def time_views(views, support, reps):
+    """ms per view (best of ``reps``) of the interest image of each view, and the mean."""
+    print(f"\n{len(views)} rendered view(s), best of {reps} each:")
+    tot = []
+    for name, depth, focal in views:
+        best = min(best_of(lambda: narf.interest_image(depth, focal, support), 1)[0] for _ in range(reps))
+        tot.append(best)
+        print(f"  {name:30s} {best * 1e3:8.1f} ms")
+    print(f"  mean {np.mean(tot) * 1e3:.1f} ms per view, slowest {max(tot) * 1e3:.1f} ms "
+          "(issue 13 target: <= 150 ms per 512x512 view on one core)")
 
 
 def main():
@@ -142,7 +189,10 @@ def main():
     ap.add_argument("--support-size", type=float, default=0.3)
     ap.add_argument("--pcl", help="PCL binary built from shared/tools/pcl_narf_reference.cpp")
     ap.add_argument("--against", metavar="GIT_REV", help="also time the NARF kernels (kernels/narf*.py) of this git revision")
+    ap.add_argument("--views", metavar="OUT_DIR", type=Path,
+                    help="also time the views of this labelgen render output folder (depth_zbuffer + point_info)")
     args = ap.parse_args()
+    views = load_views(args.views) if args.views else None
 
     depth, focal, name = load_view()
     h, w = depth.shape
@@ -161,8 +211,8 @@ def main():
         runs.append((time.perf_counter() - t, tm))
     total, tm = min(runs, key=lambda r: r[0])
     print(f"\nkeypoints3d, recursive scale reduction (Taskonomy): {total:.3f} s per view (best of {args.reps})")
-    print("  (anchors, issue 13: 0.421 s per view on an idle core before this work; target 0.15 s;"
-          " compare revisions in one run with --against)")
+    print("  (issue 13: anchor 0.421 s per view on an idle core before the speed work, target 0.15 s;"
+          " compare revisions in one run with --against, the sample apartment with --views)")
     for k, v in flat(tm):
         print(f"  {k:55s} {v:8.3f} s")
 
@@ -183,8 +233,11 @@ def main():
     print(f"\ninterest values, 40x40 scene: plain-Python reference {t_ref:.3f} s, "
           f"kernel {t_ker_int * 1e3:.2f} ms  (x{t_ref / max(t_ker_int, 1e-9):.0f})")
 
+    if views:
+        time_views(views, args.support_size, args.reps)
+
     if args.against:
-        against(args.against, depth, focal, args.support_size, args.reps)
+        against(args.against, views or [(name, depth, focal)], args.support_size, args.reps)
 
     if args.pcl:
         with tempfile.TemporaryDirectory() as tmp:

@@ -96,10 +96,11 @@ class _Paths(NamedTuple):
     interest_values: object  # the interest kernel of one scale
     min_score: np.float32    # surface-change scores below it may be left at 0
     only_needed: bool        # compute only the pixels the output depends on
+    fast_borders: bool       # row-wise neighbour distances, border scores, surface changes; ranked plane fits
 
 
-FAST = _Paths(interest_values, MIN_SURFACE_CHANGE_SCORE, True)
-SIMPLE = _Paths(interest_values_simple, f32(0.0), False)
+FAST = _Paths(interest_values, MIN_SURFACE_CHANGE_SCORE, True, True)
+SIMPLE = _Paths(interest_values_simple, f32(0.0), False, False)
 """Every pixel of every scale, exact surface-change scores, the simple interest kernel: the
 tests check that :data:`FAST` gives the same bits."""
 _PATHS = FAST
@@ -144,7 +145,7 @@ def interest_image(depth_m, focal, support_size: float = SUPPORT_SIZE, center=No
     # border classification at every scale, then (fine to coarse) which pixels are needed:
     # all of the finest scale, and at each coarser one those that a finer scale copies
     t = time.perf_counter()
-    borders = [classify_borders(im, eigen_variant, lap) for im in scales]
+    borders = [classify_borders(im, eigen_variant, lap, paths.fast_borders) for im in scales]
     needs = [np.ones(im.width * im.height, np.bool_) for im in scales]
     for s in range(len(scales) - 1 if paths.only_needed else 0):
         im, nxt = scales[s], scales[s + 1]
@@ -166,7 +167,7 @@ def interest_image(depth_m, focal, support_size: float = SUPPORT_SIZE, center=No
         else:
             voters = needs[s]
         lap("masks of needed pixels")
-        be = surface_change(im, b, voters, eigen_variant, lap, paths.min_score)
+        be = surface_change(im, b, voters, eigen_variant, lap, paths.min_score, paths.fast_borders)
         t2 = time.perf_counter()
         params = InterestParams(support, starts[s], bool(taskonomy_upsampling))
         cur = paths.interest_values(im, be, params, (half, hw, hh), needs[s])

@@ -24,12 +24,15 @@ from .narf_numerics import (
 from .narf_range import RangeImage
 
 @njit(cache=True, error_model="numpy")
-def _local_surfaces(ri, radius, variant, need, fit_only, known_maxd2):
+def _local_surfaces(ri, radius, variant, need, fit_only, known_maxd2, edges_only=False, ranked=False):
     """Per point: valid flag, squared distance of the k-th closest neighbour, normal, mean.
 
     The plane (normal, mean) is only fitted where ``need`` is set; the flag and the distance,
     which do not depend on the fit, are computed everywhere unless ``fit_only``, in which
     case ``known_maxd2`` holds the distances of an earlier call (not recomputed).
+    ``edges_only``: only the pixels less than ``radius`` from the image edge. ``ranked``: the
+    neighbours' order by counting ranks (same order as the insertion sort, which is kept as
+    the plain version the tests hold it against).
     """
     pts, rng, w, h = ri.points, ri.ranges, ri.width, ri.height
     n = w * h
@@ -50,10 +53,14 @@ def _local_surfaces(ri, radius, variant, need, fit_only, known_maxd2):
     top = np.empty(block, np.float32)
     sd = np.empty(block, np.float32)
     sk = np.empty(block, np.int64)
+    rk = np.empty(block, np.int32)
+    eq = np.empty(block, np.int32)
     for y in range(h):
         for x in range(w):
             i = y * w + x
             if not np.isfinite(rng[i]) or (fit_only and not need[i]):
+                continue
+            if edges_only and radius <= x < w - radius and radius <= y < h - radius:
                 continue
             px, py, pz = pts[i, 0], pts[i, 1], pts[i, 2]
             cnt = 0
@@ -109,7 +116,25 @@ def _local_surfaces(ri, radius, variant, need, fit_only, known_maxd2):
             lim = md2 * _FOUR
             m = 0
             tie = False
-            for t in range(cnt):
+            if ranked:
+                # each distance's rank (how many are smaller) and how many are equal, by
+                # branch-free counting; without equal selected distances the ranks place
+                # the selected ones (all smaller than the others) in ascending order
+                for t in range(cnt):
+                    rk[t] = 0
+                    eq[t] = 0
+                for u in range(cnt):
+                    du = dist[u]
+                    for t in range(cnt):
+                        rk[t] += np.int32(du < dist[t])
+                        eq[t] += np.int32(du == dist[t])
+                for t in range(cnt):
+                    if not (dist[t] > lim):
+                        m += 1
+                        if eq[t] > 1:
+                            tie = True
+                        sk[rk[t]] = nbr[t]
+            for t in range(0 if ranked else cnt):
                 v = dist[t]
                 if v > lim:
                     continue
@@ -166,6 +191,109 @@ def _local_surfaces(ri, radius, variant, need, fit_only, known_maxd2):
     return ok, maxd2, normal, mean
 
 
+_FAR = f32(1e30)  # coordinate of unobserved points in _neighbour_distances: distance inf
+
+
+@njit(cache=True, error_model="numpy")
+def _neighbour_distances(ri):
+    """What :func:`_local_surfaces` computes without plane fits (``need`` all false): per
+    point the flag and the squared distance of the 9th closest point of its 5x5 window
+    (itself included), the same bits, faster.
+
+    Pixels at least 2 from the image edge are done a row at a time: for each of the 24
+    offsets the distances of the whole row (unobserved points are placed at 1e30, so their
+    squared distance overflows to inf), inserted into the 8 smallest so far by min/max
+    exchanges (loops the compiler vectorises). The point itself is the closest (distance
+    0), so the 9th closest is the 8th smallest of the others; with ``cnt < 9`` points in the
+    window it is the ``cnt``-th, the largest finite one. The flag is ``cnt >= 3``: the
+    ``min(cnt, 9)`` closest are all within 4 times that distance. The edge rows and columns
+    use :func:`_local_surfaces`' code.
+    """
+    pts, rng, w, h = ri.points, ri.ranges, ri.width, ri.height
+    n = w * h
+    radius = PIXEL_RADIUS_PLANE_EXTRACTION
+    none = np.zeros(n, np.bool_)
+    ok, maxd2, _, _ = _local_surfaces(ri, radius, 0, none, False, np.zeros(0, np.float32), True)
+    if w < 2 * radius + 1 or h < 2 * radius + 1:
+        return ok, maxd2
+    cx = np.empty(n, np.float32)
+    cy = np.empty(n, np.float32)
+    cz = np.empty(n, np.float32)
+    for i in range(n):
+        if np.isfinite(rng[i]):
+            cx[i], cy[i], cz[i] = pts[i, 0], pts[i, 1], pts[i, 2]
+        else:
+            cx[i] = cy[i] = cz[i] = _FAR
+    nx = w - 2 * radius
+    t0 = np.empty(nx, np.float32)
+    t1 = np.empty(nx, np.float32)
+    t2 = np.empty(nx, np.float32)
+    t3 = np.empty(nx, np.float32)
+    t4 = np.empty(nx, np.float32)
+    t5 = np.empty(nx, np.float32)
+    t6 = np.empty(nx, np.float32)
+    t7 = np.empty(nx, np.float32)
+    cnt = np.empty(nx, np.int32)
+    inf = np.float32(np.inf)
+    for y in range(radius, h - radius):
+        base = y * w + radius
+        sx = cx[base:base + nx]
+        sy = cy[base:base + nx]
+        sz = cz[base:base + nx]
+        for t in range(nx):
+            t0[t] = t1[t] = t2[t] = t3[t] = t4[t] = t5[t] = t6[t] = t7[t] = inf
+            cnt[t] = 1
+        for oy in range(-radius, radius + 1):
+            for ox in range(-radius, radius + 1):
+                if ox == 0 and oy == 0:
+                    continue
+                nb = base + oy * w + ox
+                qx = cx[nb:nb + nx]
+                qy = cy[nb:nb + nx]
+                qz = cz[nb:nb + nx]
+                for t in range(nx):
+                    v = _sqdist(qx[t] - sx[t], qy[t] - sy[t], qz[t] - sz[t])
+                    cnt[t] += np.int32(v < inf)
+                    # insertion into the sorted t0 <= ... <= t7 by compare-exchanges
+                    a = t0[t]
+                    t0[t] = a if a < v else v
+                    v = v if a < v else a
+                    a = t1[t]
+                    t1[t] = a if a < v else v
+                    v = v if a < v else a
+                    a = t2[t]
+                    t2[t] = a if a < v else v
+                    v = v if a < v else a
+                    a = t3[t]
+                    t3[t] = a if a < v else v
+                    v = v if a < v else a
+                    a = t4[t]
+                    t4[t] = a if a < v else v
+                    v = v if a < v else a
+                    a = t5[t]
+                    t5[t] = a if a < v else v
+                    v = v if a < v else a
+                    a = t6[t]
+                    t6[t] = a if a < v else v
+                    v = v if a < v else a
+                    a = t7[t]
+                    t7[t] = a if a < v else v
+        for t in range(nx):
+            i = base + t
+            if not np.isfinite(rng[i]):
+                continue
+            c = cnt[t]
+            if c >= 9:
+                maxd2[i] = t7[t]
+            elif c >= 2:
+                # the (c - 1)-th smallest of the others (slots 0 .. c - 2 are finite)
+                maxd2[i] = (t0[t], t1[t], t2[t], t3[t], t4[t], t5[t], t6[t])[c - 2]
+            else:
+                maxd2[i] = _Z
+            ok[i] = c >= 3
+    return ok, maxd2
+
+
 @njit(cache=True, inline="always", error_model="numpy")
 def _distance_change_score(pts, rng, w, h, maxd2_i, x, y, ox, oy, npts):
     """``getNeighborDistanceChangeScore`` with ``get1dPointAverage`` of ``npts`` points."""
@@ -213,8 +341,9 @@ def _distance_change_score(pts, rng, w, h, maxd2_i, x, y, ox, oy, npts):
 
 
 @njit(cache=True, error_model="numpy")
-def _border_scores(ri, ok, maxd2, radius):
-    """Border score images (0 left, 1 right, 2 top, 3 bottom)."""
+def _border_scores(ri, ok, maxd2, radius, edges_only=False):
+    """Border score images (0 left, 1 right, 2 top, 3 bottom); ``edges_only``: only the
+    pixels less than ``radius`` from the image edge (the others stay 0)."""
     pts, rng, w, h = ri.points, ri.ranges, ri.width, ri.height
     n = w * h
     sc = np.zeros((4, n), np.float32)
@@ -223,10 +352,95 @@ def _border_scores(ri, ok, maxd2, radius):
             i = y * w + x
             if not ok[i]:
                 continue
+            if edges_only and radius <= x < w - radius and radius <= y < h - radius:
+                continue
             sc[0, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, -1, 0, radius)
             sc[1, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, 1, 0, radius)
             sc[2, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, 0, -1, radius)
             sc[3, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, 0, 1, radius)
+    return sc
+
+
+@njit(cache=True, error_model="numpy")
+def _border_scores_rows(ri, ok, maxd2, radius):
+    """:func:`_border_scores` (same bits), pixels at least ``radius`` from the image edge a
+    row at a time in branch-free loops the compiler vectorises: the conditional sums of
+    :func:`_distance_change_score` become selects (a skipped point adds nothing), its early
+    returns a final select; the edge pixels use :func:`_border_scores`."""
+    pts, rng, w, h = ri.points, ri.ranges, ri.width, ri.height
+    n = w * h
+    sc = _border_scores(ri, ok, maxd2, radius, True)
+    if w < 2 * radius + 1 or h < 2 * radius + 1:
+        return sc
+    cx = np.ascontiguousarray(pts[:, 0])
+    cy = np.ascontiguousarray(pts[:, 1])
+    cz = np.ascontiguousarray(pts[:, 2])
+    fin = np.empty(n, np.bool_)
+    for i in range(n):
+        fin[i] = np.isfinite(rng[i])
+    nx = w - 2 * radius
+    for k in range(4):
+        step = (-1, 1, -w, w)[k]
+        out = sc[k]
+        for y in range(radius, h - radius):
+            base = y * w + radius
+            px = cx[base:base + nx]
+            py = cy[base:base + nx]
+            pz = cz[base:base + nx]
+            pr = rng[base:base + nx]
+            md = maxd2[base:base + nx]
+            pok = ok[base:base + nx]
+            res = out[base:base + nx]
+            b1 = base + step
+            qx1 = cx[b1:b1 + nx]
+            qy1 = cy[b1:b1 + nx]
+            qz1 = cz[b1:b1 + nx]
+            qr1 = rng[b1:b1 + nx]
+            qf1 = fin[b1:b1 + nx]
+            b2 = b1 + step
+            qx2 = cx[b2:b2 + nx]
+            qy2 = cy[b2:b2 + nx]
+            qz2 = cz[b2:b2 + nx]
+            qr2 = rng[b2:b2 + nx]
+            qf2 = fin[b2:b2 + nx]
+            b3 = b2 + step
+            qx3 = cx[b3:b3 + nx]
+            qy3 = cy[b3:b3 + nx]
+            qz3 = cz[b3:b3 + nx]
+            qr3 = rng[b3:b3 + nx]
+            qf3 = fin[b3:b3 + nx]
+            for t in range(nx):
+                f1 = qf1[t]
+                a0 = qx1[t] if f1 else _Z
+                a1 = qy1[t] if f1 else _Z
+                a2 = qz1[t] if f1 else _Z
+                ar = qr1[t] if f1 else _Z
+                ws = _ONE if f1 else _Z
+                f2 = qf2[t]
+                a0 = a0 + qx2[t] if f2 else a0
+                a1 = a1 + qy2[t] if f2 else a1
+                a2 = a2 + qz2[t] if f2 else a2
+                ar = ar + qr2[t] if f2 else ar
+                ws = ws + _ONE if f2 else ws
+                f3 = qf3[t]
+                a0 = a0 + qx3[t] if f3 else a0
+                a1 = a1 + qy3[t] if f3 else a1
+                a2 = a2 + qz3[t] if f3 else a2
+                ar = ar + qr3[t] if f3 else ar
+                ws = ws + _ONE if f3 else ws
+                nf = _ONE / (ws if ws > _Z else _ONE)
+                a0 = a0 * nf
+                a1 = a1 * nf
+                a2 = a2 * nf
+                ar = ar * nf
+                d0 = px[t] - a0
+                d1 = py[t] - a1
+                d2 = pz[t] - a2
+                nd2 = _sqdist(d0, d1, d2)
+                m = md[t]
+                ret = _ONE - math.sqrt(m / (nd2 if nd2 > m else _ONE))
+                ret = -ret if ar < pr[t] else ret
+                res[t] = ret if (pok[t] and ws > _Z and nd2 > m) else _Z
     return sc
 
 
@@ -423,9 +637,10 @@ def _border_directions(ri, b, normal, mean, radius, min_prob):
 
 
 @njit(cache=True, error_model="numpy")
-def _surface_changes(ri, b, normal, bdir, bhas, radius, variant, need, min_score):
+def _surface_changes(ri, b, normal, bdir, bhas, radius, variant, need, min_score, edges_only=False):
     """Surface change score and direction: borders, else the main principal curvature
-    (only where ``need`` is set).
+    (only where ``need`` is set; ``edges_only``: only pixels less than ``radius`` from the
+    image edge).
 
     ``min_score`` > 0: scores below it may be left at 0 (for the interest values, which only
     use scores >= 0.2). The largest eigenvalue that PCL's solver returns for the normals'
@@ -448,6 +663,8 @@ def _surface_changes(ri, b, normal, bdir, bhas, radius, variant, need, min_score
         for x in range(w):
             i = y * w + x
             if not need[i] or traits[i] & _SHADOW_OR_VEIL:
+                continue
+            if edges_only and radius <= x < w - radius and radius <= y < h - radius:
                 continue
             if bhas[i]:
                 score[i] = _ONE
@@ -504,6 +721,131 @@ def _surface_changes(ri, b, normal, bdir, bhas, radius, variant, need, min_score
             cov[1, 1] = c11
             cov[1, 2] = cov[2, 1] = c12
             cov[2, 2] = c22
+            _eigen33(cov, evecs, evals, variant, work)
+            mag = math.sqrt(evals[2])
+            if not np.isfinite(mag):
+                continue
+            score[i] = mag
+            direc[i, 0], direc[i, 1], direc[i, 2] = evecs[0, 2], evecs[1, 2], evecs[2, 2]
+    return score, direc
+
+
+@njit(cache=True, error_model="numpy")
+def _surface_changes_rows(ri, b, normal, bdir, bhas, radius, variant, need, min_score):
+    """:func:`_surface_changes` (same bits), pixels at least ``radius`` from the image edge a
+    row at a time: the streaming covariance of the normals is accumulated for the whole row,
+    one beam position after the other in the same order (step 1 then step 2, each in raster
+    order; the point itself is the centre of step 1), a position that does not contribute keeping the sums by a select, and
+    ``1 / n`` and ``1 - 1 / n`` computed in float32 as the tables hold them; then the eigen
+    solver per pixel where it is needed. The edge pixels use :func:`_surface_changes`."""
+    score, direc = _surface_changes(ri, b, normal, bdir, bhas, radius, variant, need, min_score, True)
+    rng, w, h = ri.ranges, ri.width, ri.height
+    if w < 2 * radius + 1 or h < 2 * radius + 1:
+        return score, direc
+    cutoff = 0.9 * np.float64(min_score) * np.float64(min_score)
+    traits, ok = b.traits, b.ok
+    n = w * h
+    nxa = np.ascontiguousarray(normal[:, 0])
+    nya = np.ascontiguousarray(normal[:, 1])
+    nza = np.ascontiguousarray(normal[:, 2])
+    adds = np.empty(n, np.bool_)   # an observed, usable point with a plane: contributes
+    stops = np.empty(n, np.bool_)  # an observed shadow border or veil point: ends its beam
+    for i in range(n):
+        fin = np.isfinite(rng[i])
+        sv = (traits[i] & _SHADOW_OR_VEIL) != 0
+        adds[i] = fin and not sv and ok[i]
+        stops[i] = fin and sv
+    nx = w - 2 * radius
+    cnt = np.empty(nx, np.int32)
+    m0 = np.empty(nx, np.float32)
+    m1 = np.empty(nx, np.float32)
+    m2 = np.empty(nx, np.float32)
+    c00 = np.empty(nx, np.float32)
+    c01 = np.empty(nx, np.float32)
+    c02 = np.empty(nx, np.float32)
+    c11 = np.empty(nx, np.float32)
+    c12 = np.empty(nx, np.float32)
+    c22 = np.empty(nx, np.float32)
+    open_ = np.empty((9, nx), np.bool_)
+    cov = np.empty((3, 3), np.float32)
+    evecs = np.empty((3, 3), np.float32)
+    evals = np.empty(3, np.float32)
+    work = np.empty((3, 3, 3), np.float32)
+    for y in range(radius, h - radius):
+        base = y * w + radius
+        todo = False
+        for t in range(nx):
+            i = base + t
+            if need[i] and not (traits[i] & _SHADOW_OR_VEIL):
+                todo = True
+                break
+        if not todo:
+            continue
+        for t in range(nx):
+            cnt[t] = 0
+            m0[t] = m1[t] = m2[t] = _Z
+            c00[t] = c01[t] = c02[t] = c11[t] = c12[t] = c22[t] = _Z
+        for step in range(1, radius + 1):
+            for bi in range(9):
+                if bi == 4 and step > 1:
+                    continue  # the point itself counts once, at step 1 (as in PCL's loop)
+                off = ((bi // 3) - 1) * step * w + ((bi % 3) - 1) * step
+                j0 = base + off
+                qa = adds[j0:j0 + nx]
+                qs = stops[j0:j0 + nx]
+                qx = nxa[j0:j0 + nx]
+                qy = nya[j0:j0 + nx]
+                qz = nza[j0:j0 + nx]
+                op = open_[bi]
+                for t in range(nx):
+                    if step == 1:
+                        go = qa[t]
+                        op[t] = not qs[t]
+                    else:
+                        go = qa[t] and op[t]
+                    c = cnt[t] + np.int32(go)
+                    cnt[t] = c
+                    alpha = _ONE / f32(c)
+                    oma = _ONE - alpha
+                    d0 = qx[t] - m0[t]
+                    d1 = qy[t] - m1[t]
+                    d2 = qz[t] - m2[t]
+                    u00 = (c00[t] + (d0 * d0) * alpha) * oma
+                    u01 = (c01[t] + (d0 * d1) * alpha) * oma
+                    u02 = (c02[t] + (d0 * d2) * alpha) * oma
+                    u11 = (c11[t] + (d1 * d1) * alpha) * oma
+                    u12 = (c12[t] + (d1 * d2) * alpha) * oma
+                    u22 = (c22[t] + (d2 * d2) * alpha) * oma
+                    v0 = m0[t] + d0 * alpha
+                    v1 = m1[t] + d1 * alpha
+                    v2 = m2[t] + d2 * alpha
+                    c00[t] = u00 if go else c00[t]
+                    c01[t] = u01 if go else c01[t]
+                    c02[t] = u02 if go else c02[t]
+                    c11[t] = u11 if go else c11[t]
+                    c12[t] = u12 if go else c12[t]
+                    c22[t] = u22 if go else c22[t]
+                    m0[t] = v0 if go else m0[t]
+                    m1[t] = v1 if go else m1[t]
+                    m2[t] = v2 if go else m2[t]
+        for t in range(nx):
+            i = base + t
+            if not need[i] or traits[i] & _SHADOW_OR_VEIL:
+                continue
+            if bhas[i]:
+                score[i] = _ONE
+                direc[i, 0], direc[i, 1], direc[i, 2] = bdir[i, 0], bdir[i, 1], bdir[i, 2]
+                continue
+            if not ok[i] or cnt[t] < 3:
+                continue
+            if np.float64(c00[t]) + np.float64(c11[t]) + np.float64(c22[t]) < cutoff:
+                continue
+            cov[0, 0] = c00[t]
+            cov[0, 1] = cov[1, 0] = c01[t]
+            cov[0, 2] = cov[2, 0] = c02[t]
+            cov[1, 1] = c11[t]
+            cov[1, 2] = cov[2, 1] = c12[t]
+            cov[2, 2] = c22[t]
             _eigen33(cov, evecs, evals, variant, work)
             mag = math.sqrt(evals[2])
             if not np.isfinite(mag):
@@ -576,14 +918,22 @@ class BorderClasses(NamedTuple):
     traits: np.ndarray
 
 
-def classify_borders(ri: RangeImage, variant: int, lap) -> BorderClasses:
-    """Border extraction up to the classification (needs no plane fit)."""
+def classify_borders(ri: RangeImage, variant: int, lap, fast: bool = True) -> BorderClasses:
+    """Border extraction up to the classification (needs no plane fit); ``fast``: the
+    neighbour distances and border scores by the row-wise kernels
+    (:func:`_neighbour_distances`, :func:`_border_scores_rows`; same bits as the plain loops)."""
     w, h = ri.width, ri.height
-    none = np.zeros(w * h, np.bool_)
-    ok, maxd2, _, _ = _local_surfaces(ri, PIXEL_RADIUS_PLANE_EXTRACTION, variant, none, False,
-                                      np.zeros(0, np.float32))
+    if fast and PIXEL_RADIUS_PLANE_EXTRACTION == 2:
+        ok, maxd2 = _neighbour_distances(ri)
+    else:
+        none = np.zeros(w * h, np.bool_)
+        ok, maxd2, _, _ = _local_surfaces(ri, PIXEL_RADIUS_PLANE_EXTRACTION, variant, none, False,
+                                          np.zeros(0, np.float32))
     lap("neighbour distances")
-    sc = _border_scores(ri, ok, maxd2, PIXEL_RADIUS_BORDERS)
+    if fast:
+        sc = _border_scores_rows(ri, ok, maxd2, PIXEL_RADIUS_BORDERS)
+    else:
+        sc = _border_scores(ri, ok, maxd2, PIXEL_RADIUS_BORDERS)
     sc = _propagate_scores(sc, w, h, MINIMUM_BORDER_PROBABILITY)
     lap("border scores")
     traits = _classify(sc, w, h, PIXEL_RADIUS_BORDERS, MINIMUM_BORDER_PROBABILITY)
@@ -592,18 +942,22 @@ def classify_borders(ri: RangeImage, variant: int, lap) -> BorderClasses:
 
 
 def surface_change(ri: RangeImage, b: BorderClasses, need: np.ndarray, variant: int, lap,
-                   min_score=_Z) -> BorderExtraction:
+                   min_score=_Z, fast: bool = True) -> BorderExtraction:
     """Local planes, border directions and surface changes where ``need`` is set (surface
-    change scores below ``min_score`` may be left at 0)."""
+    change scores below ``min_score`` may be left at 0); ``fast``: the plane fits order the
+    neighbours by counting ranks (same bits as the insertion sort) and the surface changes
+    are done a row at a time (:func:`_surface_changes_rows`, same bits)."""
     w, h = ri.width, ri.height
     fit = _obstacle_or(dilate(need, w, h, PIXEL_RADIUS_PRINCIPAL_CURVATURE), b.traits)
-    _, _, normal, mean = _local_surfaces(ri, PIXEL_RADIUS_PLANE_EXTRACTION, variant, fit, True, b.maxd2)
+    _, _, normal, mean = _local_surfaces(ri, PIXEL_RADIUS_PLANE_EXTRACTION, variant, fit, True, b.maxd2,
+                                         False, fast)
     lap("local planes")
     bdir, bhas = _border_directions(ri, b, normal, mean, PIXEL_RADIUS_BORDER_DIRECTION,
                                     MINIMUM_BORDER_PROBABILITY)
     lap("border directions")
-    score, direc = _surface_changes(ri, b, normal, bdir, bhas, PIXEL_RADIUS_PRINCIPAL_CURVATURE,
-                                    variant, need, f32(min_score))
+    changes = _surface_changes_rows if fast else _surface_changes
+    score, direc = changes(ri, b, normal, bdir, bhas, PIXEL_RADIUS_PRINCIPAL_CURVATURE, variant, need,
+                           f32(min_score))
     lap("surface changes")
     return BorderExtraction(b.ok, normal, b.scores, b.traits, bdir, bhas, score, direc)
 

@@ -226,6 +226,190 @@ def _grow_run(x0, yy, w, stamp, mark, use, pts, x, y, px, py, pz, radius_sq):
     return a, b
 
 
+# De Bruijn sequence for the index of the lowest set bit of a 64-bit word
+_DEBRUIJN = 0x03F79D71B4CB0A89
+_DEBRUIJN_TABLE = np.zeros(64, np.int64)
+for _i in range(64):
+    _DEBRUIJN_TABLE[((1 << _i) * _DEBRUIJN % (1 << 64)) >> 58] = _i
+del _i
+
+_WINDOW_BITS = 62
+"""Widest support window done with one int64 bit mask per row (bits 0..61: sums of two
+masks stay below 2**63)."""
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _fill_runs(m, s):
+    """The runs (maximal blocks of consecutive set bits) of ``m`` that hold a bit of ``s``
+    (``s`` a subset of ``m``; both below 2**62).
+
+    Upwards by one addition: adding ``s`` to ``m`` carries from the lowest seed of a run to
+    its end, so ``m & ~(m + s)`` holds the bits from the lowest seed to the end of the run
+    except the other seeds, which ``| s`` puts back; downwards by a Kogge-Stone occluded
+    fill (shifts by 1, 2, 4, ..., 32 through the set bits of ``m``)."""
+    g = (~(m + s) & m) | s
+    p = m
+    g |= p & (g >> 1)
+    p &= p >> 1
+    g |= p & (g >> 2)
+    p &= p >> 2
+    g |= p & (g >> 4)
+    p &= p >> 4
+    g |= p & (g >> 8)
+    p &= p >> 8
+    g |= p & (g >> 16)
+    p &= p >> 16
+    g |= p & (g >> 32)
+    return g
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _lowest_bit_index(low, table):
+    """Index of the single set bit of ``low`` (De Bruijn multiplication)."""
+    return table[((low * _DEBRUIJN) >> 58) & 63]
+
+
+@njit(cache=True, error_model="numpy")
+def _votes_window(x, y, x0, x1, y0, y1, w, ux, uy, uz, use, score, sdir, px, py, pz, radius_sq,
+                  frame, radius_recip, hist, rows_p, rows_v, rows_r, cells, bits):
+    """Votes of the points reachable from seed (x, y) whose support window (x0..x1, y0..y1)
+    is at most :data:`_WINDOW_BITS` wide, into ``hist``; returns the negative score.
+
+    Each row of the window becomes a bit mask of the passing pixels (a usable point within
+    the radius, by the same float32 distance as the reference, computed for the whole row;
+    or usable and at most 2 pixels from the seed) and one of the voters (score >= 0.2). The
+    8-connected component of the seed is then grown a row at a time: a row's reached bits,
+    spread by one pixel, seed the rows above and below, where :func:`_fill_runs` extends
+    them to whole runs of passing pixels; down and up sweeps repeat until nothing changes.
+    That is the set the breadth-first search of the reference reaches (every pixel it
+    reaches passes and is 8-connected to the seed through passing pixels, and the other way
+    round); the window holds every passing pixel (:func:`.narf_range.support_window`).
+    Reached voters vote (max/min reductions: order does not matter).
+    """
+    nr = y1 - y0 + 1
+    nw = x1 - x0 + 1
+    for r in range(nr):
+        base = (y0 + r) * w + x0
+        m = 0
+        v = 0
+        # distances of the whole row (unusable points are NaN in ux, uy, uz: never pass)
+        rx = ux[base:base + nw]
+        ry = uy[base:base + nw]
+        rz = uz[base:base + nw]
+        rs = score[base:base + nw]
+        for t in range(nw):
+            m |= np.int64(_sqdist(rx[t] - px, ry[t] - py, rz[t] - pz) <= radius_sq) << t
+            v |= np.int64(rs[t] >= MIN_SURFACE_CHANGE_SCORE) << t
+        rows_p[r] = m
+        rows_v[r] = v
+        rows_r[r] = 0
+    # usable pixels at most 2 pixels from the seed pass whatever their distance
+    for yy in range(max(y0, y - 2), min(y1, y + 2) + 1):
+        for xx in range(max(x0, x - 2), min(x1, x + 2) + 1):
+            if use[yy * w + xx]:
+                rows_p[yy - y0] |= np.int64(1) << (xx - x0)
+    sr = y - y0
+    rows_r[sr] = _fill_runs(rows_p[sr], np.int64(1) << (x - x0))
+    changed = True
+    while changed:
+        changed = False
+        for r in range(1, nr):
+            a = rows_r[r - 1]
+            if a == 0:
+                continue
+            s = (a | (a << 1) | (a >> 1)) & rows_p[r] & ~rows_r[r]
+            if s != 0:
+                rows_r[r] = _fill_runs(rows_p[r], rows_r[r] | s)
+                changed = True
+        for r in range(nr - 2, -1, -1):
+            a = rows_r[r + 1]
+            if a == 0:
+                continue
+            s = (a | (a << 1) | (a >> 1)) & rows_p[r] & ~rows_r[r]
+            if s != 0:
+                rows_r[r] = _fill_runs(rows_p[r], rows_r[r] | s)
+                changed = True
+    table = _CELL_TABLE
+    db = _DEBRUIJN_TABLE
+    negative = _ONE
+    for r in range(nr):
+        vb = rows_r[r] & rows_v[r]
+        yy = y0 + r
+        while vb != 0:
+            low = vb & -vb
+            vb ^= low
+            xx = x0 + _lowest_bit_index(low, db)
+            k = yy * w + xx
+            dsq = _sqdist(ux[k] - px, uy[k] - py, uz[k] - pz)
+            pix = max(abs(xx - x), abs(yy - y))
+            pos, neg, r0 = _vote(score[k], dsq, pix, sdir[k, 0], sdir[k, 1], sdir[k, 2], frame, radius_recip)
+            cell = _direction_cell_fast(r0, table)
+            if pos > hist[cell]:
+                hist[cell] = pos
+            if neg < negative:
+                negative = neg
+    return negative
+
+
+@njit(cache=True, error_model="numpy")
+def _votes_scanline(x, y, w, h, stamp, mark, use, pts, score, sdir, px, py, pz, radius_sq,
+                    frame, radius_recip, hist, run_a, run_b, run_y):
+    """Votes of the points reachable from seed (x, y) into ``hist`` by a scan-line flood fill
+    (any window size); returns the negative score."""
+    table = _CELL_TABLE
+    negative = _ONE
+    index = y * w + x
+    mark[index] = stamp
+    a, b = _grow_run(x, y, w, stamp, mark, use, pts, x, y, px, py, pz, radius_sq)
+    run_a[0] = a
+    run_b[0] = b
+    run_y[0] = y
+    top = 1
+    while top > 0:
+        top -= 1
+        a = run_a[top]
+        b = run_b[top]
+        yy = run_y[top]
+        # the run's votes
+        base = yy * w
+        for xx in range(a, b + 1):
+            k = base + xx
+            s = score[k]
+            if s < MIN_SURFACE_CHANGE_SCORE:
+                continue
+            dsq = _sqdist(pts[k, 0] - px, pts[k, 1] - py, pts[k, 2] - pz)
+            pix = max(abs(xx - x), abs(yy - y))
+            pos, neg, r0 = _vote(s, dsq, pix, sdir[k, 0], sdir[k, 1], sdir[k, 2], frame, radius_recip)
+            cell = _direction_cell_fast(r0, table)
+            if pos > hist[cell]:
+                hist[cell] = pos
+            if neg < negative:
+                negative = neg
+        # new runs in the rows above and below
+        for ny in (yy - 1, yy + 1):
+            if ny < 0 or ny >= h:
+                continue
+            nbase = ny * w
+            xx = max(0, a - 1)
+            xe = min(w - 1, b + 1)
+            while xx <= xe:
+                k = nbase + xx
+                if mark[k] == stamp:
+                    xx += 1
+                    continue
+                mark[k] = stamp
+                if not _passes(k, xx - x, ny - y, use, pts, px, py, pz, radius_sq):
+                    xx += 1
+                    continue
+                na, nb = _grow_run(xx, ny, w, stamp, mark, use, pts, x, y, px, py, pz, radius_sq)
+                run_a[top] = na
+                run_b[top] = nb
+                run_y[top] = ny
+                top += 1
+                xx = nb + 2
+    return negative
+
+
 @njit(cache=True, error_model="numpy")
 def interest_values(ri, be, params, coarse, need):
     """Interest values of one scale (:class:`InterestParams`), for the pixels where ``need``
@@ -237,12 +421,14 @@ def interest_values(ri, be, params, coarse, need):
     * a point whose support window (:func:`.narf_range.support_window`) holds at most one
       voter (score >= 0.2) gets at most one histogram cell, so its interest is 0: skipped
       with a summed-area table of voters;
-    * region growing is a scan-line flood fill: runs of passing pixels (usable, and within
-      the radius or 2 pixels) are grown left and right, and the rows above and below each
-      run (one pixel wider, for 8-neighbours) are scanned for new runs; every pixel is
-      tested once per seed. It reaches the 8-connected set of passing pixels that the
-      breadth-first search of the reference reaches, and the votes are max/min reductions,
-      so their order does not matter;
+    * region growing on bit masks (:func:`_votes_window`) where the window is at most
+      :data:`_WINDOW_BITS` pixels wide: the distances of whole window rows (a loop the
+      compiler vectorises), then the connected component grown a row at a time by bit
+      operations; wider windows (coarse scales, points near the sensor) use a scan-line
+      flood fill (:func:`_votes_scanline`): runs of passing pixels grown left and right, the
+      rows above and below each run scanned for new runs. Both reach the 8-connected set of
+      passing pixels that the breadth-first search of the reference reaches, and the votes
+      are max/min reductions, so their order does not matter;
     * the histogram cell comes from a table over bins of the first coordinate instead of
       ``acos`` (:func:`_direction_cell_fast`).
     """
@@ -258,6 +444,9 @@ def interest_values(ri, be, params, coarse, need):
     use = usable_points(rng, be.traits)
     pts = ri.points
     sat = np.zeros((h + 1, w + 1), np.int64)
+    ux = np.empty(n, np.float32)
+    uy = np.empty(n, np.float32)
+    uz = np.empty(n, np.float32)
     for y in range(h):
         row = 0
         for x in range(w):
@@ -265,7 +454,10 @@ def interest_values(ri, be, params, coarse, need):
             if use[i] and score[i] >= MIN_SURFACE_CHANGE_SCORE:
                 row += 1
             sat[y + 1, x + 1] = sat[y, x + 1] + row
-    table = _CELL_TABLE
+            if use[i]:
+                ux[i], uy[i], uz[i] = pts[i, 0], pts[i, 1], pts[i, 2]
+            else:
+                ux[i] = uy[i] = uz[i] = np.float32(np.nan)
     search_radius = _HALF * params.support_size
     radius_sq = search_radius * search_radius
     radius_recip = _ONE / search_radius
@@ -278,6 +470,11 @@ def interest_values(ri, be, params, coarse, need):
     run_a = np.empty(n, np.int64)
     run_b = np.empty(n, np.int64)
     run_y = np.empty(n, np.int64)
+    rows_p = np.empty(h, np.int64)
+    rows_v = np.empty(h, np.int64)
+    rows_r = np.empty(h, np.int64)
+    cells = np.empty(_WINDOW_BITS, np.bool_)
+    bits = np.empty(_WINDOW_BITS, np.bool_)
     stamp = 0
     for index in range(n):
         if not need[index] or not use[index]:
@@ -294,55 +491,13 @@ def interest_values(ri, be, params, coarse, need):
         frame = _viewer_frame(px, py, pz)
         for c in range(HISTOGRAM_SIZE):
             hist[c] = _Z
-        negative = _ONE
-        stamp += 1
-        mark[index] = stamp
-        a, b = _grow_run(x, y, w, stamp, mark, use, pts, x, y, px, py, pz, radius_sq)
-        run_a[0] = a
-        run_b[0] = b
-        run_y[0] = y
-        top = 1
-        while top > 0:
-            top -= 1
-            a = run_a[top]
-            b = run_b[top]
-            yy = run_y[top]
-            # the run's votes
-            base = yy * w
-            for xx in range(a, b + 1):
-                k = base + xx
-                s = score[k]
-                if s < MIN_SURFACE_CHANGE_SCORE:
-                    continue
-                dsq = _sqdist(pts[k, 0] - px, pts[k, 1] - py, pts[k, 2] - pz)
-                pix = max(abs(xx - x), abs(yy - y))
-                pos, neg, r0 = _vote(s, dsq, pix, sdir[k, 0], sdir[k, 1], sdir[k, 2], frame, radius_recip)
-                cell = _direction_cell_fast(r0, table)
-                if pos > hist[cell]:
-                    hist[cell] = pos
-                if neg < negative:
-                    negative = neg
-            # new runs in the rows above and below
-            for ny in (yy - 1, yy + 1):
-                if ny < 0 or ny >= h:
-                    continue
-                nbase = ny * w
-                xx = max(0, a - 1)
-                xe = min(w - 1, b + 1)
-                while xx <= xe:
-                    k = nbase + xx
-                    if mark[k] == stamp:
-                        xx += 1
-                        continue
-                    mark[k] = stamp
-                    if not _passes(k, xx - x, ny - y, use, pts, px, py, pz, radius_sq):
-                        xx += 1
-                        continue
-                    na, nb = _grow_run(xx, ny, w, stamp, mark, use, pts, x, y, px, py, pz, radius_sq)
-                    run_a[top] = na
-                    run_b[top] = nb
-                    run_y[top] = ny
-                    top += 1
-                    xx = nb + 2
+        if x1 - x0 + 1 <= _WINDOW_BITS:
+            negative = _votes_window(x, y, x0, x1, y0, y1, w, ux, uy, uz, use, score, sdir, px, py, pz,
+                                     radius_sq, frame, radius_recip, hist, rows_p, rows_v, rows_r,
+                                     cells, bits)
+        else:
+            stamp += 1
+            negative = _votes_scanline(x, y, w, h, stamp, mark, use, pts, score, sdir, px, py, pz,
+                                       radius_sq, frame, radius_recip, hist, run_a, run_b, run_y)
         out[index] = negative * _histogram_interest(hist)
     return out

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from labelgen.kernels import narf, narf_interest, narf_numerics
+from labelgen.kernels import narf, narf_borders, narf_interest, narf_numerics
 from labelgen import Camera
 from labelgen.errors import LabelgenError
 from labelgen.pipeline import LazySources, compute_view
@@ -295,7 +295,11 @@ def _speed_scenes():
     noisy = room + rng.normal(0, 0.004, room.shape).astype(np.float32)
     noisy[rng.random(room.shape) < 0.02] = 0
     quantised = np.round(tilted_box_scene() * 512) / 512  # z-buffer steps: many distance ties
-    return [(room, 70.0), (noisy, 70.0), (quantised.astype(np.float32), 40.0), (box_scene(67, 101, 20, 45), 60.0)]
+    # close to the sensor: support windows wider than 62 pixels (the scan-line path)
+    close = (0.25 + 0.004 * xs[:, :80] + 0.002 * ys[:, :80]).astype(np.float32)
+    close[20:40, 30:55] = 0.2
+    return [(room, 70.0), (noisy, 70.0), (quantised.astype(np.float32), 40.0), (box_scene(67, 101, 20, 45), 60.0),
+            (close, 70.0)]
 
 
 def _slow_paths(monkeypatch):
@@ -357,3 +361,38 @@ def test_direction_cell_table_equals_acos_pipeline():
     vals = vals[np.abs(vals) <= 1]  # beyond, both use the same acos formula (acos gives NaN)
     got, exp = narf_interest._direction_cells_both(vals, narf_interest._CELL_TABLE)
     assert np.array_equal(got, exp)
+
+
+def test_neighbour_distances_and_border_scores_equal_plain_loops():
+    # the vectorised 9th-closest distances against _local_surfaces without plane fits, on
+    # scenes with holes, borders, distance ties and images smaller than the 5x5 window
+    scenes = _speed_scenes() + [(np.full((3, 7), 2.0, np.float32), 10.0), (wall(5, 4, 3.0), 10.0)]
+    for depth, f in scenes:
+        for im in narf.scale_space(narf.planar_range_image(depth, f)):
+            none = np.zeros(im.width * im.height, np.bool_)
+            ok0, d0, _, _ = narf_borders._local_surfaces(im, 2, 0, none, False, np.zeros(0, np.float32))
+            ok1, d1 = narf_borders._neighbour_distances(im)
+            assert ok0.tobytes() == ok1.tobytes() and d0.tobytes() == d1.tobytes()
+            # and the row-wise border scores against the per-pixel ones
+            s0 = narf_borders._border_scores(im, ok0, d0, 3)
+            s1 = narf_borders._border_scores_rows(im, ok0, d0, 3)
+            assert s0.tobytes() == s1.tobytes()
+
+
+def test_surface_changes_by_rows_equal_plain_loop():
+    # row-wise streaming covariance of the normals against the per-pixel loop: every score
+    # (min_score 0) and the vote threshold, all pixels and a random half
+    for depth, f in _speed_scenes():
+        for im in narf.scale_space(narf.planar_range_image(depth, f)):
+            b = narf_borders.classify_borders(im, 0, narf_borders.lap_clock(None))
+            n = im.width * im.height
+            everything = np.ones(n, np.bool_)
+            fit = narf_borders._obstacle_or(everything, b.traits)
+            _, _, normal, mean = narf_borders._local_surfaces(im, 2, 0, fit, True, b.maxd2)
+            bdir, bhas = narf_borders._border_directions(im, b, normal, mean, 2, F32(0.8))
+            for need in (everything, np.random.default_rng(n).random(n) < 0.5):
+                for min_score in (F32(0), F32(0.2)):
+                    args = (im, b, normal, bdir, bhas, 2, 0, need, min_score)
+                    s0, d0 = narf_borders._surface_changes(*args)
+                    s1, d1 = narf_borders._surface_changes_rows(*args)
+                    assert s0.tobytes() == s1.tobytes() and d0.tobytes() == d1.tobytes()
