@@ -151,7 +151,7 @@ def _local_surfaces(ri, radius, variant, need, fit_only, known_maxd2, edges_only
                 sk[u] = nbr[t]
                 m += 1
             if tie:
-                _std_sort(dist, nbr, cnt, stack)
+                _std_sort(dist, nbr, np.int64(cnt), stack)  # never Literal[int]: one compilation
                 for t in range(m):
                     sk[t] = nbr[t]
             if m < 3:
@@ -213,7 +213,10 @@ def _neighbour_distances(ri):
     n = w * h
     radius = PIXEL_RADIUS_PLANE_EXTRACTION
     none = np.zeros(n, np.bool_)
-    ok, maxd2, _, _ = _local_surfaces(ri, radius, 0, none, False, np.zeros(0, np.float32), True)
+    # plain (non-literal) argument types, as the call from Python has: literal constants would
+    # compile _local_surfaces a second time (about 20 s on a cold cache)
+    ok, maxd2, _, _ = _local_surfaces(ri, np.int64(radius), np.int64(0), none, np.bool_(False),
+                                      np.zeros(0, np.float32), np.bool_(True), np.bool_(False))
     if w < 2 * radius + 1 or h < 2 * radius + 1:
         return ok, maxd2
     cx = np.empty(n, np.float32)

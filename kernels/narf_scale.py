@@ -110,7 +110,7 @@ def support_candidates(ri, traits, computed, radius):
     h = ri.height
     n = w * h
     rng = ri.ranges
-    near = dilate(computed, w, h, 2)
+    near = dilate(computed, w, h, np.int64(2))  # int64 as from Python: one compilation of dilate
     sat = np.zeros((h + 1, w + 1), np.int64)
     lo = np.inf
     hi = -np.inf

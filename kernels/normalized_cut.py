@@ -348,7 +348,7 @@ def _fiedler(amat, kmax):
     ``argmin2(eigsh(A, k=kmax, which="SM"))``; ``amat`` is overwritten."""
     m = amat.shape[0]
     d, e, v = _tridiagonalize(amat)
-    lam0 = _tridiag_eigenvalue(d, e, 0)
+    lam0 = _tridiag_eigenvalue(d, e, np.int64(0))  # int64 as below: one compilation
     lam = lam0
     for i in range(1, kmax):
         li = _tridiag_eigenvalue(d, e, i)
