@@ -478,3 +478,48 @@ def _kth_smallest_ordered(dist, order, k, top):
             m += 1
     return top[k - 1]
 
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _distance_change_score(pts, rng, w, h, maxd2_i, x, y, ox, oy, npts):
+    """``getNeighborDistanceChangeScore`` with ``get1dPointAverage`` of ``npts`` points."""
+    i = y * w + x
+    x2 = x + ox
+    y2 = y + oy
+    a0 = a1 = a2 = ar = _Z
+    wsum = _ONE
+    if 0 <= x2 < w and 0 <= y2 < h and np.isfinite(rng[y2 * w + x2]):
+        j = y2 * w + x2
+        a0, a1, a2, ar = pts[j, 0], pts[j, 1], pts[j, 2], rng[j]
+    else:
+        # unobserved first point (or outside): PCL never has +inf (max range) points here
+        wsum = _Z
+    for _ in range(1, npts):
+        x2 += ox
+        y2 += oy
+        if not (0 <= x2 < w and 0 <= y2 < h):
+            continue
+        j = y2 * w + x2
+        if not np.isfinite(rng[j]):
+            continue
+        a0 += pts[j, 0]
+        a1 += pts[j, 1]
+        a2 += pts[j, 2]
+        ar += rng[j]
+        wsum += _ONE
+    if wsum <= _Z:
+        return _Z  # unobserved average point (range -inf)
+    nf = _ONE / wsum
+    a0 *= nf
+    a1 *= nf
+    a2 *= nf
+    ar *= nf
+    d0 = pts[i, 0] - a0
+    d1 = pts[i, 1] - a1
+    d2 = pts[i, 2] - a2
+    nd2 = _sqdist(d0, d1, d2)
+    if nd2 <= maxd2_i:
+        return _Z
+    ret = _ONE - math.sqrt(maxd2_i / nd2)
+    if ar < rng[i]:
+        ret = -ret
+    return ret

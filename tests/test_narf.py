@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from labelgen.kernels import narf, narf_borders, narf_interest, narf_numerics
+from labelgen.kernels import narf, narf_borders, narf_interest, narf_numerics, narf_surface
 from labelgen import Camera
 from labelgen.errors import LabelgenError
 from labelgen.pipeline import LazySources, compute_view
@@ -389,10 +389,10 @@ def test_surface_changes_by_rows_equal_plain_loop():
             everything = np.ones(n, np.bool_)
             fit = narf_borders._obstacle_or(everything, b.traits)
             _, _, normal, mean = narf_borders._local_surfaces(im, 2, 0, fit, True, b.maxd2)
-            bdir, bhas = narf_borders._border_directions(im, b, normal, mean, 2, F32(0.8))
+            bdir, bhas = narf_surface._border_directions(im, b, normal, mean, 2, F32(0.8))
             for need in (everything, np.random.default_rng(n).random(n) < 0.5):
                 for min_score in (F32(0), F32(0.2)):
                     args = (im, b, normal, bdir, bhas, 2, 0, need, min_score)
-                    s0, d0 = narf_borders._surface_changes(*args)
-                    s1, d1 = narf_borders._surface_changes_rows(*args)
+                    s0, d0 = narf_surface._surface_changes(*args)
+                    s1, d1 = narf_surface._surface_changes_rows(*args)
                     assert s0.tobytes() == s1.tobytes() and d0.tobytes() == d1.tobytes()
