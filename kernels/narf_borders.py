@@ -20,7 +20,7 @@ from .narf_numerics import (
     SHADOW_BORDER, SHADOW_BORDER_BOTTOM, SHADOW_BORDER_LEFT, SHADOW_BORDER_RIGHT,
     SHADOW_BORDER_TOP, VEIL_POINT, VEIL_POINT_BOTTOM, VEIL_POINT_LEFT, VEIL_POINT_RIGHT,
     VEIL_POINT_TOP, _FOUR, _HALF, _INNER_FIRST_5X5, _ONE, _ONE_MINUS_RECIP, _RECIP, _Z,
-    _distance_change_score, _dot, _eigen33, _kth_smallest, _kth_smallest_ordered, _normalized,
+    _distance_change_score, _dot, _eigen33_of, _kth_smallest, _kth_smallest_ordered, _normalized,
     _sqdist, _std_sort, f32)
 from .narf_range import RangeImage
 from .narf_surface import _border_directions, _surface_changes, _surface_changes_rows
@@ -177,13 +177,8 @@ def _local_surfaces(ri, radius, variant, need, fit_only, known_maxd2, edges_only
                 m0 += d0 * alpha
                 m1 += d1 * alpha
                 m2 += d2 * alpha
-            cov[0, 0] = c00
-            cov[0, 1] = cov[1, 0] = c01
-            cov[0, 2] = cov[2, 0] = c02
-            cov[1, 1] = c11
-            cov[1, 2] = cov[2, 1] = c12
-            cov[2, 2] = c22
-            _eigen33(cov, evecs, evals, variant, work)
+            _eigen33_of(c00, c01, c02, c11, c12, c22, cov, evecs, evals, variant,
+                        work)
             n0, n1, n2 = evecs[0, 0], evecs[1, 0], evecs[2, 0]
             v = _normalized(_Z - px, _Z - py, _Z - pz)
             if _dot(n0, n1, n2, v[0], v[1], v[2]) < _Z:

@@ -439,20 +439,38 @@ def _std_sort(d, k, n, stack):
 # ---------------------------------------------------------------------------------------
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _insert_smallest(v, m, k, top):
+    """Insert ``v`` into ``top[:m]``, the ``m <= k`` smallest values so far in ascending order,
+    keeping at most ``k`` of them; returns the new count."""
+    if m == k and not (v < top[k - 1]):
+        return m
+    u = m if m < k else k - 1
+    while u > 0 and v < top[u - 1]:
+        top[u] = top[u - 1]
+        u -= 1
+    top[u] = v
+    return m + 1 if m < k else m
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _eigen33_of(c00, c01, c02, c11, c12, c22, cov, evecs, evals, variant, work):
+    """:func:`_eigen33` of the symmetric 3x3 matrix with upper triangle ``c00 ... c22``
+    (written into the scratch ``cov``)."""
+    cov[0, 0] = c00
+    cov[0, 1] = cov[1, 0] = c01
+    cov[0, 2] = cov[2, 0] = c02
+    cov[1, 1] = c11
+    cov[1, 2] = cov[2, 1] = c12
+    cov[2, 2] = c22
+    _eigen33(cov, evecs, evals, variant, work)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _kth_smallest(dist, cnt, k, top):
     """The k-th smallest of ``dist[:cnt]`` by a partial insertion sort into ``top[:k]``."""
     m = 0
     for t in range(cnt):
-        v = dist[t]
-        if m == k and not (v < top[k - 1]):
-            continue
-        u = m if m < k else k - 1
-        while u > 0 and v < top[u - 1]:
-            top[u] = top[u - 1]
-            u -= 1
-        top[u] = v
-        if m < k:
-            m += 1
+        m = _insert_smallest(dist[t], m, k, top)
     return top[k - 1]
 
 
@@ -466,16 +484,7 @@ def _kth_smallest_ordered(dist, order, k, top):
     the order in which the values are inserted)."""
     m = 0
     for o in range(order.shape[0]):
-        v = dist[order[o]]
-        if m == k and not (v < top[k - 1]):
-            continue
-        u = m if m < k else k - 1
-        while u > 0 and v < top[u - 1]:
-            top[u] = top[u - 1]
-            u -= 1
-        top[u] = v
-        if m < k:
-            m += 1
+        m = _insert_smallest(dist[order[o]], m, k, top)
     return top[k - 1]
 
 

@@ -1,7 +1,8 @@
 """NARF stage 2, last steps: 3D border directions (:func:`_border_directions`) and PCL's
 surface change scores and directions (the main principal curvature of the local normals, or
 the border direction on borders), per pixel (:func:`_surface_changes`, the plain loop) and a
-row at a time (:func:`_surface_changes_rows`, same bits). Called by :func:`labelgen.kernels.narf_borders.surface_change`.
+row at a time (:func:`_surface_changes_rows`, same bits). Called by
+:func:`labelgen.kernels.narf_borders.surface_change`.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from numba import njit
 from .narf_numerics import (
     OBSTACLE_BORDER, OBSTACLE_BORDER_BOTTOM, OBSTACLE_BORDER_LEFT, OBSTACLE_BORDER_RIGHT,
     OBSTACLE_BORDER_TOP, _DEG2RAD, _ONE, _ONE_MINUS_RECIP, _RECIP, _SHADOW_OR_VEIL, _Z,
-    _distance_change_score, _dot, _eigen33, _normalized, f32)
+    _distance_change_score, _dot, _eigen33_of, _normalized, f32)
 
 
 @njit(cache=True, error_model="numpy")
@@ -173,13 +174,8 @@ def _surface_changes(ri, b, normal, bdir, bhas, radius, variant, need, min_score
                 continue
             if np.float64(c00) + np.float64(c11) + np.float64(c22) < cutoff:
                 continue
-            cov[0, 0] = c00
-            cov[0, 1] = cov[1, 0] = c01
-            cov[0, 2] = cov[2, 0] = c02
-            cov[1, 1] = c11
-            cov[1, 2] = cov[2, 1] = c12
-            cov[2, 2] = c22
-            _eigen33(cov, evecs, evals, variant, work)
+            _eigen33_of(c00, c01, c02, c11, c12, c22, cov, evecs, evals, variant,
+                        work)
             mag = math.sqrt(evals[2])
             if not np.isfinite(mag):
                 continue
@@ -193,7 +189,8 @@ def _surface_changes_rows(ri, b, normal, bdir, bhas, radius, variant, need, min_
     """:func:`_surface_changes` (same bits), pixels at least ``radius`` from the image edge a
     row at a time: the streaming covariance of the normals is accumulated for the whole row,
     one beam position after the other in the same order (step 1 then step 2, each in raster
-    order; the point itself is the centre of step 1), a position that does not contribute keeping the sums by a select, and
+    order; the point itself is the centre of step 1), a position that does not contribute
+    keeping the sums by a select, and
     ``1 / n`` and ``1 - 1 / n`` computed in float32 as the tables hold them; then the eigen
     solver per pixel where it is needed. The edge pixels use :func:`_surface_changes`."""
     score, direc = _surface_changes(ri, b, normal, bdir, bhas, radius, variant, need, min_score, True)
@@ -298,13 +295,8 @@ def _surface_changes_rows(ri, b, normal, bdir, bhas, radius, variant, need, min_
                 continue
             if np.float64(c00[t]) + np.float64(c11[t]) + np.float64(c22[t]) < cutoff:
                 continue
-            cov[0, 0] = c00[t]
-            cov[0, 1] = cov[1, 0] = c01[t]
-            cov[0, 2] = cov[2, 0] = c02[t]
-            cov[1, 1] = c11[t]
-            cov[1, 2] = cov[2, 1] = c12[t]
-            cov[2, 2] = c22[t]
-            _eigen33(cov, evecs, evals, variant, work)
+            _eigen33_of(c00[t], c01[t], c02[t], c11[t], c12[t], c22[t], cov, evecs, evals, variant,
+                        work)
             mag = math.sqrt(evals[2])
             if not np.isfinite(mag):
                 continue
