@@ -225,153 +225,6 @@ def _grid_edges(img):
 
 
 @njit(cache=True)
-def _radix_sort_pairs(x, payload):
-    """Sort non-negative finite float64 ``x`` stably, carrying ``payload`` along.
-
-    LSD radix sort on the IEEE bit patterns (for non-negative doubles they order like the
-    values) with 11-bit digits (6 passes; a pass where every key has the same digit is
-    skipped); equal values keep their input order. Returns the sorted values and payloads
-    (new arrays).
-    """
-    n = x.shape[0]
-    keys = x.view(np.uint64).copy()
-    pay = payload.copy()
-    if n == 0:
-        return keys.view(np.float64), pay
-    ktmp = np.empty(n, np.uint64)
-    ptmp = np.empty(n, np.int64)
-    # 11-bit digits (6 passes): 2048 buckets still stay in cache while scattering
-    bits = 11
-    npass = 6
-    nb = 1 << bits
-    mask = np.uint64(nb - 1)
-    count = np.zeros((npass, nb + 1), np.int64)
-    for i in range(n):
-        k = keys[i]
-        for q in range(npass):
-            count[q, ((k >> np.uint64(bits * q)) & mask) + 1] += 1
-    for q in range(npass):
-        sh = np.uint64(bits * q)
-        cq = count[q]
-        # skip a pass where every key has the same digit
-        if cq[((keys[0] >> sh) & mask) + 1] == n:
-            continue
-        for k in range(nb):
-            cq[k + 1] += cq[k]
-        for i in range(n):
-            dgt = (keys[i] >> sh) & mask
-            pos = cq[dgt]
-            cq[dgt] = pos + 1
-            ktmp[pos] = keys[i]
-            ptmp[pos] = pay[i]
-        keys, ktmp = ktmp, keys
-        pay, ptmp = ptmp, pay
-    return keys.view(np.float64), pay
-
-
-@njit(cache=True)
-def _sort_pairs_f32_prefix(x, payload):
-    """The same result as :func:`_radix_sort_pairs` (a stable sort of non-negative finite
-    float64 ``x`` carrying ``payload``), faster.
-
-    Exact zeros (most edges of flat image regions) are moved to the front in input order.
-    Rounding to float32 is monotone, so sorting the others stably by the float32 value
-    and then, within each run of equal float32 values, stably by the float64 value gives
-    the stable float64 order. The first sort is an LSD radix sort of the 32-bit patterns
-    (three 11-bit passes, 8 bytes moved per element instead of 16 in eight passes); the
-    runs are mostly single elements or exact ties, finished by insertion sort (a long run
-    of distinct values, which needs an adversarial input, by :func:`_radix_sort_pairs`).
-    """
-    n = x.shape[0]
-    xs = np.empty(n)
-    ps = np.empty_like(payload)
-    bits = 11
-    npass = 3
-    nb = 1 << bits
-    mask = np.uint32(nb - 1)
-    count = np.zeros((npass, nb + 1), np.int64)
-    # one pass: zeros to the front, the others' keys, indices and digit counts
-    keys = np.empty(n, np.uint32)
-    idx = np.empty(n, np.int32)  # callers keep n < 2**31
-    nz = 0
-    m = 0
-    for i in range(n):
-        v = x[i]
-        if v == 0.0:
-            xs[nz] = 0.0
-            ps[nz] = payload[i]
-            nz += 1
-        else:
-            k = np.float32(v).view(np.uint32)
-            keys[m] = k
-            idx[m] = i
-            m += 1
-            for q in range(npass):
-                count[q, ((k >> np.uint32(bits * q)) & mask) + 1] += 1
-    keys = keys[:m]
-    idx = idx[:m]
-    ktmp = np.empty(m, np.uint32)
-    itmp = np.empty(m, np.int32)
-    for q in range(npass):
-        sh = np.uint32(bits * q)
-        cq = count[q]
-        if m == 0 or cq[((keys[0] >> sh) & mask) + 1] == m:
-            continue
-        for k in range(nb):
-            cq[k + 1] += cq[k]
-        for i in range(m):
-            k = keys[i]
-            dgt = (k >> sh) & mask
-            pos = cq[dgt]
-            cq[dgt] = pos + 1
-            ktmp[pos] = k
-            itmp[pos] = idx[i]
-        keys, ktmp = ktmp, keys
-        idx, itmp = itmp, idx
-    for i in range(m):
-        xs[nz + i] = x[idx[i]]
-        ps[nz + i] = payload[idx[i]]
-    # finish each run of equal float32 keys by the float64 value (stable)
-    i = 0
-    while i < m:
-        j = i + 1
-        while j < m and keys[j] == keys[i]:
-            j += 1
-        if j - i > 1:
-            lo = nz + i
-            hi = nz + j
-            if j - i > 64:
-                sorted_run = True
-                for a in range(lo + 1, hi):
-                    if xs[a] < xs[a - 1]:
-                        sorted_run = False
-                        break
-                if not sorted_run:
-                    xr, pr = _radix_sort_pairs(xs[lo:hi].copy(), ps[lo:hi].copy())
-                    xs[lo:hi] = xr
-                    ps[lo:hi] = pr
-            else:
-                for a in range(lo + 1, hi):
-                    v = xs[a]
-                    pv = ps[a]
-                    b = a - 1
-                    while b >= lo and xs[b] > v:
-                        xs[b + 1] = xs[b]
-                        ps[b + 1] = ps[b]
-                        b -= 1
-                    xs[b + 1] = v
-                    ps[b + 1] = pv
-        i = j
-    return xs, ps
-
-
-@njit(cache=True)
-def _argsort_stable_nonneg(x):
-    """Stable argsort of non-negative finite float64 values (see _sort_pairs_f32_prefix)."""
-    return _sort_pairs_f32_prefix(x, np.arange(x.shape[0]))[1]
-
-
-@njit(cache=True)
 def _find(parent, n):
     """Root of n, halving the path on the way (any union-find gives the same partition)."""
     while parent[n] != n:
@@ -430,43 +283,322 @@ def _felzenszwalb_merge(h, w, cost, code, scale, min_size):
     return labels, nseg
 
 
-@njit(cache=True)
-def _felzenszwalb_merge_sorted(h, w, cost, code, scale, min_size):
-    """The labels of :func:`_felzenszwalb_merge` (edges sorted by cost), faster.
+# -- Felzenszwalb, fast path: edges in float32-key buckets, no full sort -----------------
+#
+# The merge needs the edges in the order of a stable sort by cost, but a full sort of the
+# ~4 H W edges (memory bound) is not needed to feed it that order. The edges are grouped by
+# the high bits of their cost's float32 rounding (one counting pass and one scatter pass;
+# rounding is monotone, so the groups are in cost order) and the merge walks the groups in
+# order. The edges of a group are sorted in cache: first those already inside a component
+# are dropped (a cheap test, equal parents or grandparents; an edge inside a component
+# changes nothing in either pass, components only grow, so its place in the order does not
+# matter), the others are sorted by the remaining float32 bits, then each run of equal
+# float32 keys by the float64 cost; ties keep the edge order. Same merges in the same order
+# as the plain loop over the stably sorted edges (:func:`_felzenszwalb_merge`), which the
+# tests hold it to.
 
-    Each component's threshold ``float32(internal difference + scale / size)`` is kept
-    in an array and updated when the component grows, not recomputed (two divisions)
-    for every edge; the second pass only visits the edges the first one rejected (any
-    other edge lies inside a component by then, and components only grow), in the same
-    order. The tests hold it to :func:`_felzenszwalb_merge`.
+#: float32-key bits sorted inside a bucket (the buckets are the key's higher bits)
+_BUCKET_SHIFT = 18
+_LOW32 = np.uint64(0xFFFFFFFF)
+
+
+@njit(cache=True)
+def _kind_rows(kind, h, w):
+    """Rows, columns and first-pixel offset (row, column) of the edges of one kind (see
+    :func:`_grid_edges`): edge (r, c) of the kind has first pixel (r + dr, c + dc) and second
+    pixel first - (1, W, W + 1, 1 - W)[kind]."""
+    if kind == 0:
+        return h, w - 1, 0, 1
+    if kind == 1:
+        return h - 1, w, 1, 0
+    if kind == 2:
+        return h - 1, w - 1, 1, 1
+    return h - 1, w - 1, 0, 1
+
+
+@njit(cache=True)
+def _edge_costs(img, shift):
+    """The costs of :func:`_grid_edges` at ``kind * H * W + first pixel`` of a 4 H W array
+    (an order-preserving relabelling of the edges; positions that are no edge are unset),
+    and the bounds of the buckets of :func:`_edge_buckets` with the largest bucket's size.
+
+    Each cost is summed over the channels in order from 0.0, as ``_grid_edges`` does, but
+    a row of edges at a time from the image split into channel planes.
     """
-    n = cost.shape[0]
+    h, w, c = img.shape
+    npix = h * w
+    planes = np.empty((c, h, w))
+    for r in range(h):
+        for cc in range(w):
+            for ch in range(c):
+                planes[ch, r, cc] = img[r, cc, ch]
+    costp = np.empty(4 * npix)
+    nbin = (1 << (32 - shift)) + 1
+    start = np.zeros(nbin + 1, np.int64)
+    ush = np.uint32(shift)
+    for kind in range(4):
+        r1, c1, dr, dc = _kind_rows(kind, h, w)
+        dr1 = 1 if kind == 3 else 0  # second pixel: (r + dr1, c)
+        for r in range(r1):
+            base = kind * npix + (r + dr) * w + dc
+            acc = costp[base:base + c1]
+            for ch in range(c):
+                pa = planes[ch, r + dr, dc:dc + c1]
+                pb = planes[ch, r + dr1, 0:c1]
+                if ch == 0:
+                    for cc in range(c1):
+                        d = pa[cc] - pb[cc]
+                        acc[cc] = d * d
+                else:
+                    for cc in range(c1):
+                        d = pa[cc] - pb[cc]
+                        acc[cc] += d * d
+            for cc in range(c1):
+                acc[cc] = np.sqrt(acc[cc])
+            for cc in range(c1):
+                x = acc[cc]
+                if x == 0.0:
+                    start[1] += 1
+                else:
+                    start[(np.float32(x).view(np.uint32) >> ush) + 2] += 1
+    largest = 0
+    for b in range(nbin):
+        largest = max(largest, start[b + 1])
+        start[b + 1] += start[b]
+    return costp, start, largest
+
+
+@njit(cache=True)
+def _edge_buckets(costp, h, w, shift, start):
+    """The edges (as ``float32 key << 32 | position`` in ``costp``) grouped by cost: bucket 0
+    the exact zeros, bucket b + 1 the others whose float32 key >> shift is b, each bucket in
+    edge order (``start``: the bucket bounds from :func:`_edge_costs`)."""
+    npix = h * w
+    ush = np.uint32(shift)
+    pos = start.copy()
+    out = np.empty(start[-1], np.uint64)
+    for kind in range(4):
+        r1, c1, dr, dc = _kind_rows(kind, h, w)
+        for r in range(r1):
+            base = kind * npix + (r + dr) * w + dc
+            for p in range(base, base + c1):
+                x = costp[p]
+                if x == 0.0:
+                    b = 0
+                    k = np.uint32(0)
+                else:
+                    k = np.float32(x).view(np.uint32)
+                    b = (k >> ush) + 1
+                q = pos[b]
+                pos[b] = q + 1
+                out[q] = (np.uint64(k) << np.uint64(32)) | np.uint64(p)
+    return out
+
+
+@njit(cache=True)
+def _sort_by_value(v, x, n, tmp, cnt):
+    """Sort ``v[:n]`` (``key << 32 | position``, positions ascending) and ``x[:n]`` (their
+    float64 costs, all with the same float32 key) by cost, stably.
+
+    LSD radix sort of the cost's bit pattern less the smallest one (three 11-bit digits;
+    positions < 2**31) when the patterns span less than 2**33 (always, except for float32
+    keys 0 and infinity); a merge sort otherwise. ``tmp``: scratch, ``n`` long; ``cnt``:
+    (3, 2049).
+    """
+    bits = x[:n].view(np.uint64)
+    lo = bits[0]
+    hi = bits[0]
+    for t in range(1, n):
+        lo = min(lo, bits[t])
+        hi = max(hi, bits[t])
+    if hi - lo >= np.uint64(1 << 33):
+        o = np.argsort(x[:n], kind="mergesort")
+        vs = v[:n].copy()
+        xs = x[:n].copy()
+        for t in range(n):
+            v[t] = vs[o[t]]
+            x[t] = xs[o[t]]
+        return
+    key = v[0] >> np.uint64(32) << np.uint64(32)
+    for q in range(3):
+        for d in range(2049):
+            cnt[q, d] = 0
+    dmask = np.uint64(2047)
+    for t in range(n):
+        d = bits[t] - lo
+        v[t] = (d << np.uint64(31)) | (v[t] & _LOW32)
+        cnt[0, (d & dmask) + 1] += 1
+        cnt[1, ((d >> np.uint64(11)) & dmask) + 1] += 1
+        cnt[2, (d >> np.uint64(22)) + 1] += 1
+    _radix_counted(v, n, tmp, 31, 11, 3, cnt)
+    low31 = np.uint64(0x7FFFFFFF)
+    for t in range(n):
+        bits[t] = (v[t] >> np.uint64(31)) + lo
+        v[t] = key | (v[t] & low31)
+
+
+@njit(cache=True)
+def _radix_counted(v, n, tmp, first_bit, dbits, npass, cnt):
+    """Stable LSD radix sort of ``v[:n]`` by ``npass`` digits of ``dbits`` bits from bit
+    ``first_bit`` up, with ``cnt[q, d + 1]`` the number of values whose digit q is d (the
+    caller counts; overwritten). A digit every value shares is skipped; ``tmp``: scratch,
+    ``n`` long."""
+    nb = 1 << dbits
+    mask = np.uint64(nb - 1)
+    src = v
+    dst = tmp
+    for q in range(npass):
+        sh = np.uint64(first_bit + dbits * q)
+        if cnt[q, ((src[0] >> sh) & mask) + 1] == n:
+            continue
+        for d in range(nb):
+            cnt[q, d + 1] += cnt[q, d]
+        for t in range(n):
+            d = (src[t] >> sh) & mask
+            u = cnt[q, d]
+            cnt[q, d] = u + 1
+            dst[u] = src[t]
+        src, dst = dst, src
+    if src is not v:
+        for t in range(n):
+            v[t] = src[t]
+
+
+@njit(cache=True)
+def _endpoints(p, npix, offset):
+    """The two pixels of the edge at position ``p`` of :func:`_edge_costs`'s layout."""
+    kind = np.int64(p >= npix) + np.int64(p >= 2 * npix) + np.int64(p >= 3 * npix)
+    a = p - kind * npix
+    return a, a - offset[kind]
+
+
+@njit(cache=True)
+def _merge_edge(parent, size, thr, a, b, x, scale):
+    """One step of the first pass for edge (a, b) of cost x: -1 inside a component, 1
+    merged, 0 rejected (the threshold of each component kept in ``thr``)."""
+    s0 = _find(parent, a)
+    s1 = _find(parent, b)
+    if s0 == s1:
+        return -1
+    if x < min(thr[s0], thr[s1]):
+        if size[s0] < size[s1]:
+            s0, s1 = s1, s0
+        parent[s1] = s0
+        size[s0] += size[s1]
+        thr[s0] = np.float32(x + scale / size[s0])
+        return 1
+    return 0
+
+
+@njit(cache=True)
+def _felzenszwalb_buckets(h, w, costp, grouped, start, largest, scale, min_size, shift):
+    """The labels of :func:`_felzenszwalb_merge` from the bucketed edges of
+    :func:`_edge_buckets` (see the notes above :data:`_BUCKET_SHIFT`)."""
     npix = h * w
     offset = np.array([1, w, w + 1, 1 - w], np.int64)
+    # 32-bit parents and sizes (fewer cache misses; callers keep 4 npix < 2**31)
     parent = np.arange(npix).astype(np.int32)
     size = np.ones(npix, np.int32)
+    # each component's threshold float32(internal difference + scale / size), kept up to date
     thr = np.full(npix, np.float32(0.0 + scale / np.int32(1)), np.float32)
-    rejected = np.empty(n, code.dtype)
+    rejected = np.empty(grouped.shape[0], np.int32)
     nrej = 0
-    for e in range(n):
-        pa = code[e] >> 2
-        s0 = _find(parent, pa)
-        s1 = _find(parent, pa - offset[code[e] & 3])
-        if s0 == s1:
-            continue
-        if cost[e] < min(thr[s0], thr[s1]):
-            if size[s0] < size[s1]:
-                s0, s1 = s1, s0
-            parent[s1] = s0
-            size[s0] += size[s1]
-            thr[s0] = np.float32(cost[e] + scale / size[s0])
-        else:
-            rejected[nrej] = code[e]
+    for i in range(start[1]):  # exact zeros, in edge order
+        p = np.int64(grouped[i] & _LOW32)
+        a, b = _endpoints(p, npix, offset)
+        if _merge_edge(parent, size, thr, a, b, 0.0, scale) == 0:
+            rejected[nrej] = p
             nrej += 1
+    surv = np.empty(largest, np.uint64)
+    run = np.empty(largest, np.uint64)
+    tmp = np.empty(largest, np.uint64)
+    xs = np.empty(largest)
+    cnt = np.empty((3, 2049), np.int64)
+    # the survivors of a bucket are sorted by the low 2 * dbits >= shift bits of their key
+    dbits = (shift + 1) // 2
+    dn = 1 << dbits
+    dmask = np.uint64(dn - 1)
+    sh0 = np.uint64(32)
+    sh1 = np.uint64(32 + dbits)
+    for bkt in range(1, start.shape[0] - 1):
+        lo = start[bkt]
+        hi = start[bkt + 1]
+        # the bucket's edges less most of those already inside a component (a cheap test:
+        # equal parents or grandparents; the merge skips any other internal edge)
+        for d in range(dn + 1):
+            cnt[0, d] = 0
+            cnt[1, d] = 0
+        k = 0
+        for i in range(lo, hi):
+            v = grouped[i]
+            a, b = _endpoints(np.int64(v & _LOW32), npix, offset)
+            pa = parent[a]
+            pb = parent[b]
+            if pa != pb and parent[pa] != parent[pb]:
+                surv[k] = v
+                k += 1
+                cnt[0, ((v >> sh0) & dmask) + 1] += 1
+                cnt[1, ((v >> sh1) & dmask) + 1] += 1
+        if k == 0:
+            continue
+        # by float32 key (then position: the values are distinct)
+        if k <= 32:
+            for i in range(1, k):
+                v = surv[i]
+                j = i - 1
+                while j >= 0 and surv[j] > v:
+                    surv[j + 1] = surv[j]
+                    j -= 1
+                surv[j + 1] = v
+        else:
+            _radix_counted(surv, k, tmp, 32, dbits, 2, cnt)
+        i = 0
+        while i < k:
+            key = surv[i] >> np.uint64(32)
+            j = i + 1
+            while j < k and (surv[j] >> np.uint64(32)) == key:
+                j += 1
+            if j - i == 1:
+                n = 1
+                run[0] = surv[i]
+                xs[0] = costp[np.int64(surv[i] & _LOW32)]
+            else:
+                # a run of equal float32 keys: by float64 cost (stable)
+                n = j - i
+                for u in range(n):
+                    v = surv[i + u]
+                    run[u] = v
+                    xs[u] = costp[np.int64(v & _LOW32)]
+                if n > 32:
+                    for u in range(1, n):
+                        if xs[u] < xs[u - 1]:
+                            _sort_by_value(run, xs, n, tmp, cnt)
+                            break
+                else:
+                    for u in range(1, n):
+                        xv = xs[u]
+                        if xs[u - 1] <= xv:
+                            continue
+                        vv = run[u]
+                        t = u - 1
+                        while t >= 0 and xs[t] > xv:
+                            xs[t + 1] = xs[t]
+                            run[t + 1] = run[t]
+                            t -= 1
+                        xs[t + 1] = xv
+                        run[t + 1] = vv
+            for u in range(n):
+                p = np.int64(run[u] & _LOW32)
+                a, b = _endpoints(p, npix, offset)
+                if _merge_edge(parent, size, thr, a, b, xs[u], scale) == 0:
+                    rejected[nrej] = p
+                    nrej += 1
+            i = j
+    # second pass: only the edges the first one rejected can join two components
     for r in range(nrej):
-        pa = rejected[r] >> 2
-        s0 = _find(parent, pa)
-        s1 = _find(parent, pa - offset[rejected[r] & 3])
+        a, b = _endpoints(np.int64(rejected[r]), npix, offset)
+        s0 = _find(parent, a)
+        s1 = _find(parent, b)
         if s0 == s1:
             continue
         if size[s0] < min_size or size[s1] < min_size:
@@ -490,6 +622,24 @@ def _raster_labels(parent, npix):
             nseg += 1
         labels[p] = newid[r]
     return labels, nseg
+
+
+def _felzenszwalb_fast(img, scale, min_size):
+    """Labels and segment count of the merge on the (H, W, C) float64 image ``img``
+    (contiguous), by the bucketed path (images under 2**29 pixels)."""
+    h, w = img.shape[:2]
+    costp, start, largest = _edge_costs(img, _BUCKET_SHIFT)
+    grouped = _edge_buckets(costp, h, w, _BUCKET_SHIFT, start)
+    return _felzenszwalb_buckets(h, w, costp, grouped, start, largest, float(scale), int(min_size),
+                                 _BUCKET_SHIFT)
+
+
+def _felzenszwalb_plain(img, scale, min_size):
+    """The same by the plain loop over the stably sorted edges (the reference; any size)."""
+    h, w = img.shape[:2]
+    cost, code = _grid_edges(img)
+    order = np.argsort(cost, kind="stable")
+    return _felzenszwalb_merge(h, w, cost[order], code[order], float(scale), int(min_size))
 
 
 def felzenszwalb(image: np.ndarray, scale: float = 1.0, sigma: float = 0.8,
@@ -538,12 +688,10 @@ def felzenszwalb(image: np.ndarray, scale: float = 1.0, sigma: float = 0.8,
         img = gaussian_reflect(img, sigma)
     img = np.ascontiguousarray(img)
     h, w = img.shape[:2]
-    cost, code = _grid_edges(img)
-    if cost.shape[0] < 2 ** 31:
-        cost, code = _sort_pairs_f32_prefix(cost, code)
+    if 4 * h * w < 2 ** 31:
+        labels, _ = _felzenszwalb_fast(img, float(scale) / 255.0, min_size)
     else:  # pragma: no cover - over 500 million pixels
-        cost, code = _radix_sort_pairs(cost, code)
-    labels, _ = _felzenszwalb_merge_sorted(h, w, cost, code, float(scale) / 255.0, int(min_size))
+        labels, _ = _felzenszwalb_plain(img, float(scale) / 255.0, min_size)
     return labels.reshape(h, w)
 
 

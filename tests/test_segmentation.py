@@ -169,38 +169,84 @@ def test_felzenszwalb_reference_rgb_identical(shipped):
     assert np.array_equal(seg.felzenszwalb(rgb, 200, 3.0, 20), felzenszwalb(rgb, scale=200, sigma=3.0, min_size=20))
 
 
-def test_stable_radix_argsort():
+def test_sort_run_by_value_matches_stable_argsort():
+    """The in-cache sort of a run of equal float32 keys by float64 cost: the radix path
+    (bit patterns spanning < 2**33) and the merge-sort path (keys 0 and infinity), with ties."""
     rng = np.random.default_rng(3)
-    x = np.concatenate([rng.random(5000), np.zeros(100), np.full(50, 0.25), rng.random(10) * 1e-300])
-    rng.shuffle(x)
-    assert np.array_equal(seg._argsort_stable_nonneg(x), np.argsort(x, kind="stable"))
-    # long runs of distinct float64 values that round to one float32 value, short ones, ties
-    y = np.concatenate([1.0 + rng.integers(0, 1000, 3000) * 2.0 ** -40, 0.5 + rng.integers(0, 5, 40) * 2.0 ** -45,
-                        rng.random(2000), np.zeros(300)])
-    rng.shuffle(y)
-    assert np.array_equal(seg._argsort_stable_nonneg(y), np.argsort(y, kind="stable"))
-    pay = rng.integers(0, 1 << 40, y.size)
-    xs, ps = seg._sort_pairs_f32_prefix(y, pay)
-    xr, pr = seg._radix_sort_pairs(y, pay)
-    assert np.array_equal(xs, xr) and np.array_equal(ps, pr)
+    runs = [1.0 + rng.integers(0, 1 << 28, 500) * 2.0 ** -52,  # one float32 value, distinct float64
+            0.25 + rng.integers(0, 40, 300) * 2.0 ** -54,  # many ties
+            np.full(100, 0.5),
+            rng.random(200) * 1e-200,  # float32 key 0, patterns far apart
+            np.concatenate([rng.random(150) * 1e100, np.full(5, np.inf)])]  # key infinity
+    for x in runs:
+        key = np.float32(x[0]).view(np.uint32)
+        with np.errstate(over="ignore"):
+            assert np.all(x.astype(np.float32).view(np.uint32) == key)
+        n = x.size
+        pos = np.sort(rng.choice(1 << 31, n, replace=False)).astype(np.uint64)
+        v = (np.uint64(key) << np.uint64(32)) | pos
+        xs, vs = x.copy(), v.copy()
+        seg._sort_by_value(vs, xs, n, np.empty(n, np.uint64), np.empty((3, 2049), np.int64))
+        order = np.argsort(x, kind="stable")
+        assert np.array_equal(xs, x[order]) and np.array_equal(vs, v[order])
 
 
-def test_fast_merge_matches_plain_version():
-    """The merge with per-component float32 thresholds and a second pass over the rejected
-    edges only gives the labels of the plain scikit-image loop, on images with many equal
-    edge costs (flat rectangles, quantised noise) and without, for a range of parameters."""
+def test_edge_costs_relabel_the_grid_edges():
+    """_edge_costs puts the cost of edge (kind, first pixel a) of _grid_edges at
+    kind * H * W + a (same bits; increasing with the edge order) and counts the buckets."""
+    rng = np.random.default_rng(5)
+    for shape in [(7, 9, 5), (1, 6, 3), (6, 1, 1), (1, 1, 2), (13, 11, 3)]:
+        img = np.round(rng.random(shape) * 4) / 4  # many equal costs, zeros
+        h, w = shape[:2]
+        cost, code = seg._grid_edges(img)
+        pos = (code & 3) * h * w + (code >> 2)
+        costp, start, largest = seg._edge_costs(img, seg._BUCKET_SHIFT)
+        assert np.array_equal(costp[pos].view(np.uint64), cost.view(np.uint64))
+        assert np.all(np.diff(pos) > 0)
+        keys = cost.astype(np.float32).view(np.uint32)
+        bucket = np.where(cost == 0, 0, (keys >> seg._BUCKET_SHIFT) + 1)
+        counts = np.bincount(bucket, minlength=start.size - 1)
+        assert np.array_equal(np.diff(start), counts) and largest == counts.max(initial=0)
+        grouped = seg._edge_buckets(costp, h, w, seg._BUCKET_SHIFT, start)
+        order = np.argsort(bucket, kind="stable")
+        assert np.array_equal(grouped & np.uint64(0xFFFFFFFF), pos[order].astype(np.uint64))
+
+
+def _hard_felzenszwalb_images():
+    """Images with many equal edge costs, long runs of float64 costs that round to one
+    float32 value, costs whose float32 key is 0 or infinity, and tiny and thin shapes."""
     rng = np.random.default_rng(6)
-    images = [rectangles_rgb(48, 64) / 255.0, textured_rgb(64, 80) / 255.0,
-              rng.integers(0, 4, (40, 50, 2)).astype(np.float64), rng.random((33, 47, 5)),
-              rng.random((1, 30, 3)), rng.random((30, 1, 1)), rng.random((1, 1, 3))]
-    for img in images:
-        h, w = img.shape[:2]
-        cost, code = seg._grid_edges(np.ascontiguousarray(img))
-        cost, code = seg._sort_pairs_f32_prefix(cost, code)
-        for scale, min_size in [(200 / 255, 20), (0.0, 0), (5.0, 1), (0.05, 200), (1e-3, 3)]:
-            plain = seg._felzenszwalb_merge(h, w, cost, code, scale, min_size)
-            fast = seg._felzenszwalb_merge_sorted(h, w, cost, code, scale, min_size)
+    yy, xx = np.mgrid[0:40, 0:50]
+    ramp = (xx * 1.0 + yy * 0.5)[:, :, None] + rng.integers(0, 1 << 12, (40, 50, 1)) * 2.0 ** -45
+    return [rectangles_rgb(48, 64) / 255.0, textured_rgb(64, 80) / 255.0,
+            rng.integers(0, 4, (40, 50, 2)).astype(np.float64), rng.random((33, 47, 5)),
+            ramp, np.concatenate([ramp, ramp * 0.5], axis=2),
+            rng.random((20, 30, 3)) * 1e-155, rng.random((20, 30, 1)) * 1e100,
+            np.where(rng.random((20, 30, 1)) < 0.5, 1e200, 0.0),
+            rng.random((1, 30, 3)), rng.random((30, 1, 1)), rng.random((1, 1, 3)), rng.random((2, 2, 1))]
+
+
+def test_fast_felzenszwalb_matches_plain_version():
+    """The bucketed merge gives the labels of the plain loop over the stably sorted edges,
+    on images with many equal edge costs (flat rectangles, quantised noise), long runs of
+    nearly equal ones, extreme magnitudes, thin shapes, for a range of parameters."""
+    for img in _hard_felzenszwalb_images():
+        img = np.ascontiguousarray(img)
+        for scale, min_size in [(200 / 255, 20), (0.0, 0), (5.0, 1), (0.05, 200), (1e-3, 3), (1e120, 2)]:
+            plain = seg._felzenszwalb_plain(img, scale, min_size)
+            fast = seg._felzenszwalb_fast(img, scale, min_size)
             assert fast[1] == plain[1] and np.array_equal(fast[0], plain[0]), (img.shape, scale, min_size)
+
+
+def test_fast_felzenszwalb_matches_plain_version_on_real_views(shipped):
+    """The same on the shipped view's RGB (as segment_unsup2d smooths it) and its 2.5D
+    feature image (long runs of nearly equal costs on planes)."""
+    rgb = shipped("rgb")[:, :, :3]
+    feat = labseg.features_25d(shipped("depth_zbuffer"), shipped("normal"), shipped("edge_occlusion"), params25d())
+    for img, min_size in [(seg.gaussian_reflect(rgb / 255.0, 3.0), 20), (np.ascontiguousarray(feat), 200)]:
+        plain = seg._felzenszwalb_plain(img, 200 / 255, min_size)
+        fast = seg._felzenszwalb_fast(img, 200 / 255, min_size)
+        assert fast[1] == plain[1] and np.array_equal(fast[0], plain[0])
 
 
 def test_fast_gaussian_matches_plain_version():
