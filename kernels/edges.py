@@ -97,9 +97,9 @@ def sobel_magnitude(image: np.ndarray, mask: np.ndarray | None = None) -> np.nda
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"image must be 2D, got shape {image.shape}")
-    if image.dtype not in (np.float32, np.float64):
-        image = image.astype(np.float64)
-    image = np.ascontiguousarray(image)
+    # float64 (exact for float32 and integers; _sobel reads every value as float64): one
+    # compiled version
+    image = np.ascontiguousarray(image, dtype=np.float64)
     out = np.zeros(image.shape, np.float64)
     if image.shape[0] < 3 or image.shape[1] < 3:
         return out

@@ -140,12 +140,13 @@ def _ring_rows_pass(ring, h, w, i, acc):
 
 
 @njit(cache=True)
-def _smooth_masked(img, mask, use_mask, w, scale, out):
+def _smooth_masked(img, mask, use_mask, w, scale, as32, out):
     """Masked, renormalised smoothing of each channel of (H, W, C) ``img``, times ``scale``,
     into the float64 (H, W, C) ``out`` (which may be a view into a larger array).
 
-    ``img`` is float32 or float64; the axis-0 pass result and the smoothed image are rounded
-    to ``img``'s dtype, as scipy stores them. The smoothed mask is float64 and the same for
+    ``img`` is float64; with ``as32`` it holds a float32 image's values (exactly) and the
+    axis-0 pass result and the smoothed image are rounded to float32, as scipy stores them
+    for a float32 image (one compiled version serves both dtypes, bit for bit). The smoothed mask is float64 and the same for
     every channel, so it is computed once per row. Rows are processed one at a time
     (axis-0 pass for row i, then its axis-1 pass), so only row-sized temporaries are
     needed; the rows ``i - r .. i + r`` of each channel, masked, are kept in a ring.
@@ -210,15 +211,24 @@ def _smooth_masked(img, mask, use_mask, w, scale, out):
         for ch in range(nc):
             _ring_rows_pass(ring[ch], h, w, i, acc)
             # the image: axis-0 pass of row i, rounded to the image dtype, then axis 1
-            for j in range(wd):
-                row[j] = acc[j]
+            _store_row(acc, as32, row)
             for j in range(wd):
                 buf[j + r] = row[j]
             _cols_pass(buf, w, acc)
-            for j in range(wd):
-                row[j] = acc[j]
+            _store_row(acc, as32, row)
             for j in range(wd):
                 out[i, j, ch] = np.float64(row[j]) / (msm[j] + EPS) * scale
+
+
+@njit(cache=True)
+def _store_row(acc, as32, row):
+    """``row = acc``, rounded to float32 (and held as float64) when ``as32``."""
+    if as32:
+        for j in range(acc.shape[0]):
+            row[j] = np.float32(acc[j])
+    else:
+        for j in range(acc.shape[0]):
+            row[j] = acc[j]
 
 
 @njit(cache=True)
@@ -356,6 +366,8 @@ def gaussian_masked(image: np.ndarray, mask: np.ndarray | None, sigma: float,
     elif out.shape != image.shape or out.dtype != np.float64:
         raise ValueError(f"out must be float64 of shape {image.shape}, got {out.dtype} {out.shape}")
     w = gaussian_weights(sigma, truncate)
-    img3 = np.ascontiguousarray(image if image.ndim == 3 else image[:, :, None])
-    _smooth_masked(img3, m, use_mask, w, float(scale), out if out.ndim == 3 else out[:, :, None])
+    # float32 images as float64 (exact) with float32 rounding inside: one compiled version
+    as32 = image.dtype == np.float32
+    img3 = np.ascontiguousarray(image if image.ndim == 3 else image[:, :, None], dtype=np.float64)
+    _smooth_masked(img3, m, use_mask, w, float(scale), bool(as32), out if out.ndim == 3 else out[:, :, None])
     return out

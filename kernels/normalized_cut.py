@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from labelgen.kernels.radix import radix_sort_counted
+
 __all__ = ["rag_mean_features", "ncut_labels", "cut_normalized", "relabel_raster", "limit_segments"]
 
 
@@ -60,8 +62,33 @@ def _rag(labels, feat, nseg):
                     keys[nk] = lo * nseg + hi
                     nk += 1
     if nseg > 2048:
-        keys = np.unique(keys[:nk])
-        return count, total, keys // nseg, keys % nseg
+        # the distinct keys in ascending order (an LSD radix sort of the 11-bit digits)
+        npass = 1
+        while npass < 6 and (nseg * nseg - 1) >> (11 * npass) > 0:
+            npass += 1
+        ukeys = np.empty(nk, np.uint64)
+        cnt = np.zeros((npass, 2049), np.int64)
+        for k in range(nk):
+            u = np.uint64(keys[k])
+            ukeys[k] = u
+            for q in range(npass):
+                cnt[q, ((u >> np.uint64(11 * q)) & np.uint64(2047)) + 1] += 1
+        if nk > 0:
+            radix_sort_counted(ukeys, np.int64(nk), np.empty(nk, np.uint64), np.int64(0), np.int64(11),
+                               np.int64(npass), cnt)
+        ne = 0
+        for k in range(nk):
+            ne += 1 if k == 0 or ukeys[k] != ukeys[k - 1] else 0
+        src = np.empty(ne, np.int64)
+        dst = np.empty(ne, np.int64)
+        e = 0
+        for k in range(nk):
+            if k == 0 or ukeys[k] != ukeys[k - 1]:
+                key = np.int64(ukeys[k])
+                src[e] = key // nseg
+                dst[e] = key % nseg
+                e += 1
+        return count, total, src, dst
     # few segments: mark the pairs in a matrix and read it in (lo, hi) order, which is the
     # sorted order of the keys (np.unique would sort every boundary pixel pair)
     adj = np.zeros((nseg, nseg), np.bool_)
@@ -329,7 +356,8 @@ def _tridiag_eigenvector(d, e, lam):
         for i in range(m):
             amax = max(amax, abs(y[i]))
         if not amax > 0.0 or not np.isfinite(amax):
-            y[:] = 1.0
+            for j in range(m):
+                y[j] = 1.0
             amax = 1.0
         nrm = 0.0
         for i in range(m):
@@ -391,8 +419,11 @@ def _ncut_cost(mask, dvec, wmat):
 def _min_ncut(ev, dvec, wmat, num_cuts):
     """Best of ``num_cuts`` evenly spaced thresholds of ``ev`` (Shi & Malik 3.1.3)."""
     m = ev.shape[0]
-    mn = ev.min()
-    mx = ev.max()
+    mn = ev[0]
+    mx = ev[0]
+    for i in range(1, m):
+        mn = min(mn, ev[i])
+        mx = max(mx, ev[i])
     best = np.zeros(m, np.bool_)
     mcut = np.inf
     # np.allclose(mn, mx)
@@ -411,7 +442,8 @@ def _min_ncut(ev, dvec, wmat, num_cuts):
         cost = _ncut_cost(mask, dvec, wmat)
         if cost < mcut:
             mcut = cost
-            best[:] = mask
+            for i in range(m):
+                best[i] = mask[i]
     return best, mcut
 
 
@@ -469,7 +501,9 @@ def _ncut_recursive(n, src, dst, weight, thresh, num_cuts, max_edge):
                     break
         split = False
         if cuttable:
-            dinv = 1.0 / np.sqrt(dvec)
+            dinv = np.empty(m)
+            for i in range(m):
+                dinv[i] = 1.0 / np.sqrt(dvec[i])
             amat = np.empty((m, m))
             for i in range(m):
                 for j in range(m):
@@ -483,7 +517,8 @@ def _ncut_recursive(n, src, dst, weight, thresh, num_cuts, max_edge):
                 if abs(ev[i]) > abs(ev[big]):
                     big = i
             if ev[big] < 0:
-                ev = -ev
+                for i in range(m):
+                    ev[i] = -ev[i]
             mask, mcut = _min_ncut(ev, dvec, wmat, num_cuts)
             if mcut < thresh:
                 split = True
@@ -505,7 +540,9 @@ def _ncut_recursive(n, src, dst, weight, thresh, num_cuts, max_edge):
         for i in range(m):
             local[nodes[i]] = -1
         if not split:
-            lab = nodes.min()
+            lab = nodes[0]
+            for i in range(1, m):
+                lab = min(lab, nodes[i])
             for i in range(m):
                 out[nodes[i]] = lab
     return out
@@ -559,7 +596,10 @@ def ncut_labels(n: int, src, dst, weight, thresh: float = 0.001, num_cuts: int =
 def _relabel(labels, table):
     """``table[labels]`` renumbered 0..k-1 in raster order of first appearance."""
     flat = labels.ravel()
-    newid = np.full(table.max() + 1, -1, np.int64)
+    top = -1
+    for i in range(table.shape[0]):
+        top = max(top, table[i])
+    newid = np.full(top + 1, -1, np.int64)
     out = np.empty(flat.shape[0], np.int64)
     k = 0
     for p in range(flat.shape[0]):

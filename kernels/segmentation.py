@@ -44,6 +44,7 @@ import numpy as np
 from numba import njit
 
 from labelgen.kernels.filters import gaussian_weights
+from labelgen.kernels.radix import radix_sort_counted
 
 __all__ = [
     "gaussian_reflect",
@@ -402,7 +403,7 @@ def _sort_by_value(v, x, n, tmp, cnt):
 
     LSD radix sort of the cost's bit pattern less the smallest one (three 11-bit digits;
     positions < 2**31) when the patterns span less than 2**33 (always, except for float32
-    keys 0 and infinity); a merge sort otherwise. ``tmp``: scratch, ``n`` long; ``cnt``:
+    keys 0 and infinity); a merge sort (:func:`_merge_sort_pairs`) otherwise. ``tmp``: scratch, ``n`` long; ``cnt``:
     (3, 2049).
     """
     bits = x[:n].view(np.uint64)
@@ -412,12 +413,7 @@ def _sort_by_value(v, x, n, tmp, cnt):
         lo = min(lo, bits[t])
         hi = max(hi, bits[t])
     if hi - lo >= np.uint64(1 << 33):
-        o = np.argsort(x[:n], kind="mergesort")
-        vs = v[:n].copy()
-        xs = x[:n].copy()
-        for t in range(n):
-            v[t] = vs[o[t]]
-            x[t] = xs[o[t]]
+        _merge_sort_pairs(x, v, n)
         return
     key = v[0] >> np.uint64(32) << np.uint64(32)
     for q in range(3):
@@ -430,7 +426,7 @@ def _sort_by_value(v, x, n, tmp, cnt):
         cnt[0, (d & dmask) + 1] += 1
         cnt[1, ((d >> np.uint64(11)) & dmask) + 1] += 1
         cnt[2, (d >> np.uint64(22)) + 1] += 1
-    _radix_counted(v, n, tmp, 31, 11, 3, cnt)
+    radix_sort_counted(v, n, tmp, np.int64(31), np.int64(11), np.int64(3), cnt)
     low31 = np.uint64(0x7FFFFFFF)
     for t in range(n):
         bits[t] = (v[t] >> np.uint64(31)) + lo
@@ -438,30 +434,37 @@ def _sort_by_value(v, x, n, tmp, cnt):
 
 
 @njit(cache=True)
-def _radix_counted(v, n, tmp, first_bit, dbits, npass, cnt):
-    """Stable LSD radix sort of ``v[:n]`` by ``npass`` digits of ``dbits`` bits from bit
-    ``first_bit`` up, with ``cnt[q, d + 1]`` the number of values whose digit q is d (the
-    caller counts; overwritten). A digit every value shares is skipped; ``tmp``: scratch,
-    ``n`` long."""
-    nb = 1 << dbits
-    mask = np.uint64(nb - 1)
-    src = v
-    dst = tmp
-    for q in range(npass):
-        sh = np.uint64(first_bit + dbits * q)
-        if cnt[q, ((src[0] >> sh) & mask) + 1] == n:
-            continue
-        for d in range(nb):
-            cnt[q, d + 1] += cnt[q, d]
+def _merge_sort_pairs(x, v, n):
+    """Stable bottom-up merge sort of ``x[:n]`` (float64, no NaN) carrying ``v[:n]``."""
+    xa = x
+    va = v
+    xb = np.empty(n)
+    vb = np.empty(n, np.uint64)
+    width = 1
+    moved = False  # the values are in xb, vb
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i = lo
+            j = mid
+            for t in range(lo, hi):
+                if j >= hi or (i < mid and xa[i] <= xa[j]):
+                    xb[t] = xa[i]
+                    vb[t] = va[i]
+                    i += 1
+                else:
+                    xb[t] = xa[j]
+                    vb[t] = va[j]
+                    j += 1
+        xa, xb = xb, xa
+        va, vb = vb, va
+        width *= 2
+        moved = not moved
+    if moved:
         for t in range(n):
-            d = (src[t] >> sh) & mask
-            u = cnt[q, d]
-            cnt[q, d] = u + 1
-            dst[u] = src[t]
-        src, dst = dst, src
-    if src is not v:
-        for t in range(n):
-            v[t] = src[t]
+            x[t] = xa[t]
+            v[t] = va[t]
 
 
 @njit(cache=True)
@@ -497,7 +500,9 @@ def _felzenszwalb_buckets(h, w, costp, grouped, start, largest, scale, min_size,
     npix = h * w
     offset = np.array([1, w, w + 1, 1 - w], np.int64)
     # 32-bit parents and sizes (fewer cache misses; callers keep 4 npix < 2**31)
-    parent = np.arange(npix).astype(np.int32)
+    parent = np.empty(npix, np.int32)
+    for i in range(npix):
+        parent[i] = i
     size = np.ones(npix, np.int32)
     # each component's threshold float32(internal difference + scale / size), kept up to date
     thr = np.full(npix, np.float32(0.0 + scale / np.int32(1)), np.float32)
@@ -551,7 +556,7 @@ def _felzenszwalb_buckets(h, w, costp, grouped, start, largest, scale, min_size,
                     j -= 1
                 surv[j + 1] = v
         else:
-            _radix_counted(surv, k, tmp, 32, dbits, 2, cnt)
+            radix_sort_counted(surv, np.int64(k), tmp, np.int64(32), dbits, np.int64(2), cnt)
         i = 0
         while i < k:
             key = surv[i] >> np.uint64(32)
