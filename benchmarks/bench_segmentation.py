@@ -7,7 +7,8 @@ Both run in this process on the same 512x512 views (the shipped Taskonomy view w
 with the Taskonomy defaults. Each figure is the best of ``--repeat`` runs (the Numba
 kernels are compiled before timing). The reference includes its own 2.5D feature
 construction, as ours does. Prints seconds per view, the speed-up and the adjusted Rand
-index between the two results.
+index between the two results. Then the Felzenszwalb merge alone, the bucketed fast path
+against the plain loop over the stably sorted edges, on the same views.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import segmentation_reference as ref  # noqa: E402
-from test_segmentation import REF, VIEW, ari, planes_25d, textured_rgb  # noqa: E402
+from conftest import _shared_reference  # noqa: E402
+from test_segmentation import VIEW, ari, planes_25d, textured_rgb  # noqa: E402
 
 from labelgen.images import read_png  # noqa: E402
 from labelgen.labels import segmentation as labseg  # noqa: E402
@@ -42,6 +44,8 @@ def best_of(fn, repeat):
 
 def views(size):
     out = []
+    REF = _shared_reference() / "taskonomy"
+    REF = REF if REF.is_dir() else None
     if REF is not None and all((REF / f"{VIEW}{d}.png").is_file()
                                for d in ("rgb", "depth_zbuffer", "normal", "edge_occlusion")):
         out.append(("taskonomy point_202_view_5",
@@ -86,6 +90,21 @@ def main(argv=None):
             print(f"{name:28s} {label:17s} {t_ours:8.3f} {t_ref:10.3f} {t_ref / t_ours:8.1f}x "
                   f"{ari(ours, theirs):7.4f} {int(ours.max()) + 1:4d}/{len(np.unique(theirs)):<4d}")
     print(f"geometric mean speed-up: {np.exp(np.mean(np.log(ratios))):.1f}x")
+
+    # the Felzenszwalb merge alone: bucketed fast path against the plain loop over the
+    # stably sorted edges (np.argsort kind="stable"), same process, same images
+    from labelgen.kernels import segmentation as kseg
+
+    print(f"{'view':28s} {'felzenszwalb':17s} {'fast s':>8s} {'plain s':>10s} {'speed-up':>9s} {'same':>7s}")
+    for name, src in data:
+        feat = np.ascontiguousarray(labseg.features_25d(src["depth_zbuffer"], src["normal"],
+                                                        src["edge_occlusion"], p25))
+        for label, img, min_size in [("2d (rgb, sigma 3)", kseg.gaussian_reflect(src["rgb"][:, :, :3] / 255.0, 3.0), 20),
+                                     ("25d (features)", feat, 200)]:
+            t_fast, fast = best_of(lambda: kseg._felzenszwalb_fast(img, 200 / 255.0, min_size), args.repeat)
+            t_plain, plain = best_of(lambda: kseg._felzenszwalb_plain(img, 200 / 255.0, min_size), args.repeat)
+            same = fast[1] == plain[1] and np.array_equal(fast[0], plain[0])
+            print(f"{name:28s} {label:17s} {t_fast:8.3f} {t_plain:10.3f} {t_plain / t_fast:8.1f}x {str(same):>7s}")
 
 
 if __name__ == "__main__":
