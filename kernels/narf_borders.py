@@ -304,10 +304,10 @@ def _border_scores(ri, ok, maxd2, radius, edges_only=False):
                 continue
             if edges_only and radius <= x < w - radius and radius <= y < h - radius:
                 continue
-            sc[0, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, -1, 0, radius)
-            sc[1, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, 1, 0, radius)
-            sc[2, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, 0, -1, radius)
-            sc[3, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, 0, 1, radius)
+            for k in range(4):  # one inlined copy of the score, not four
+                ox = (-1, 1, 0, 0)[k]
+                oy = (0, 0, -1, 1)[k]
+                sc[k, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, ox, oy, radius)
     return sc
 
 
