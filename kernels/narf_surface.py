@@ -221,17 +221,15 @@ def _surface_changes_rows(ri, b, normal, bdir, bhas, radius, variant, need, min_
     work = np.empty((5, 3, 3), np.float32)
     for y in range(radius, h - radius):
         base = y * w + radius
-        # the span of the row's pixels that need a score (the others are not accumulated)
-        lo = nx
-        hi = -1
+        todo = False
         for t in range(nx):
             i = base + t
             if need[i] and not (traits[i] & _SHADOW_OR_VEIL):
-                lo = min(lo, t)
-                hi = t
-        if hi < 0:
+                todo = True
+                break
+        if not todo:
             continue
-        for t in range(lo, hi + 1):
+        for t in range(nx):
             cnt[t] = 0
             m0[t] = m1[t] = m2[t] = _Z
             c00[t] = c01[t] = c02[t] = c11[t] = c12[t] = c22[t] = _Z
@@ -247,7 +245,7 @@ def _surface_changes_rows(ri, b, normal, bdir, bhas, radius, variant, need, min_
                 qy = nya[j0:j0 + nx]
                 qz = nza[j0:j0 + nx]
                 op = open_[bi]
-                for t in range(lo, hi + 1):
+                for t in range(nx):
                     if step == 1:
                         go = qa[t]
                         op[t] = not qs[t]
@@ -278,7 +276,7 @@ def _surface_changes_rows(ri, b, normal, bdir, bhas, radius, variant, need, min_
                     m0[t] = v0 if go else m0[t]
                     m1[t] = v1 if go else m1[t]
                     m2[t] = v2 if go else m2[t]
-        for t in range(lo, hi + 1):
+        for t in range(nx):
             i = base + t
             if not need[i] or traits[i] & _SHADOW_OR_VEIL:
                 continue
