@@ -8,7 +8,7 @@ PCL 1.13's recursive mode crashes) against our non-recursive run on the same inp
 agreement between the two.
 
     python benchmarks/bench_narf.py [--reps 3] [--support-size 0.3] [--pcl /path/to/narf_time]
-                                    [--against GIT_REV] [--views OUT_DIR]
+                                    [--against GIT_REV] [--views OUT_DIR] [--compile]
 
 ``--against REV`` also times the NARF kernels (``kernels/narf*.py``) as they were at git
 revision REV (loaded from a temporary copy, compiled there), alternating runs of the two in
@@ -19,6 +19,11 @@ this process, per stage, and checks that both give the same bits.
 ``labelgen render sample_meshes/apartment.glb --cameras sample_meshes/apartment_cameras.json
 --out OUT_DIR --tasks depth_zbuffer``): ms per view, and with ``--against`` the mean per stage
 of both revisions over those views and whether every view gives the same bits.
+
+``--compile`` measures the compilation of the NARF kernels: a fresh Python process with an
+empty Numba cache computes the interest image of a small scene that takes every path, and
+prints the CPU seconds of each kernel's compilation (nested ones indented, their time
+included in their caller's) and the total; with ``--against REV``, also for that revision.
 """
 from __future__ import annotations
 
@@ -171,6 +176,55 @@ def against(rev, views, support, reps):
         print(f"  {k:55s} {b0 * 1e3:10.1f} {b1 * 1e3:10.1f} {b0 / max(b1, 1e-9):8.2f}")
 
 
+#: run in a fresh process (``python -c``, argv: [folder to put on sys.path or "", module]):
+#: CPU seconds of each Numba compilation of the first interest image of a small scene
+_COMPILE_PROBE = r"""
+import importlib, os, shutil, sys, tempfile, time
+cache = tempfile.mkdtemp(prefix="narf-compile-")
+os.environ["NUMBA_CACHE_DIR"] = cache
+import numpy as np
+import numba.core.event as ev
+log, started, depth = [], {}, [0]
+class Recorder(ev.Listener):
+    def on_start(self, e):
+        started[id(e.data["dispatcher"]), str(e.data["args"])] = (time.process_time(), depth[0])
+        depth[0] += 1
+    def on_end(self, e):
+        depth[0] -= 1
+        c, d = started.pop((id(e.data["dispatcher"]), str(e.data["args"])))
+        f = e.data["dispatcher"].py_func
+        log.append((d, time.process_time() - c, f.__module__, f.__qualname__))
+ev.register("numba:compile", Recorder())
+if sys.argv[1]:
+    sys.path.insert(0, sys.argv[1])
+narf = importlib.import_module(sys.argv[2])
+ys, xs = np.mgrid[0:72, 0:96]
+d = (0.25 + 0.004 * xs + 0.002 * ys).astype(np.float32)  # close: windows wider than 62 pixels
+d[20:40, 30:55] = 0.2
+d[50:60, 10:30] = 2.0
+t = time.process_time()
+narf.interest_image(d, 70.0)
+total = time.process_time() - t
+pkg = sys.argv[2].rsplit(".", 1)[0]
+for d, c, mod, name in log:
+    if mod.startswith(pkg) and c >= 0.05:
+        print(f"  {'  ' * d}{mod.rsplit('.', 1)[-1] + '.' + name:50s} {c:6.1f}")
+print(f"  first interest image, all compilations: {total:.1f} CPU s")
+shutil.rmtree(cache, ignore_errors=True)
+"""
+
+
+def compile_profile(label, path, module):
+    """Print the compile CPU seconds per kernel of ``module`` (importable from ``path``) with an
+    empty Numba cache, in a fresh process."""
+    print(f"\ncompilation with an empty Numba cache, {label} (CPU s; nested kernels indented, "
+          "included in their caller's):")
+    env = dict(os.environ, NUMBA_NUM_THREADS="1")
+    res = subprocess.run([sys.executable, "-c", _COMPILE_PROBE, path, module], env=env,
+                         capture_output=True, text=True)
+    print(res.stdout.rstrip() or res.stderr.strip().splitlines()[-1])
+
+
 def time_views(views, support, reps):
     """ms per view (best of ``reps``) of the interest image of each view, and the mean."""
     print(f"\n{len(views)} rendered view(s), best of {reps} each:")
@@ -191,7 +245,16 @@ def main():
     ap.add_argument("--against", metavar="GIT_REV", help="also time the NARF kernels (kernels/narf*.py) of this git revision")
     ap.add_argument("--views", metavar="OUT_DIR", type=Path,
                     help="also time the views of this labelgen render output folder (depth_zbuffer + point_info)")
+    ap.add_argument("--compile", action="store_true",
+                    help="only measure the compilation of the NARF kernels (empty Numba cache, fresh process)")
     args = ap.parse_args()
+    if args.compile:
+        if args.against:
+            tmp = Path(tempfile.gettempdir()) / "labelgen-bench-narf"
+            old = load_revision(args.against, tmp)
+            compile_profile(args.against, str(tmp), old.__name__)
+        compile_profile("this tree", "", "labelgen.kernels.narf")
+        return
     views = load_views(args.views) if args.views else None
 
     depth, focal, name = load_view()

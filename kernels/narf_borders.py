@@ -48,10 +48,7 @@ def _local_surfaces(ri, radius, variant, need, fit_only, known_maxd2, edges_only
     block = (2 * radius + 1) ** 2
     dist = np.empty(block, np.float32)
     nbr = np.empty(block, np.int64)
-    cov = np.empty((3, 3), np.float32)
-    evecs = np.empty((3, 3), np.float32)
-    evals = np.empty(3, np.float32)
-    work = np.empty((3, 3, 3), np.float32)
+    work = np.empty((5, 3, 3), np.float32)
     stack = np.empty(64, np.int64)
     top = np.empty(block, np.float32)
     sd = np.empty(block, np.float32)
@@ -177,9 +174,7 @@ def _local_surfaces(ri, radius, variant, need, fit_only, known_maxd2, edges_only
                 m0 += d0 * alpha
                 m1 += d1 * alpha
                 m2 += d2 * alpha
-            _eigen33_of(c00, c01, c02, c11, c12, c22, cov, evecs, evals, variant,
-                        work)
-            n0, n1, n2 = evecs[0, 0], evecs[1, 0], evecs[2, 0]
+            _, _, _, _, n0, n1, n2 = _eigen33_of(c00, c01, c02, c11, c12, c22, variant, work)
             v = _normalized(_Z - px, _Z - py, _Z - pz)
             if _dot(n0, n1, n2, v[0], v[1], v[2]) < _Z:
                 n0, n1, n2 = n0 * f32(-1.0), n1 * f32(-1.0), n2 * f32(-1.0)
@@ -309,10 +304,10 @@ def _border_scores(ri, ok, maxd2, radius, edges_only=False):
                 continue
             if edges_only and radius <= x < w - radius and radius <= y < h - radius:
                 continue
-            sc[0, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, -1, 0, radius)
-            sc[1, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, 1, 0, radius)
-            sc[2, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, 0, -1, radius)
-            sc[3, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, 0, 1, radius)
+            for k in range(4):  # one inlined copy of the score, not four
+                ox = (-1, 1, 0, 0)[k]
+                oy = (0, 0, -1, 1)[k]
+                sc[k, i] = _distance_change_score(pts, rng, w, h, maxd2[i], x, y, ox, oy, radius)
     return sc
 
 

@@ -53,9 +53,10 @@ _CELL_NEG = np.array([-math.sin(math.radians(10 * k)) for k in range(1, 9)], np.
 _CELL_EDGES = np.sort(np.concatenate([_CELL_POS, _CELL_NEG, [-1.0, 0.0, 1.0]]))
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _direction_cell(r0):
-    """Histogram cell of a normalised first coordinate, as PCL computes it (float32)."""
+    """Histogram cell of a normalised first coordinate, as PCL computes it (float32). A call,
+    not inlined: the vote kernels only need it near a cell threshold."""
     deg90 = f32(90.0) * _DEG2RAD
     deg180 = f32(180.0) * _DEG2RAD
     fhist = f32(HISTOGRAM_SIZE)

@@ -108,7 +108,7 @@ def _compute_roots2(b, c, roots):
     roots[1] = _HALF * (b - sd)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _compute_roots(m, roots):
     """``pcl::computeRoots``: eigenvalues of a symmetric 3x3 matrix, ascending."""
     m00, m01, m02 = m[0, 0], m[0, 1], m[0, 2]
@@ -148,7 +148,7 @@ def _compute_roots(m, roots):
         _compute_roots2(c2, c1, roots)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _largest_cross(t, out, col):
     """Row cross product of largest norm of ``t`` (a matrix minus an eigenvalue), normalised
     into ``out[:, col]``; returns its squared norm (PCL 1.7/1.8 ``eigen33`` helper)."""
@@ -196,6 +196,29 @@ def eigen33(mat, evecs, evals, variant=0, work=None):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _shifted(sm, tmp, lam):
+    """``tmp = sm - lam I`` (element loops: a slice assignment would compile Numba's shape
+    error formatter into every kernel that inlines the solver)."""
+    for i in range(3):
+        for j in range(3):
+            tmp[i, j] = sm[i, j]
+        tmp[i, i] -= lam
+
+
+@njit(cache=True, error_model="numpy")
+def _complete_basis(evecs, min_el, mid_el):
+    """Columns ``min_el`` then ``mid_el`` of ``evecs`` replaced by the normalised cross
+    product of the other two (PCL's re-orthogonalisation; a call, not inlined, to keep the
+    solver's compilation short)."""
+    for el in (min_el, mid_el):
+        a = (el + 1) % 3
+        b = (el + 2) % 3
+        c = _cross(evecs[0, a], evecs[1, a], evecs[2, a], evecs[0, b], evecs[1, b], evecs[2, b])
+        c = _normalized(c[0], c[1], c[2])
+        evecs[0, el], evecs[1, el], evecs[2, el] = c
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _eigen33(mat, evecs, evals, variant, work):
     """:func:`eigen33` with a mandatory scratch array, inlined into the hot loops."""
     scale = _Z
@@ -217,19 +240,15 @@ def _eigen33(mat, evecs, evals, variant, work):
             for j in range(3):
                 evecs[i, j] = _ONE if i == j else _Z
     elif (evals[1] - evals[0]) <= _FLT_EPS:
-        tmp[:] = sm
-        for i in range(3):
-            tmp[i, i] -= evals[2]
-        _largest_cross(tmp, evecs, 2)
+        _shifted(sm, tmp, evals[2])
+        _largest_cross(tmp, evecs, np.int64(2))
         u = _unit_orthogonal(evecs[0, 2], evecs[1, 2], evecs[2, 2])
         evecs[0, 1], evecs[1, 1], evecs[2, 1] = u
         c = _cross(u[0], u[1], u[2], evecs[0, 2], evecs[1, 2], evecs[2, 2])
         evecs[0, 0], evecs[1, 0], evecs[2, 0] = c
     elif (evals[2] - evals[1]) <= _FLT_EPS:
-        tmp[:] = sm
-        for i in range(3):
-            tmp[i, i] -= evals[0]
-        _largest_cross(tmp, evecs, 0)
+        _shifted(sm, tmp, evals[0])
+        _largest_cross(tmp, evecs, np.int64(0))
         u = _unit_orthogonal(evecs[0, 0], evecs[1, 0], evecs[2, 0])
         evecs[0, 1], evecs[1, 1], evecs[2, 1] = u
         c = _cross(evecs[0, 0], evecs[1, 0], evecs[2, 0], u[0], u[1], u[2])
@@ -237,10 +256,8 @@ def _eigen33(mat, evecs, evals, variant, work):
     elif variant == 1:
         lens = work[2, 0]
         for c in range(3):
-            tmp[:] = sm
-            for i in range(3):
-                tmp[i, i] -= evals[c]
-            k, l1, l2, l3 = _largest_cross(tmp, evecs, c)
+            _shifted(sm, tmp, evals[c])
+            k, l1, l2, l3 = _largest_cross(tmp, evecs, np.int64(c))
             lens[c] = math.sqrt(l1 if k == 1 else (l2 if k == 2 else l3))
         min_el = 0
         max_el = 0
@@ -249,45 +266,27 @@ def _eigen33(mat, evecs, evals, variant, work):
                 min_el = c
             if not (lens[c] < lens[max_el]):
                 max_el = c
-        mid_el = 3 - min_el - max_el
-        for el in (min_el, mid_el):
-            a = (el + 1) % 3
-            b = (el + 2) % 3
-            c3 = _cross(evecs[0, a], evecs[1, a], evecs[2, a], evecs[0, b], evecs[1, b], evecs[2, b])
-            c3 = _normalized(c3[0], c3[1], c3[2])
-            evecs[0, el], evecs[1, el], evecs[2, el] = c3
+        _complete_basis(evecs, np.int64(min_el), np.int64(3 - min_el - max_el))
     else:
         mmax = work[2, 0]
-        tmp[:] = sm
-        for i in range(3):
-            tmp[i, i] -= evals[2]
-        k, l1, l2, l3 = _largest_cross(tmp, evecs, 2)
+        _shifted(sm, tmp, evals[2])
+        k, l1, l2, l3 = _largest_cross(tmp, evecs, np.int64(2))
         mmax[2] = l1 if k == 1 else (l2 if k == 2 else l3)
         min_el = 2
         max_el = 2
-        tmp[:] = sm
-        for i in range(3):
-            tmp[i, i] -= evals[1]
-        k, l1, l2, l3 = _largest_cross(tmp, evecs, 1)
+        _shifted(sm, tmp, evals[1])
+        k, l1, l2, l3 = _largest_cross(tmp, evecs, np.int64(1))
         ln = l1 if k == 1 else (l2 if k == 2 else l3)
         mmax[1] = ln
         min_el = 1 if ln <= mmax[min_el] else min_el
         max_el = 1 if ln > mmax[max_el] else max_el
-        tmp[:] = sm
-        for i in range(3):
-            tmp[i, i] -= evals[0]
-        k, l1, l2, l3 = _largest_cross(tmp, evecs, 0)
+        _shifted(sm, tmp, evals[0])
+        k, l1, l2, l3 = _largest_cross(tmp, evecs, np.int64(0))
         mmax[0] = l1 if k == 1 else (l2 if k == 2 else l3)
         # PCL 1.7/1.8 compares len3 here whatever row pair was chosen (kept on purpose)
         min_el = 0 if l3 <= mmax[min_el] else min_el
         max_el = 0 if l3 > mmax[max_el] else max_el
-        mid_el = 3 - min_el - max_el
-        for el in (min_el, mid_el):
-            a = (el + 1) % 3
-            b = (el + 2) % 3
-            c = _cross(evecs[0, a], evecs[1, a], evecs[2, a], evecs[0, b], evecs[1, b], evecs[2, b])
-            c = _normalized(c[0], c[1], c[2])
-            evecs[0, el], evecs[1, el], evecs[2, el] = c
+        _complete_basis(evecs, np.int64(min_el), np.int64(3 - min_el - max_el))
     for i in range(3):
         evals[i] *= scale
 
@@ -452,10 +451,17 @@ def _insert_smallest(v, m, k, top):
     return m + 1 if m < k else m
 
 
-@njit(cache=True, inline="always", error_model="numpy")
-def _eigen33_of(c00, c01, c02, c11, c12, c22, cov, evecs, evals, variant, work):
-    """:func:`_eigen33` of the symmetric 3x3 matrix with upper triangle ``c00 ... c22``
-    (written into the scratch ``cov``)."""
+@njit(cache=True, error_model="numpy")
+def _eigen33_of(c00, c01, c02, c11, c12, c22, variant, work):
+    """:func:`_eigen33` of the symmetric 3x3 matrix with upper triangle ``c00 ... c22``:
+    (largest eigenvalue, its eigenvector, the eigenvector of the smallest eigenvalue).
+
+    ``work``: float32 (5, 3, 3) scratch. Not inlined: the solver is compiled once for the
+    plane fits and both surface-change kernels (each inlined copy cost about 15 CPU s of
+    compilation), at the price of a call per solve."""
+    cov = work[3]
+    evecs = work[4]
+    evals = work[2, 1]
     cov[0, 0] = c00
     cov[0, 1] = cov[1, 0] = c01
     cov[0, 2] = cov[2, 0] = c02
@@ -463,6 +469,7 @@ def _eigen33_of(c00, c01, c02, c11, c12, c22, cov, evecs, evals, variant, work):
     cov[1, 2] = cov[2, 1] = c12
     cov[2, 2] = c22
     _eigen33(cov, evecs, evals, variant, work)
+    return (evals[2], evecs[0, 2], evecs[1, 2], evecs[2, 2], evecs[0, 0], evecs[1, 0], evecs[2, 0])
 
 
 @njit(cache=True, inline="always", error_model="numpy")

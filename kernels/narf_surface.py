@@ -113,11 +113,8 @@ def _surface_changes(ri, b, normal, bdir, bhas, radius, variant, need, min_score
     n = w * h
     score = np.zeros(n, np.float32)
     direc = np.zeros((n, 3), np.float32)
-    cov = np.empty((3, 3), np.float32)
-    evecs = np.empty((3, 3), np.float32)
-    evals = np.empty(3, np.float32)
     beams = np.zeros(9, np.bool_)
-    work = np.empty((3, 3, 3), np.float32)
+    work = np.empty((5, 3, 3), np.float32)
     for y in range(h):
         for x in range(w):
             i = y * w + x
@@ -174,13 +171,12 @@ def _surface_changes(ri, b, normal, bdir, bhas, radius, variant, need, min_score
                 continue
             if np.float64(c00) + np.float64(c11) + np.float64(c22) < cutoff:
                 continue
-            _eigen33_of(c00, c01, c02, c11, c12, c22, cov, evecs, evals, variant,
-                        work)
-            mag = math.sqrt(evals[2])
+            lam, e0, e1, e2, _, _, _ = _eigen33_of(c00, c01, c02, c11, c12, c22, variant, work)
+            mag = math.sqrt(lam)
             if not np.isfinite(mag):
                 continue
             score[i] = mag
-            direc[i, 0], direc[i, 1], direc[i, 2] = evecs[0, 2], evecs[1, 2], evecs[2, 2]
+            direc[i, 0], direc[i, 1], direc[i, 2] = e0, e1, e2
     return score, direc
 
 
@@ -222,10 +218,7 @@ def _surface_changes_rows(ri, b, normal, bdir, bhas, radius, variant, need, min_
     c12 = np.empty(nx, np.float32)
     c22 = np.empty(nx, np.float32)
     open_ = np.empty((9, nx), np.bool_)
-    cov = np.empty((3, 3), np.float32)
-    evecs = np.empty((3, 3), np.float32)
-    evals = np.empty(3, np.float32)
-    work = np.empty((3, 3, 3), np.float32)
+    work = np.empty((5, 3, 3), np.float32)
     for y in range(radius, h - radius):
         base = y * w + radius
         todo = False
@@ -295,11 +288,10 @@ def _surface_changes_rows(ri, b, normal, bdir, bhas, radius, variant, need, min_
                 continue
             if np.float64(c00[t]) + np.float64(c11[t]) + np.float64(c22[t]) < cutoff:
                 continue
-            _eigen33_of(c00[t], c01[t], c02[t], c11[t], c12[t], c22[t], cov, evecs, evals, variant,
-                        work)
-            mag = math.sqrt(evals[2])
+            lam, e0, e1, e2, _, _, _ = _eigen33_of(c00[t], c01[t], c02[t], c11[t], c12[t], c22[t], variant, work)
+            mag = math.sqrt(lam)
             if not np.isfinite(mag):
                 continue
             score[i] = mag
-            direc[i, 0], direc[i, 1], direc[i, 2] = evecs[0, 2], evecs[1, 2], evecs[2, 2]
+            direc[i, 0], direc[i, 1], direc[i, 2] = e0, e1, e2
     return score, direc

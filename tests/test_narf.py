@@ -381,7 +381,7 @@ def test_neighbour_distances_and_border_scores_equal_plain_loops():
 
 def test_surface_changes_by_rows_equal_plain_loop():
     # row-wise streaming covariance of the normals against the per-pixel loop: every score
-    # (min_score 0) and the vote threshold, all pixels and a random half
+    # (min_score 0) and the vote threshold, all pixels, a random half and a sparse set
     for depth, f in _speed_scenes():
         for im in narf.scale_space(narf.planar_range_image(depth, f)):
             b = narf_borders.classify_borders(im, 0, narf_borders.lap_clock(None))
@@ -390,9 +390,31 @@ def test_surface_changes_by_rows_equal_plain_loop():
             fit = narf_borders._obstacle_or(everything, b.traits)
             _, _, normal, mean = narf_borders._local_surfaces(im, 2, 0, fit, True, b.maxd2)
             bdir, bhas = narf_surface._border_directions(im, b, normal, mean, 2, F32(0.8))
-            for need in (everything, np.random.default_rng(n).random(n) < 0.5):
+            sparse = np.random.default_rng(n).random(n) < 0.02  # short spans per row
+            for need in (everything, np.random.default_rng(n).random(n) < 0.5, sparse):
                 for min_score in (F32(0), F32(0.2)):
                     args = (im, b, normal, bdir, bhas, 2, 0, need, min_score)
                     s0, d0 = narf_surface._surface_changes(*args)
                     s1, d1 = narf_surface._surface_changes_rows(*args)
                     assert s0.tobytes() == s1.tobytes() and d0.tobytes() == d1.tobytes()
+
+
+def test_plane_fits_ranked_equal_insertion_sort():
+    # neighbours ordered by counting ranks (std::sort emulation on ties) against the insertion
+    # sort: every pixel, a random subset and the pipeline's reuse of the first pass's
+    # distances; scenes with ties (quantised depth) and holes
+    fitted = 0
+    for depth, f in _speed_scenes():
+        for im in narf.scale_space(narf.planar_range_image(depth, f)):
+            n = im.width * im.height
+            none = np.zeros(n, np.bool_)
+            _, maxd2, _, _ = narf_borders._local_surfaces(im, 2, 0, none, False, np.zeros(0, np.float32))
+            for need in (np.ones(n, np.bool_), np.random.default_rng(n).random(n) < 0.3):
+                for fit_only in (False, True):
+                    args = (im, 2, 0, need, fit_only, maxd2, False)
+                    plain = narf_borders._local_surfaces(*args, False)
+                    fast = narf_borders._local_surfaces(*args, True)
+                    for a, b in zip(plain, fast):
+                        assert a.tobytes() == b.tobytes()
+                    fitted += np.count_nonzero(fast[2][:, 2])
+    assert fitted > 10000
