@@ -10,6 +10,14 @@ from .meshes import Mesh
 
 LOS_TOLERANCE = 0.001  # metres: a hit closer than this before the point does not occlude it
 
+_BUILT = [False]  # a scene was made in this process (its queries start Open3D's TBB threads)
+
+
+def scenes_built() -> bool:
+    """True once a :class:`RaycastScene` has been made in this process (after that, worker
+    processes are not forked from it: see :func:`labelgen.runner._fork_is_safe`)."""
+    return _BUILT[0]
+
 
 class RaycastScene:
     """The mesh's triangles in an Open3D ``RaycastingScene``.
@@ -23,6 +31,7 @@ class RaycastScene:
     def __init__(self, mesh: Mesh, threads: int = 0):
         import open3d as o3d
 
+        _BUILT[0] = True
         self._o3d = o3d
         self.mesh = mesh
         self.threads = int(threads)
