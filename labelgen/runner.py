@@ -311,6 +311,9 @@ def _spawn_pool(extra, mesh, backend, threads, cache, semantic):
 
 def _fork_pool(extra, mesh, backend, threads, ready):
     """``extra`` worker processes forked from this one now (only when :func:`_fork_is_safe`)."""
+    from .raycast import import_open3d
+
+    import_open3d()  # once, here, for all (importing starts no thread)
     return _start(ProcessPoolExecutor(extra, mp_context=multiprocessing.get_context("fork"),
                                       initializer=_init_forked_worker,
                                       initargs=(mesh, backend, threads, ready, os.getpid())), extra)
