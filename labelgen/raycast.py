@@ -69,7 +69,7 @@ def import_open3d():
 
 def scenes_built() -> bool:
     """True once a :class:`RaycastScene` has been made in this process (after that, worker
-    processes are not forked from it: see :func:`labelgen.runner._fork_is_safe`)."""
+    processes are not forked from it: see :func:`labelgen.runtime.fork_is_safe`)."""
     return _BUILT[0]
 
 

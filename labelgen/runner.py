@@ -32,7 +32,7 @@ from .meshes import Mesh, load_mesh
 from .panorama import check_unique_points, split_tasks
 from .pipeline import LazySources, compute_view, plan, resolve_params
 from .rendering import make_renderer
-from .runtime import configure
+from .runtime import configure, fork_is_safe
 
 log = logging.getLogger("labelgen")
 
@@ -136,6 +136,8 @@ def _init_render_worker(mesh_path, backend, threads, cache=True, up_axis=None, s
     """Set up a spawned worker: load the mesh (and semantic mesh) and build its renderer."""
     from .labels.surface_ids import attach_semantic_mesh
 
+    if not logging.getLogger().handlers:  # a fresh interpreter: warnings in the command line's form
+        logging.basicConfig(format="labelgen: %(message)s", level=logging.WARNING)
     configure()
     _set_worker_threads(threads)
     mesh_cache.configure(enabled=cache)
@@ -150,7 +152,7 @@ def _init_forked_worker(mesh, backend, threads, ready=None, parent=None):
     results) already; it builds its own renderer, then waits for ``ready`` (set once the
     caller has warmed up the kernels of a cold cache) or for the caller to end."""
     global _WRITERS
-    _WRITERS = None  # a pool of the caller has no threads here (none was running: see _fork_is_safe)
+    _WRITERS = None  # a pool of the caller has no threads here (none ran: see runtime.fork_is_safe)
     _set_worker_threads(threads)
     _WORKER["renderer"] = make_renderer(mesh, backend, threads=threads)
     while ready is not None and not ready.wait(1.0):
@@ -163,31 +165,6 @@ def _set_worker_threads(threads):
 
     # this worker's share of the cores for Numba's parallel kernels too (no oversubscription)
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-
-
-def _fork_is_safe() -> bool:
-    """True when worker processes can be forked from this process.
-
-    A forked worker starts in milliseconds with this process's imports, mesh and per-mesh
-    results, where a spawned one spends seconds importing and loading (about 5 CPU s on
-    the sample apartment). It is safe only while no thread pool of a native library exists
-    here: Numba's threading layer (OpenMP is not fork-safe; Numba's OpenMP layer stops a
-    forked child that runs a parallel kernel once the parent has started it), Open3D's TBB
-    threads (started by a ray-casting scene) and other Python threads. The command line
-    starts its workers before any of these; a process that has used them spawns its workers.
-    """
-    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
-        return False
-    import numba
-
-    try:
-        numba.threading_layer()
-        return False  # Numba's threading layer has started
-    except ValueError:  # not started
-        pass
-    from .raycast import scenes_built
-
-    return not scenes_built()
 
 
 def _render_and_write(renderer, camera, tasks, params, out) -> Summary:
@@ -257,17 +234,17 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
     threads = max(1, (os.cpu_count() or 1) // workers)
     extra = min(workers, len(cameras)) - 1
     # this process renders too. The other processes are forked from this one when that is safe
-    # (see _fork_is_safe; the command line's case), after the per-mesh results are prepared, so
+    # (see runtime.fork_is_safe; the command line's case), after the per-mesh results are prepared, so
     # they start with them; otherwise they are spawned first and load the mesh and build their
     # scene while this one prepares. Either way this process then builds its scene (and warms up
     # the kernels of a cold cache) while they build theirs. The progress bar (a thread) comes last.
     pool = ready = None
     try:
-        if not _fork_is_safe():
+        if not fork_is_safe():
             pool = _spawn_pool(extra, mesh_obj, backend, threads, cache, sem)
         if cache:
             mesh_cache.prepare(mesh_obj, tasks, params)
-        if pool is None and _fork_is_safe():
+        if pool is None and fork_is_safe():
             ready = multiprocessing.get_context("fork").Event() if warm is not None else None
             pool = _fork_pool(extra, mesh_obj, backend, threads, ready)
         elif pool is None:  # preparing started a thread pool here
@@ -310,7 +287,7 @@ def _spawn_pool(extra, mesh, backend, threads, cache, semantic):
 
 
 def _fork_pool(extra, mesh, backend, threads, ready):
-    """``extra`` worker processes forked from this one now (only when :func:`_fork_is_safe`)."""
+    """``extra`` worker processes forked from this one now (only when :func:`.runtime.fork_is_safe`)."""
     from .raycast import import_open3d
 
     import_open3d()  # once, here, for all (importing starts no thread)

@@ -105,27 +105,25 @@ def test_fork_is_safe_only_before_thread_pools_start():
     kernel) or an Open3D scene has started threads, nor while another Python thread runs."""
     code = """
 import threading
-from labelgen import runner
+from labelgen import runtime
 from labelgen.meshes import load_mesh
 from labelgen.rendering import make_renderer
 mesh = load_mesh(%r)
-print(runner._fork_is_safe())
+print(runtime.fork_is_safe())
 t = threading.Thread(target=threading.Event().wait, args=(1,)); t.start()
-print(runner._fork_is_safe()); t.join()
+print(runtime.fork_is_safe()); t.join()
 make_renderer(mesh)
-print(runner._fork_is_safe())
+print(runtime.fork_is_safe())
 """ % str(APARTMENT)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["True", "False", "False"]
     code = """
-import numpy as np
-from labelgen import runner
-from labelgen.kernels import texture
-print(runner._fork_is_safe())
+from labelgen import runtime
+print(runtime.fork_is_safe())
 import numba
 numba.get_num_threads()  # starts the threading layer, as a parallel kernel does
-print(runner._fork_is_safe())
+print(runtime.fork_is_safe())
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
     assert res.returncode == 0, res.stderr
@@ -240,3 +238,41 @@ print(dash.Dash.__module__, callable(o3d.visualization.draw_plotly_server))
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["False", "False", "plotly", "1", "dash.dash", "True"]
+
+
+def test_forked_workers_wait_for_the_warm_up_and_write_the_same_bytes(tmp_path):
+    """A cold cache (forced here): the forked worker waits until this process has warmed up the
+    kernels (labelgen.warmup) before its first view; same bytes as one process."""
+    code = """
+import logging
+import sys
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+from pathlib import Path
+from labelgen import runner, warmup
+from labelgen.cameras import Camera
+from labelgen.meshes import load_mesh
+
+real_start = warmup.start
+started = []
+def forced(tasks, params=None, processes=None):
+    warmup.cache_is_cold = lambda modules=None: True
+    started.append(real_start(tasks, params, processes=1))
+    return started[-1]
+warmup.start = forced
+cams = [Camera.look_at([4.2, 3.0, 1.5], [0.0, 0.4 * k, 1.3], fov=1.2, width=64, height=48, point=str(k))
+        for k in range(5)]
+tasks = ["depth_zbuffer", "rgb", "principal_curvature", "edge_texture", "segment_unsup2d"]
+safe = runner.fork_is_safe()
+s = runner.render_building(load_mesh(sys.argv[1]), cams, Path(sys.argv[2]) / "two", tasks=tasks, workers=2,
+                           cache=False)
+print(safe, started[0] is not None, s.views)
+"""
+    res = subprocess.run([sys.executable, "-c", code, str(APARTMENT), str(tmp_path)], capture_output=True,
+                         text=True, timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["True", "True", "5"] and "1 forked process" in res.stderr
+    tasks = ["depth_zbuffer", "rgb", "principal_curvature", "edge_texture", "segment_unsup2d"]
+    cams = [Camera.look_at([4.2, 3.0, 1.5], [0.0, 0.4 * k, 1.3], fov=1.2, width=64, height=48, point=str(k))
+            for k in range(5)]
+    runner.render_building(load_mesh(APARTMENT), cams, tmp_path / "one", tasks=tasks)
+    assert _digests(tmp_path / "one") == _digests(tmp_path / "two")
