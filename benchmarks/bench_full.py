@@ -196,6 +196,7 @@ def _env(**extra):
 #: run in every process of a profiled cold start (``--compile-profile``) through a
 #: ``sitecustomize`` module: records each Numba compilation (start, end, CPU seconds of the
 #: process spent in it, function, argument types) and writes them to $BENCH_COMPILE_LOG/<pid>.json
+#: (spawned processes import it themselves; forked ones start a log of their own)
 _COMPILE_RECORDER = """
 import atexit, json, os, time
 import numba.core.event as _ev
@@ -214,6 +215,16 @@ def _dump():
     with open(os.path.join(os.environ["BENCH_COMPILE_LOG"], "%d.json" % os.getpid()), "w") as f:
         json.dump(_log, f)
 atexit.register(_dump)
+# a forked multiprocessing child (which ends without running atexit) starts its own log
+import multiprocessing.util as _mu
+class _Hook:
+    pass
+_hook = _Hook()
+def _after_fork(_):
+    del _log[:]
+    _open.clear()
+    _mu.Finalize(None, _dump, exitpriority=0)
+_mu.register_after_fork(_hook, _after_fork)
 """
 
 
@@ -361,8 +372,8 @@ def main(argv=None):
         print(f"\n--workers 2 vs 1 (CLI, full set, {views} apartment views, best of {1 if args.quick else 2}): "
               f"{one:.1f} s / {two:.1f} s wall = {one / two:.2f}x (target >= 1.8x on 2 cores); "
               f"CPU {cpu1:.1f} s / {cpu2:.1f} s = {cpu2 / cpu1:.2f}x; the other process {t['other process']}; "
-              f"same bytes: {'yes' if t['same bytes'] else 'NO'}; load average before {load:.1f} "
-              f"(other processes take cores from both)")
+              f"same bytes: {'yes' if t['same bytes'] else 'NO'}; load average before {load:.1f} on "
+              f"{os.cpu_count()} CPUs (other processes share the cores)")
         print(f"  start-up + 1 view (--workers 1, 1 view): {start:.1f} s wall, {cpu_start:.1f} CPU s; the rest of "
               f"--workers 1: {(one - start) / max(views - 1, 1):.2f} s wall per view")
     if args.compile_profile or not (args.no_cold or args.quick):
