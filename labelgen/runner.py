@@ -239,6 +239,7 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
     # scene while this one prepares. Either way this process then builds its scene (and warms up
     # the kernels of a cold cache) while they build theirs. The progress bar (a thread) comes last.
     pool = ready = None
+    how = "spawned"
     try:
         if not fork_is_safe():
             pool = _spawn_pool(extra, mesh_obj, backend, threads, cache, sem)
@@ -246,12 +247,10 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
             mesh_cache.prepare(mesh_obj, tasks, params)
         if pool is None and fork_is_safe():
             ready = multiprocessing.get_context("fork").Event() if warm is not None else None
-            pool = _fork_pool(extra, mesh_obj, backend, threads, ready)
+            pool, how = _fork_pool(extra, mesh_obj, backend, threads, ready), "forked"
         elif pool is None:  # preparing started a thread pool here
             pool = _spawn_pool(extra, mesh_obj, backend, threads, cache, sem)
-        log.info("rendering in this process and %d %s", extra,
-                 ("forked " if pool._mp_context.get_start_method() == "fork" else "spawned ")
-                 + ("processes" if extra > 1 else "process"))
+        log.info("rendering in this process and %d %s %s", extra, how, "processes" if extra > 1 else "process")
         renderer = make_renderer(mesh_obj, backend, threads=threads)
         if warm is not None:
             _warm_mesh_labels(renderer, cameras[0], tasks, params, warm)
