@@ -276,3 +276,31 @@ print(safe, started[0] is not None, s.views)
             for k in range(5)]
     runner.render_building(load_mesh(APARTMENT), cams, tmp_path / "one", tasks=tasks)
     assert _digests(tmp_path / "one") == _digests(tmp_path / "two")
+
+
+def test_workers_after_a_parallel_kernel_are_spawned_and_write_the_same_bytes(tmp_path):
+    """A process that has run a parallel kernel (rgb shading) spawns its workers (a forked one
+    would be stopped by Numba's OpenMP layer); same bytes as one process."""
+    code = """
+import logging
+import sys
+from pathlib import Path
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+from labelgen import runner, runtime
+from labelgen.cameras import Camera
+from labelgen.meshes import load_mesh
+mesh = load_mesh(sys.argv[1])
+cams = [Camera.look_at([4.2, 3.0, 1.5], [0.0, 0.4 * k, 1.3], fov=1.2, width=64, height=48, point=str(k))
+        for k in range(4)]
+tasks = ["depth_zbuffer", "rgb", "edge_texture"]
+runner.render_building(mesh, cams, Path(sys.argv[2]) / "one", tasks=tasks, cache=False)
+import numba
+print(runtime.fork_is_safe(), bool(numba.threading_layer()))  # the layer has started (else ValueError)
+runner.render_building(mesh, cams, Path(sys.argv[2]) / "two", tasks=tasks, workers=2, cache=False)
+"""
+    res = subprocess.run([sys.executable, "-c", code, str(APARTMENT), str(tmp_path)], capture_output=True,
+                         text=True, timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["False", "True"] and "1 spawned process" in res.stderr
+    one = _digests(tmp_path / "one")
+    assert one == _digests(tmp_path / "two") and len(one) == 4 * 4
