@@ -23,7 +23,9 @@ Then, each in a subprocess (the CLI, as a user runs it):
   (its point_info file appears), and until it ends;
 - ``--workers 2`` against ``--workers 1`` for the full label set (warm caches, 20 views of the
   apartment), as the ratio of the two wall times measured back to back (best of 2), with the
-  CPU seconds of each (their ratio bounds the speed-up on idle cores).
+  CPU seconds of each (their ratio bounds the speed-up on idle cores), whether both wrote the
+  same bytes, how the other process started (forked or spawned), and ``--workers 1`` on one
+  view (the start-up that both pay once, which bounds the speed-up on few views).
 
 ``--only cold`` or ``--only workers`` measures only that; ``--compile-profile`` adds, for each
 process of the cold start, its CPU seconds and its longest Numba compilations (recorded through
@@ -194,6 +196,7 @@ def _env(**extra):
 #: run in every process of a profiled cold start (``--compile-profile``) through a
 #: ``sitecustomize`` module: records each Numba compilation (start, end, CPU seconds of the
 #: process spent in it, function, argument types) and writes them to $BENCH_COMPILE_LOG/<pid>.json
+#: (spawned processes import it themselves; forked ones start a log of their own)
 _COMPILE_RECORDER = """
 import atexit, json, os, time
 import numba.core.event as _ev
@@ -212,6 +215,16 @@ def _dump():
     with open(os.path.join(os.environ["BENCH_COMPILE_LOG"], "%d.json" % os.getpid()), "w") as f:
         json.dump(_log, f)
 atexit.register(_dump)
+# a forked multiprocessing child (which ends without running atexit) starts its own log
+import multiprocessing.util as _mu
+class _Hook:
+    pass
+_hook = _Hook()
+def _after_fork(_):
+    del _log[:]
+    _open.clear()
+    _mu.Finalize(None, _dump, exitpriority=0)
+_mu.register_after_fork(_hook, _after_fork)
 """
 
 
@@ -280,26 +293,45 @@ def print_compile_profile(folder, start, main_pid, top=12):
 
 def workers_ratio(views=20, repeat=1):
     """Wall and CPU seconds of ``--workers 1`` and ``--workers 2`` for the full set on ``views``
-    views, each the best of ``repeat`` runs: ``{workers: (wall, cpu)}``."""
+    views, each the best of ``repeat`` runs, and of ``--workers 1`` on one of those views (the
+    start-up every run pays once, plus one view): ``{workers: (wall, cpu)}`` with key
+    ``"one view"`` for the last; also whether ``--workers 2`` wrote the same bytes as 1 (every
+    file compared) and how it started its other process (``--verbose``)."""
     poses = json.loads(APARTMENT_CAMERAS.read_text())
     poses = [dict(p, camera_id=f"{p['camera_id']}-{k}") for k in range(-(-views // len(poses)))
              for p in poses][:views]
     with tempfile.TemporaryDirectory() as tmp:
         cams = Path(tmp) / "cameras.json"
         cams.write_text(json.dumps(poses))
-        times = {1: [], 2: []}
+        first = Path(tmp) / "first.json"
+        first.write_text(json.dumps(poses[:1]))
+        times = {1: [], 2: [], "one view": []}
+        how = ""
         for _ in range(repeat):
-            for w in (1, 2):
-                cmd = [sys.executable, "-m", "labelgen", "render", str(APARTMENT), "--cameras", str(cams),
-                       "--out", str(Path(tmp) / f"out{w}"), "--quiet", "--workers", str(w)]
+            for w, c in ((1, cams), (2, cams), ("one view", first)):
+                cmd = [sys.executable, "-m", "labelgen", "render", str(APARTMENT), "--cameras", str(c),
+                       "--out", str(Path(tmp) / f"out{w}"), "--quiet", "--verbose",
+                       "--workers", str(w if w != "one view" else 1)]
                 cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t0 = time.perf_counter()
-                subprocess.run(cmd, env=_env(), cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                res = subprocess.run(cmd, env=_env(), cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
                 wall = time.perf_counter() - t0
                 cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 times[w].append((wall, cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime))
-    return {w: min(t) for w, t in times.items()}
+                how = how or " ".join(ln.split("this process and ", 1)[1] for ln in res.stderr.splitlines()
+                                      if "this process and " in ln)
+        same = _same_files(Path(tmp) / "out1", Path(tmp) / "out2")
+    out = {w: min(t) for w, t in times.items()}
+    out["same bytes"], out["other process"] = same, how
+    return out
+
+
+def _same_files(a: Path, b: Path) -> bool:
+    """Both folders hold the same files with the same bytes."""
+    fa = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    fb = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    return fa == fb and all((a / p).read_bytes() == (b / p).read_bytes() for p in fa)
 
 
 def main(argv=None):
@@ -334,11 +366,16 @@ def main(argv=None):
 
     if not args.no_workers:
         views = 10 if args.quick else args.workers_views
+        load = os.getloadavg()[0]
         t = workers_ratio(views=views, repeat=1 if args.quick else 2)
-        (one, cpu1), (two, cpu2) = t[1], t[2]
+        (one, cpu1), (two, cpu2), (start, cpu_start) = t[1], t[2], t["one view"]
         print(f"\n--workers 2 vs 1 (CLI, full set, {views} apartment views, best of {1 if args.quick else 2}): "
               f"{one:.1f} s / {two:.1f} s wall = {one / two:.2f}x (target >= 1.8x on 2 cores); "
-              f"CPU {cpu1:.1f} s / {cpu2:.1f} s")
+              f"CPU {cpu1:.1f} s / {cpu2:.1f} s = {cpu2 / cpu1:.2f}x; the other process {t['other process']}; "
+              f"same bytes: {'yes' if t['same bytes'] else 'NO'}; load average before {load:.1f} on "
+              f"{os.cpu_count()} CPUs (other processes share the cores)")
+        print(f"  start-up + 1 view (--workers 1, 1 view): {start:.1f} s wall, {cpu_start:.1f} CPU s; the rest of "
+              f"--workers 1: {(one - start) / max(views - 1, 1):.2f} s wall per view")
     if args.compile_profile or not (args.no_cold or args.quick):
         first, end, cpu, rc = cold_start(args.cold_timeout, profile=args.compile_profile)
         print(f"\ncold start (README render command, empty Numba cache): first view after {first:.1f} s, "

@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="labelled mesh aligned with MESH to read the semantic label from (PLY with face "
                         "object_id or colours, OBJ with materials)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
-    r.add_argument("--verbose", action="store_true", help="report the mesh and cameras")
+    r.add_argument("--verbose", action="store_true", help="report the mesh, the cameras and the processes")
     r.add_argument("--no-cache", action="store_true",
                    help="do not read or write the cache of per-mesh results such as curvature "
                         "($LABELGEN_CACHE_DIR, default ~/.cache/labelgen)")
@@ -152,6 +152,7 @@ def _cmd_render(args):
     mesh = load_mesh(args.mesh, up_axis=args.up_axis)
     semantic_mesh = load_mesh(args.semantic_mesh, up_axis=args.up_axis) if args.semantic_mesh is not None else None
     if args.verbose:
+        logging.getLogger("labelgen").setLevel(logging.INFO)
         print(f"labelgen: {args.mesh}: {mesh.summary()}", file=sys.stderr)
         print(f"labelgen: {args.cameras}: {len(cameras)} cameras", file=sys.stderr)
     summary = render_building(mesh, cameras, args.out, args.tasks, _params_from(args),
@@ -208,7 +209,7 @@ def main(argv=None) -> int:
                 "sample": cmd_sample, "batch": cmd_batch}[args.command](args)
     except LabelgenError as err:
         print(f"labelgen: error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return getattr(err, "exit_status", EXIT_BAD_INPUT)
     except MemoryError:
         # an allocation failed (a mesh or image too large for this machine): one line, no traceback
         where = getattr(args, "mesh", None) or getattr(args, "building", None) or args.command

@@ -32,7 +32,7 @@ from .meshes import Mesh, load_mesh
 from .panorama import check_unique_points, split_tasks
 from .pipeline import LazySources, compute_view, plan, resolve_params
 from .rendering import make_renderer
-from .runtime import configure
+from .runtime import configure, fork_is_safe
 
 log = logging.getLogger("labelgen")
 
@@ -133,18 +133,38 @@ _WORKER: dict[str, Any] = {}
 
 def _init_render_worker(mesh_path, backend, threads, cache=True, up_axis=None, semantic_path=None,
                         semantic_up_axis=None):
-    import numba
-
+    """Set up a spawned worker: load the mesh (and semantic mesh) and build its renderer."""
     from .labels.surface_ids import attach_semantic_mesh
 
+    if not logging.getLogger().handlers:  # a fresh interpreter: warnings in the command line's form
+        logging.basicConfig(format="labelgen: %(message)s", level=logging.WARNING)
     configure()
-    # this worker's share of the cores for Numba's parallel kernels too (no oversubscription)
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    _set_worker_threads(threads)
     mesh_cache.configure(enabled=cache)
     mesh = load_mesh(mesh_path, up_axis=up_axis)
     if semantic_path is not None:
         attach_semantic_mesh(mesh, load_mesh(semantic_path, up_axis=semantic_up_axis))
     _WORKER["renderer"] = make_renderer(mesh, backend, threads=threads)
+
+
+def _init_forked_worker(mesh, backend, threads, ready=None, parent=None):
+    """Set up a forked worker: it has the caller's imports and ``mesh`` (with its per-mesh
+    results) already; it builds its own renderer, then waits for ``ready`` (set once the
+    caller has warmed up the kernels of a cold cache) or for the caller to end."""
+    global _WRITERS
+    _WRITERS = None  # a pool of the caller has no threads here (none ran: see runtime.fork_is_safe)
+    _set_worker_threads(threads)
+    _WORKER["renderer"] = make_renderer(mesh, backend, threads=threads)
+    while ready is not None and not ready.wait(1.0):
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _set_worker_threads(threads):
+    import numba
+
+    # this worker's share of the cores for Numba's parallel kernels too (no oversubscription)
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
 
 
 def _render_and_write(renderer, camera, tasks, params, out) -> Summary:
@@ -189,13 +209,12 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
                      semantic_mesh=None) -> Summary:
     mesh_obj = mesh if isinstance(mesh, Mesh) else load_mesh(mesh)
     check_unique_points(cameras)
-    semantic_path = semantic_up_axis = None
+    sem = None
     if semantic_mesh is not None:
         from .labels.surface_ids import attach_semantic_mesh
 
         sem = semantic_mesh if isinstance(semantic_mesh, Mesh) else load_mesh(semantic_mesh)
         attach_semantic_mesh(mesh_obj, sem)
-        semantic_path, semantic_up_axis = sem.path, sem.up_axis
     tasks = default_render_tasks(mesh_obj) if tasks is None else check_tasks(tasks)
     params = resolve_params(params)
     out = Path(out)
@@ -203,38 +222,77 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
     summary = Summary()
     # a cold Numba cache: compile the kernels in parallel before the first view (labelgen.warmup)
     warm = warmup.start(tasks, params) if cameras else None
-    with _progress(len(cameras), quiet, "render") as bar:
-        if workers <= 1 or len(cameras) <= 1:
+    if workers <= 1 or len(cameras) <= 1:
+        with _progress(len(cameras), quiet, "render") as bar:
             renderer = make_renderer(mesh_obj, backend)
             if warm is not None:
                 _warm_mesh_labels(renderer, cameras[0], tasks, params, warm)
             for cam in cameras:
                 summary.add(_render_and_write(renderer, cam, tasks, params, out))
                 bar.update()
-        else:
-            if mesh_obj.path is None or (semantic_mesh is not None and semantic_path is None):
-                raise ValueError("workers > 1 needs meshes read from files")
-            threads = max(1, (os.cpu_count() or 1) // workers)
-            extra = min(workers, len(cameras)) - 1
-            # this process renders too; the other processes start now and load the mesh and build
-            # their scene while this one does the same (and warms up the kernels of a cold cache)
-            pool = ProcessPoolExecutor(extra, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_init_render_worker,
-                                       initargs=(mesh_obj.path, backend, threads, cache, mesh_obj.up_axis,
-                                                 semantic_path, semantic_up_axis))
-            try:
-                for _ in range(extra):  # processes start on demand: one call each starts them all
-                    pool.submit(os.getpid)
-                if cache:
-                    mesh_cache.prepare(mesh_obj, tasks, params)
-                renderer = make_renderer(mesh_obj, backend, threads=threads)
-                if warm is not None:
-                    _warm_mesh_labels(renderer, cameras[0], tasks, params, warm)
-                with _numba_threads(threads):
-                    summary.add(_render_shared(renderer, pool, extra, cameras, tasks, params, out, bar))
-            finally:
-                pool.shutdown(cancel_futures=True)
+        return summary
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    extra = min(workers, len(cameras)) - 1
+    # this process renders too. The other processes are forked from this one when that is safe
+    # (see runtime.fork_is_safe; the command line's case), after the per-mesh results are prepared, so
+    # they start with them; otherwise they are spawned first and load the mesh and build their
+    # scene while this one prepares. Either way this process then builds its scene (and warms up
+    # the kernels of a cold cache) while they build theirs. The progress bar (a thread) comes last.
+    pool = ready = None
+    how = "spawned"
+    try:
+        if not fork_is_safe():
+            pool = _spawn_pool(extra, mesh_obj, backend, threads, cache, sem)
+        if cache:
+            mesh_cache.prepare(mesh_obj, tasks, params)
+        if pool is None and fork_is_safe():
+            ready = multiprocessing.get_context("fork").Event() if warm is not None else None
+            pool, how = _fork_pool(extra, mesh_obj, backend, threads, ready), "forked"
+        elif pool is None:  # preparing started a thread pool here
+            pool = _spawn_pool(extra, mesh_obj, backend, threads, cache, sem)
+        log.info("rendering in this process and %d %s %s", extra, how, "processes" if extra > 1 else "process")
+        renderer = make_renderer(mesh_obj, backend, threads=threads)
+        if warm is not None:
+            _warm_mesh_labels(renderer, cameras[0], tasks, params, warm)
+        if ready is not None:
+            ready.set()
+        with _progress(len(cameras), quiet, "render") as bar, _numba_threads(threads):
+            summary.add(_render_shared(renderer, pool, extra, cameras, tasks, params, out, bar))
+    finally:
+        if ready is not None:
+            ready.set()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     return summary
+
+
+def _start(pool, extra):
+    for _ in range(extra):  # processes start on demand: one call each starts them all
+        pool.submit(os.getpid)
+    return pool
+
+
+def _spawn_pool(extra, mesh, backend, threads, cache, semantic):
+    """``extra`` spawned worker processes, started now; each loads the mesh (and ``semantic``,
+    the semantic mesh attached to it, if not None) from its file."""
+    if mesh.path is None or (semantic is not None and semantic.path is None):
+        raise ValueError("workers > 1 needs meshes read from files in a process that has started thread "
+                         "pools (Numba's parallel kernels, an Open3D scene or Python threads)")
+    return _start(ProcessPoolExecutor(extra, mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=_init_render_worker,
+                                      initargs=(mesh.path, backend, threads, cache, mesh.up_axis,
+                                                getattr(semantic, "path", None), getattr(semantic, "up_axis", None))),
+                  extra)
+
+
+def _fork_pool(extra, mesh, backend, threads, ready):
+    """``extra`` worker processes forked from this one now (only when :func:`.runtime.fork_is_safe`)."""
+    from .raycast import import_open3d
+
+    import_open3d()  # once, here, for all (importing starts no thread)
+    return _start(ProcessPoolExecutor(extra, mp_context=multiprocessing.get_context("fork"),
+                                      initializer=_init_forked_worker,
+                                      initargs=(mesh, backend, threads, ready, os.getpid())), extra)
 
 
 class _numba_threads:
@@ -255,6 +313,13 @@ class _numba_threads:
         numba.set_num_threads(self.before)
 
 
+class WorkerLost(LabelgenError):
+    """A worker process of ``render --workers N`` ended without finishing its views (killed,
+    or out of memory); the job stops (exit status 1)."""
+
+    exit_status = 1
+
+
 def _render_shared(renderer, pool, extra, cameras, tasks, params, out, bar) -> Summary:
     """Render ``cameras`` here and in ``pool``'s ``extra`` processes, each taking the next view
     as it becomes free (so none waits while views are left).
@@ -262,6 +327,11 @@ def _render_shared(renderer, pool, extra, cameras, tasks, params, out, bar) -> S
     A thread of this process hands views to the pool, keeping two queued per process while
     many are left (they never wait for this process, which holds the interpreter while it runs
     a kernel) and one near the end (so that all finish together).
+
+    A view that fails stops the job with its error once the views under way are finished; a
+    worker process that ends unexpectedly stops it with :class:`WorkerLost`. Either way the
+    files of a view that a failed or lost process had begun to write are removed (see
+    :class:`_ViewFiles`), so that no view is left half written.
     """
     todo = deque(cameras)
     lock = threading.Lock()
@@ -278,7 +348,7 @@ def _render_shared(renderer, pool, extra, cameras, tasks, params, out, bar) -> S
         bar.update()
 
     def feed():
-        running = set()
+        running: dict = {}
         try:
             while True:
                 want = 2 * extra if len(todo) > 2 * extra else extra
@@ -286,22 +356,39 @@ def _render_shared(renderer, pool, extra, cameras, tasks, params, out, bar) -> S
                     cam = take()
                     if cam is None:
                         break
-                    running.add(pool.submit(_render_worker, cam, tasks, params, out))
+                    files = _ViewFiles(out, cam, tasks)
+                    running[pool.submit(_render_worker, cam, tasks, params, out)] = files
                 if not running:
                     return
-                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    done(fut.result())
+                    if fut.exception() is None:
+                        running.pop(fut)
+                        done(fut.result())
+                for fut in finished:
+                    if fut.exception() is not None:
+                        raise fut.exception()
         except BaseException as err:  # noqa: BLE001 - handed to the calling thread
             failed.append(err)
             for fut in running:
                 fut.cancel()
+            wait(running)  # the views under way in working processes are finished
+            for fut, files in running.items():
+                if not fut.cancelled() and fut.exception() is None:
+                    done(fut.result())
+                elif not fut.cancelled():
+                    files.remove_if_written()
 
     feeder = threading.Thread(target=feed, name="labelgen-feed", daemon=True)
     feeder.start()
     try:
         while (cam := take()) is not None:
-            done(_render_and_write(renderer, cam, tasks, params, out))
+            files = _ViewFiles(out, cam, tasks)
+            try:
+                done(_render_and_write(renderer, cam, tasks, params, out))
+            except BaseException:
+                files.remove_if_written()
+                raise
     except BaseException as err:
         with lock:
             failed.append(err)
@@ -309,8 +396,53 @@ def _render_shared(renderer, pool, extra, cameras, tasks, params, out, bar) -> S
     finally:
         feeder.join()
     if failed:
+        from concurrent.futures.process import BrokenProcessPool
+
+        if isinstance(failed[0], BrokenProcessPool):
+            raise WorkerLost(None, f"a worker process ended unexpectedly (killed, or out of memory?); "
+                                   f"stopped after {summary.views} of {len(cameras)} views (each written "
+                                   f"whole)") from None
         raise failed[0]
     return summary
+
+
+class _ViewFiles:
+    """The files a view's labels and point_info go to, as they were before the view was
+    handed out, to tell afterwards whether a process began writing them."""
+
+    def __init__(self, out, camera, tasks):
+        from .layout import label_path
+
+        self.paths = [label_path(out, t, camera.point, camera.view) for t in tasks]
+        self.paths.append(point_info_path(out, camera.point, camera.view))
+        self.before = [self._stat(p) for p in self.paths]
+
+    @staticmethod
+    def _stat(path):
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
+    def _parts(self, path):
+        try:
+            return list(path.parent.glob(f".{path.name}.*.part"))
+        except OSError:
+            return []
+
+    def remove_if_written(self):
+        """Remove the view's files and leftover temporary files if any of them changed."""
+        parts = [q for p in self.paths for q in self._parts(p)]
+        if not parts and all(self._stat(p) == b for p, b in zip(self.paths, self.before)):
+            return  # not begun: files from an earlier run are left as they were
+        for path in self.paths + parts:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                log.warning("%s: cannot remove a partly written view's file (%s)", path, err.strerror or err)
 
 
 def _warm_mesh_labels(renderer, camera, tasks, params, warm):

@@ -4,7 +4,9 @@
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
+import threading
 
 _DONE = False
 
@@ -32,3 +34,30 @@ def configure() -> None:
 
     cv2.setNumThreads(1)
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+def fork_is_safe() -> bool:
+    """True when labelgen's worker processes can be forked from this process.
+
+    A forked worker starts in milliseconds with this process's imports (and, for ``render
+    --workers N``, its mesh and per-mesh results), where a spawned one spends seconds
+    importing and loading (about 5 CPU s for a render worker on the sample apartment). It is
+    safe only while no thread pool of a native library exists here: Numba's threading layer
+    (OpenMP is not fork-safe: once the parent has started Numba's OpenMP layer, a forked
+    child that runs a parallel kernel is stopped), Open3D's TBB threads (started by a
+    ray-casting scene: :func:`labelgen.raycast.scenes_built`) and other Python threads. The
+    command line starts its processes before any of these; a process that has used them
+    spawns its workers instead.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+        return False
+    import numba
+
+    try:
+        numba.threading_layer()
+        return False  # Numba's threading layer has started
+    except ValueError:  # not started
+        pass
+    from .raycast import scenes_built
+
+    return not scenes_built()

@@ -4,6 +4,13 @@ failing view stops the job with its error."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +25,7 @@ from labelgen.rendering import make_renderer
 ROOT = Path(__file__).resolve().parents[1]
 APARTMENT = ROOT / "sample_meshes" / "apartment.glb"
 TASKS = ["depth_zbuffer", "normal", "reshading"]
+TIMEOUT = 600
 
 
 def _digests(root: Path) -> dict[str, str]:
@@ -88,3 +96,211 @@ def test_render_building_with_more_workers_than_views(tmp_path):
     summary = runner.render_building(mesh, cams, tmp_path / "three", tasks=TASKS, workers=3, cache=False)
     assert summary.views == 2
     assert _digests(tmp_path / "one") == _digests(tmp_path / "three")
+
+
+# -- worker processes forked from the command line's process ----------------------------
+
+def test_fork_is_safe_only_before_thread_pools_start():
+    """In a fresh process workers may be forked; not once Numba's threading layer (a parallel
+    kernel) or an Open3D scene has started threads, nor while another Python thread runs."""
+    code = """
+import threading
+from labelgen import runtime
+from labelgen.meshes import load_mesh
+from labelgen.rendering import make_renderer
+mesh = load_mesh(%r)
+print(runtime.fork_is_safe())
+t = threading.Thread(target=threading.Event().wait, args=(1,)); t.start()
+print(runtime.fork_is_safe()); t.join()
+make_renderer(mesh)
+print(runtime.fork_is_safe())
+""" % str(APARTMENT)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["True", "False", "False"]
+    code = """
+from labelgen import runtime
+print(runtime.fork_is_safe())
+import numba
+numba.get_num_threads()  # starts the threading layer, as a parallel kernel does
+print(runtime.fork_is_safe())
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["True", "False"]
+
+
+def _camera_file(folder: Path, n: int, size: int) -> Path:
+    poses = json.loads((ROOT / "sample_meshes" / "apartment_cameras.json").read_text())
+    poses = [dict(p, camera_id=f"{p['camera_id']}-{k}", resolution=size) for k in range(-(-n // len(poses)))
+             for p in poses][:n]
+    path = folder / "cameras.json"
+    path.write_text(json.dumps(poses))
+    return path
+
+
+def _render_cmd(cameras, out, *extra):
+    return [sys.executable, "-m", "labelgen", "render", str(APARTMENT), "--cameras", str(cameras),
+            "--out", str(out), "--quiet", *extra]
+
+
+CLI_TASKS = "depth_zbuffer,normal,rgb,principal_curvature,segment_unsup2d,keypoints2d"
+
+
+@pytest.mark.parametrize("workers", ["2", "3"])
+def test_cli_forks_its_workers_and_writes_the_same_bytes(tmp_path, workers):
+    cams = _camera_file(tmp_path, 9, 64)
+    one = subprocess.run(_render_cmd(cams, tmp_path / "one", "--tasks", CLI_TASKS), capture_output=True,
+                         text=True, timeout=TIMEOUT)
+    assert one.returncode == 0, one.stderr
+    more = subprocess.run(_render_cmd(cams, tmp_path / "more", "--tasks", CLI_TASKS, "--workers", workers,
+                                      "--verbose"), capture_output=True, text=True, timeout=TIMEOUT)
+    assert more.returncode == 0, more.stderr
+    assert "forked process" in more.stderr
+    plain = _digests(tmp_path / "one")
+    assert plain == _digests(tmp_path / "more") and len(plain) == 9 * 7
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the worker")
+def test_a_killed_worker_stops_the_job_with_one_line_and_no_partial_view(tmp_path):
+    n = 400
+    cams = _camera_file(tmp_path, n, 96)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_render_cmd(cams, out, "--tasks", CLI_TASKS, "--workers", "2"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while proc.poll() is None and time.monotonic() < deadline and not any((out / "point_info").glob("*")):
+            time.sleep(0.01)
+        workers = _children(proc.pid)
+        assert proc.poll() is None and workers, "the job ended before its worker could be killed"
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 1, err
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("labelgen: error: a worker process ended unexpectedly") and "Traceback" not in err
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.name.endswith(".part")]
+    views = {p.name.split("_domain_")[0] for p in (out / "point_info").glob("*.json")}
+    assert 0 < len(views) < n and f"after {len(views)} of {n} views" in lines[-1]
+    for task in CLI_TASKS.split(","):  # every view whole: all its labels and its point_info, or nothing
+        assert {p.name.split("_domain_")[0] for p in (out / task).glob("*.png")} == views
+
+
+def test_a_view_is_removed_only_once_a_process_began_writing_it(tmp_path, renderer):
+    cam = _cameras(1)[0]
+    runner._render_and_write(renderer, cam, TASKS, resolve_params(), tmp_path)  # an earlier run's view
+    earlier = _digests(tmp_path)
+    runner._ViewFiles(tmp_path, cam, TASKS).remove_if_written()  # not begun: kept as it was
+    assert _digests(tmp_path) == earlier and len(earlier) == len(TASKS) + 1
+    files = runner._ViewFiles(tmp_path, cam, TASKS)
+    label = next((tmp_path / TASKS[0]).glob("*.png"))
+    label.write_bytes(label.read_bytes())  # rewritten by a process that then stopped
+    files.remove_if_written()
+    assert _digests(tmp_path) == {}
+    runner._render_and_write(renderer, cam, TASKS, resolve_params(), tmp_path)
+    files = runner._ViewFiles(tmp_path, cam, TASKS)
+    (label.parent / f".{label.name}.x1y2.part").write_bytes(b"half")  # a temporary file left by a kill
+    files.remove_if_written()
+    assert _digests(tmp_path) == {}
+
+
+@pytest.mark.skipif(importlib.util.find_spec("plotly") is None or importlib.util.find_spec("dash") is None,
+                    reason="Open3D's plotly drawing needs plotly and dash")
+def test_open3d_is_imported_without_plotly_and_dash_which_still_work_afterwards():
+    code = """
+import sys
+from labelgen.raycast import import_open3d
+o3d = import_open3d()
+print('dash' in sys.modules, 'plotly' in sys.modules)
+fig = o3d.visualization.get_plotly_fig([o3d.geometry.TriangleMesh.create_box()])
+print(type(fig).__module__.split('.')[0], len(fig.data))
+import dash
+print(dash.Dash.__module__, callable(o3d.visualization.draw_plotly_server))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["False", "False", "plotly", "1", "dash.dash", "True"]
+
+
+def test_forked_workers_wait_for_the_warm_up_and_write_the_same_bytes(tmp_path):
+    """A cold cache (forced here): the forked worker waits until this process has warmed up the
+    kernels (labelgen.warmup) before its first view; same bytes as one process."""
+    code = """
+import logging
+import sys
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+from pathlib import Path
+from labelgen import runner, warmup
+from labelgen.cameras import Camera
+from labelgen.meshes import load_mesh
+
+real_start = warmup.start
+started = []
+def forced(tasks, params=None, processes=None):
+    warmup.cache_is_cold = lambda modules=None: True
+    started.append(real_start(tasks, params, processes=1))
+    return started[-1]
+warmup.start = forced
+cams = [Camera.look_at([4.2, 3.0, 1.5], [0.0, 0.4 * k, 1.3], fov=1.2, width=64, height=48, point=str(k))
+        for k in range(5)]
+tasks = ["depth_zbuffer", "rgb", "principal_curvature", "edge_texture", "segment_unsup2d"]
+safe = runner.fork_is_safe()
+s = runner.render_building(load_mesh(sys.argv[1]), cams, Path(sys.argv[2]) / "two", tasks=tasks, workers=2,
+                           cache=False)
+print(safe, started[0] is not None, s.views)
+"""
+    res = subprocess.run([sys.executable, "-c", code, str(APARTMENT), str(tmp_path)], capture_output=True,
+                         text=True, timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["True", "True", "5"] and "1 forked process" in res.stderr
+    tasks = ["depth_zbuffer", "rgb", "principal_curvature", "edge_texture", "segment_unsup2d"]
+    cams = [Camera.look_at([4.2, 3.0, 1.5], [0.0, 0.4 * k, 1.3], fov=1.2, width=64, height=48, point=str(k))
+            for k in range(5)]
+    runner.render_building(load_mesh(APARTMENT), cams, tmp_path / "one", tasks=tasks)
+    assert _digests(tmp_path / "one") == _digests(tmp_path / "two")
+
+
+def test_workers_after_a_parallel_kernel_are_spawned_and_write_the_same_bytes(tmp_path):
+    """A process that has run a parallel kernel (rgb shading) spawns its workers (a forked one
+    would be stopped by Numba's OpenMP layer); same bytes as one process."""
+    code = """
+import logging
+import sys
+from pathlib import Path
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+from labelgen import runner, runtime
+from labelgen.cameras import Camera
+from labelgen.meshes import load_mesh
+mesh = load_mesh(sys.argv[1])
+cams = [Camera.look_at([4.2, 3.0, 1.5], [0.0, 0.4 * k, 1.3], fov=1.2, width=64, height=48, point=str(k))
+        for k in range(4)]
+tasks = ["depth_zbuffer", "rgb", "edge_texture"]
+runner.render_building(mesh, cams, Path(sys.argv[2]) / "one", tasks=tasks, cache=False)
+import numba
+print(runtime.fork_is_safe(), bool(numba.threading_layer()))  # the layer has started (else ValueError)
+runner.render_building(mesh, cams, Path(sys.argv[2]) / "two", tasks=tasks, workers=2, cache=False)
+"""
+    res = subprocess.run([sys.executable, "-c", code, str(APARTMENT), str(tmp_path)], capture_output=True,
+                         text=True, timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["False", "True"] and "1 spawned process" in res.stderr
+    one = _digests(tmp_path / "one")
+    assert one == _digests(tmp_path / "two") and len(one) == 4 * 4
