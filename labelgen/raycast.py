@@ -4,10 +4,6 @@ and shared by the renderer (:mod:`labelgen.rendering`) and camera/point sampling
 """
 from __future__ import annotations
 
-import importlib
-import sys
-import types
-
 import numpy as np
 
 from .meshes import Mesh
@@ -17,53 +13,11 @@ LOS_TOLERANCE = 0.001  # metres: a hit closer than this before the point does no
 _BUILT = [False]  # a scene was made in this process (its queries start Open3D's TBB threads)
 
 
-class _Deferred(types.ModuleType):
-    """Stands in for module ``name`` while Open3D is imported: its attributes come from the
-    real module, imported on first use."""
-
-    def __getattr__(self, attr):
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        return getattr(importlib.import_module(self.__name__), attr)
-
-
-def _deferred_call(module: str, name: str):
-    def call(*args, **kwargs):
-        return getattr(importlib.import_module(module), name)(*args, **kwargs)
-
-    call.__name__ = call.__qualname__ = name
-    return call
-
-
 def import_open3d():
-    """The ``open3d`` module, imported without importing plotly and dash now.
+    """The ``open3d`` module (imported here, in one place, so that the runner can import it
+    once before it forks its workers; importing it starts no thread)."""
+    import open3d
 
-    ``import open3d`` imports ``open3d.visualization.draw_plotly``, which imports plotly and
-    dash (with IPython, requests, pydantic, ...): about half of Open3D's import time (0.3 s of
-    CPU), paid by every process that renders, for browser drawing that labelgen never uses.
-    While Open3D is imported here, the four names that module takes from plotly and dash
-    (``plotly.graph_objects``, ``dash.html``, ``dash.dcc``, ``dash.Dash``) are stand-ins that
-    import the real module on first use, and they are taken out of ``sys.modules`` right
-    after, so that a later ``import dash`` or ``import plotly`` imports the real packages and
-    ``open3d.visualization.draw_plotly`` still works (on first call). Modules already
-    imported are used as they are; an ``open3d`` already imported is returned unchanged.
-    """
-    if "open3d" in sys.modules:
-        return sys.modules["open3d"]
-    stand_ins = {}
-    if "plotly" not in sys.modules and "plotly.graph_objects" not in sys.modules:
-        plotly = stand_ins["plotly"] = _Deferred("plotly")
-        plotly.graph_objects = stand_ins["plotly.graph_objects"] = _Deferred("plotly.graph_objects")
-    if not any(name == "dash" or name.startswith("dash.") for name in sys.modules):
-        dash = stand_ins["dash"] = _Deferred("dash")
-        dash.html, dash.dcc, dash.Dash = _Deferred("dash.html"), _Deferred("dash.dcc"), _deferred_call("dash", "Dash")
-    sys.modules.update(stand_ins)
-    try:
-        import open3d
-    finally:
-        for name, module in stand_ins.items():
-            if sys.modules.get(name) is module:
-                del sys.modules[name]
     return open3d
 
 

@@ -4,7 +4,6 @@ failing view stops the job with its error."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import signal
@@ -220,24 +219,6 @@ def test_a_view_is_removed_only_once_a_process_began_writing_it(tmp_path, render
     (label.parent / f".{label.name}.x1y2.part").write_bytes(b"half")  # a temporary file left by a kill
     files.remove_if_written()
     assert _digests(tmp_path) == {}
-
-
-@pytest.mark.skipif(importlib.util.find_spec("plotly") is None or importlib.util.find_spec("dash") is None,
-                    reason="Open3D's plotly drawing needs plotly and dash")
-def test_open3d_is_imported_without_plotly_and_dash_which_still_work_afterwards():
-    code = """
-import sys
-from labelgen.raycast import import_open3d
-o3d = import_open3d()
-print('dash' in sys.modules, 'plotly' in sys.modules)
-fig = o3d.visualization.get_plotly_fig([o3d.geometry.TriangleMesh.create_box()])
-print(type(fig).__module__.split('.')[0], len(fig.data))
-import dash
-print(dash.Dash.__module__, callable(o3d.visualization.draw_plotly_server))
-"""
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.split() == ["False", "False", "plotly", "1", "dash.dash", "True"]
 
 
 def test_forked_workers_wait_for_the_warm_up_and_write_the_same_bytes(tmp_path):
