@@ -411,207 +411,226 @@ def _apss(P, N, R, which, indptr, nbrs, scale, beta, eps, max_iters, min_nb, max
     first = np.zeros(n)
     eps2 = eps * eps
     for qi in prange(n):
-        i = which[qi]
-        c = P[i].copy()
-        lo = indptr[qi]
-        hi = indptr[qi + 1]  # the point itself is visited as index hi
-        u = np.zeros(5)
-        x = np.zeros(3)
-        newx = np.zeros(3)
-        cnt = _fit_value(x, P, N, R, c, nbrs, lo, hi, i, scale, beta, u)
-        if cnt < min_nb:
-            status[qi] = 2
-            continue
-        ok = True
-        code = 2
-        for it in range(max_iters):
-            if it > 0:
-                cnt = _fit_value(x, P, N, R, c, nbrs, lo, hi, i, scale, beta, u)
-                if cnt <= 0:
-                    ok = False
-                    break
-            if not _project_origin(u, newx):
-                ok = False
-                break
-            d2 = (newx[0] - x[0]) ** 2 + (newx[1] - x[1]) ** 2 + (newx[2] - x[2]) ** 2
-            x[0] = newx[0]
-            x[1] = newx[1]
-            x[2] = newx[2]
-            dist = np.sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2])
-            if dist > moved[qi]:
-                moved[qi] = dist
-            if it == 0:
-                first[qi] = dist
-            if dist > max_move * R[i]:
-                ok = False
-                code = 4
-                break
-            if d2 <= eps2:
-                break
-        if not ok:
-            status[qi] = code
-            continue
-        # jets of the weighted sums at x: SW, SP(3), SN(3), SPN, SPP
-        S = np.zeros((9, 10))
-        q = np.empty(9)
-        count = 0
-        for k in range(lo, hi + 1):
-            j = np.int64(i) if k == hi else np.int64(nbrs[k])
-            px = P[j, 0] - c[0]
-            py = P[j, 1] - c[1]
-            pz = P[j, 2] - c[2]
-            dx = x[0] - px
-            dy = x[1] - py
-            dz = x[2] - pz
-            r = scale * R[j]
-            ir2 = 1.0 / (r * r)
-            t = 1.0 - (dx * dx + dy * dy + dz * dz) * ir2
-            if t <= 0.0:
-                continue
-            if N[j, 0] * N[i, 0] + N[j, 1] * N[i, 1] + N[j, 2] * N[i, 2] <= 0.0:
-                continue
-            count += 1
-            t2 = t * t
-            t3 = t2 * t
-            w = t2 * t2
-            g = -8.0 * t3 * ir2          # dw/dx = g * d
-            a = 48.0 * t2 * ir2 * ir2    # d2w = a d d^T + b I
-            b = -8.0 * t3 * ir2
-            nx = N[j, 0]
-            ny = N[j, 1]
-            nz = N[j, 2]
-            q[0] = 1.0
-            q[1] = px
-            q[2] = py
-            q[3] = pz
-            q[4] = nx
-            q[5] = ny
-            q[6] = nz
-            q[7] = nx * px + ny * py + nz * pz
-            q[8] = px * px + py * py + pz * pz
-            wx = g * dx
-            wy = g * dy
-            wz = g * dz
-            hxx = a * dx * dx + b
-            hxy = a * dx * dy
-            hxz = a * dx * dz
-            hyy = a * dy * dy + b
-            hyz = a * dy * dz
-            hzz = a * dz * dz + b
-            for m in range(9):
-                qm = q[m]
-                S[m, 0] += qm * w
-                S[m, 1] += qm * wx
-                S[m, 2] += qm * wy
-                S[m, 3] += qm * wz
-                S[m, 4] += qm * hxx
-                S[m, 5] += qm * hxy
-                S[m, 6] += qm * hxz
-                S[m, 7] += qm * hyy
-                S[m, 8] += qm * hyz
-                S[m, 9] += qm * hzz
-        if count < min_nb:
-            status[qi] = 2
-            continue
-        iw = np.empty(10)
-        tmp = np.empty(10)
-        tmp2 = np.empty(10)
-        num = S[7].copy()
-        den = S[8].copy()
-        _jinv(S[0], iw)
-        for m in range(3):
-            _jmul(S[1 + m], S[4 + m], tmp)   # SP_m * SN_m
-            _jmul(iw, tmp, tmp2)
-            num -= tmp2
-            _jmul(S[1 + m], S[1 + m], tmp)
-            _jmul(iw, tmp, tmp2)
-            den -= tmp2
-        if not den[0] > 0.0:
-            status[qi] = 2
-            continue
-        u4 = np.empty(10)
-        _jinv(den, tmp)
-        _jmul(num, tmp, u4)
-        u4 *= 0.5 * beta
-        uL = np.empty((3, 10))
-        for m in range(3):
-            _jmul(u4, S[1 + m], tmp)
-            tmp2[:] = S[4 + m] - 2.0 * tmp
-            _jmul(tmp2, iw, uL[m])
-        # u0 = -iw * (uL . SP + SPP * u4)
-        acc = np.zeros(10)
-        for m in range(3):
-            _jmul(uL[m], S[1 + m], tmp)
-            acc += tmp
-        _jmul(S[8], u4, tmp)
-        acc += tmp
-        u0 = np.empty(10)
-        _jmul(iw, acc, u0)
-        u0 *= -1.0
-        # f = u0 + uL . X + u4 |X|^2 with X the position jet
-        f = u0.copy()
-        X = np.zeros(10)
-        for m in range(3):
-            X[:] = 0.0
-            X[0] = x[m]
-            X[1 + m] = 1.0
-            _jmul(uL[m], X, tmp)
-            f += tmp
-        XX = np.zeros(10)
-        XX[0] = x[0] * x[0] + x[1] * x[1] + x[2] * x[2]
-        XX[1] = 2.0 * x[0]
-        XX[2] = 2.0 * x[1]
-        XX[3] = 2.0 * x[2]
-        XX[4] = 2.0
-        XX[7] = 2.0
-        XX[9] = 2.0
-        _jmul(u4, XX, tmp)
-        f += tmp
-        gx = f[1]
-        gy = f[2]
-        gz = f[3]
-        gl = np.sqrt(gx * gx + gy * gy + gz * gz)
-        if not gl > 1e-8:
-            status[qi] = 3
-            continue
-        nx = gx / gl
-        ny = gy / gl
-        nz = gz / gl
-        # tangent basis
-        if abs(nx) < 0.9:
-            ax, ay, az = 1.0, 0.0, 0.0
-        else:
-            ax, ay, az = 0.0, 1.0, 0.0
-        t1x = ny * az - nz * ay
-        t1y = nz * ax - nx * az
-        t1z = nx * ay - ny * ax
-        tl = np.sqrt(t1x * t1x + t1y * t1y + t1z * t1z)
-        t1x /= tl
-        t1y /= tl
-        t1z /= tl
-        t2x = ny * t1z - nz * t1y
-        t2y = nz * t1x - nx * t1z
-        t2z = nx * t1y - ny * t1x
-        Hxx, Hxy, Hxz, Hyy, Hyz, Hzz = f[4], f[5], f[6], f[7], f[8], f[9]
-        h1x = Hxx * t1x + Hxy * t1y + Hxz * t1z
-        h1y = Hxy * t1x + Hyy * t1y + Hyz * t1z
-        h1z = Hxz * t1x + Hyz * t1y + Hzz * t1z
-        h2x = Hxx * t2x + Hxy * t2y + Hxz * t2z
-        h2y = Hxy * t2x + Hyy * t2y + Hyz * t2z
-        h2z = Hxz * t2x + Hyz * t2y + Hzz * t2z
-        m11 = (t1x * h1x + t1y * h1y + t1z * h1z) / gl
-        m12 = (t1x * h2x + t1y * h2y + t1z * h2z) / gl
-        m22 = (t2x * h2x + t2y * h2y + t2z * h2z) / gl
-        mean = 0.5 * (m11 + m22)
-        dif = 0.5 * (m11 - m22)
-        delta = np.sqrt(dif * dif + m12 * m12)
-        e1 = mean + delta
-        e2 = mean - delta
-        if abs(e1) >= abs(e2):
-            k1[qi] = e1
-            k2[qi] = e2
-        else:
-            k1[qi] = e2
-            k2[qi] = e1
+        _apss_point(np.int64(qi), P, N, R, which, indptr, nbrs, scale, beta, eps2, max_iters, min_nb, max_move,
+                    k1, k2, status, moved, first)
     return k1, k2, status, moved, first
 
+
+@njit(cache=True)
+def _apss_point(qi, P, N, R, which, indptr, nbrs, scale, beta, eps2, max_iters, min_nb, max_move,
+                k1, k2, status, moved, first):
+    """One query of :func:`_apss` (a plain function, so that the parallel loop stays small:
+    Numba's parfor passes then have little to analyse); writes entry ``qi`` of the outputs."""
+    i = which[qi]
+    c = P[i].copy()
+    lo = indptr[qi]
+    hi = indptr[qi + 1]  # the point itself is visited as index hi
+    u = np.zeros(5)
+    x = np.zeros(3)
+    newx = np.zeros(3)
+    cnt = _fit_value(x, P, N, R, c, nbrs, lo, hi, i, scale, beta, u)
+    if cnt < min_nb:
+        status[qi] = 2
+        return
+    ok = True
+    code = 2
+    for it in range(max_iters):
+        if it > 0:
+            cnt = _fit_value(x, P, N, R, c, nbrs, lo, hi, i, scale, beta, u)
+            if cnt <= 0:
+                ok = False
+                break
+        if not _project_origin(u, newx):
+            ok = False
+            break
+        d2 = (newx[0] - x[0]) ** 2 + (newx[1] - x[1]) ** 2 + (newx[2] - x[2]) ** 2
+        x[0] = newx[0]
+        x[1] = newx[1]
+        x[2] = newx[2]
+        dist = np.sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2])
+        if dist > moved[qi]:
+            moved[qi] = dist
+        if it == 0:
+            first[qi] = dist
+        if dist > max_move * R[i]:
+            ok = False
+            code = 4
+            break
+        if d2 <= eps2:
+            break
+    if not ok:
+        status[qi] = code
+        return
+    # jets of the weighted sums at x: SW, SP(3), SN(3), SPN, SPP
+    S = np.zeros((9, 10))
+    q = np.empty(9)
+    count = 0
+    for k in range(lo, hi + 1):
+        j = np.int64(i) if k == hi else np.int64(nbrs[k])
+        px = P[j, 0] - c[0]
+        py = P[j, 1] - c[1]
+        pz = P[j, 2] - c[2]
+        dx = x[0] - px
+        dy = x[1] - py
+        dz = x[2] - pz
+        r = scale * R[j]
+        ir2 = 1.0 / (r * r)
+        t = 1.0 - (dx * dx + dy * dy + dz * dz) * ir2
+        if t <= 0.0:
+            continue
+        if N[j, 0] * N[i, 0] + N[j, 1] * N[i, 1] + N[j, 2] * N[i, 2] <= 0.0:
+            continue
+        count += 1
+        t2 = t * t
+        t3 = t2 * t
+        w = t2 * t2
+        g = -8.0 * t3 * ir2          # dw/dx = g * d
+        a = 48.0 * t2 * ir2 * ir2    # d2w = a d d^T + b I
+        b = -8.0 * t3 * ir2
+        nx = N[j, 0]
+        ny = N[j, 1]
+        nz = N[j, 2]
+        q[0] = 1.0
+        q[1] = px
+        q[2] = py
+        q[3] = pz
+        q[4] = nx
+        q[5] = ny
+        q[6] = nz
+        q[7] = nx * px + ny * py + nz * pz
+        q[8] = px * px + py * py + pz * pz
+        wx = g * dx
+        wy = g * dy
+        wz = g * dz
+        hxx = a * dx * dx + b
+        hxy = a * dx * dy
+        hxz = a * dx * dz
+        hyy = a * dy * dy + b
+        hyz = a * dy * dz
+        hzz = a * dz * dz + b
+        for m in range(9):
+            qm = q[m]
+            S[m, 0] += qm * w
+            S[m, 1] += qm * wx
+            S[m, 2] += qm * wy
+            S[m, 3] += qm * wz
+            S[m, 4] += qm * hxx
+            S[m, 5] += qm * hxy
+            S[m, 6] += qm * hxz
+            S[m, 7] += qm * hyy
+            S[m, 8] += qm * hyz
+            S[m, 9] += qm * hzz
+    if count < min_nb:
+        status[qi] = 2
+        return
+    iw = np.empty(10)
+    tmp = np.empty(10)
+    tmp2 = np.empty(10)
+    num = S[7].copy()
+    den = S[8].copy()
+    _jinv(S[0], iw)
+    for m in range(3):
+        _jmul(S[1 + m], S[4 + m], tmp)   # SP_m * SN_m
+        _jmul(iw, tmp, tmp2)
+        for k in range(10):
+            num[k] -= tmp2[k]
+        _jmul(S[1 + m], S[1 + m], tmp)
+        _jmul(iw, tmp, tmp2)
+        for k in range(10):
+            den[k] -= tmp2[k]
+    if not den[0] > 0.0:
+        status[qi] = 2
+        return
+    u4 = np.empty(10)
+    _jinv(den, tmp)
+    _jmul(num, tmp, u4)
+    half_beta = 0.5 * beta
+    for k in range(10):
+        u4[k] *= half_beta
+    uL = np.empty((3, 10))
+    for m in range(3):
+        _jmul(u4, S[1 + m], tmp)
+        for k in range(10):
+            tmp2[k] = S[4 + m, k] - 2.0 * tmp[k]
+        _jmul(tmp2, iw, uL[m])
+    # u0 = -iw * (uL . SP + SPP * u4)
+    acc = np.zeros(10)
+    for m in range(3):
+        _jmul(uL[m], S[1 + m], tmp)
+        for k in range(10):
+            acc[k] += tmp[k]
+    _jmul(S[8], u4, tmp)
+    for k in range(10):
+        acc[k] += tmp[k]
+    u0 = np.empty(10)
+    _jmul(iw, acc, u0)
+    for k in range(10):
+        u0[k] *= -1.0
+    # f = u0 + uL . X + u4 |X|^2 with X the position jet
+    f = u0.copy()
+    X = np.zeros(10)
+    for m in range(3):
+        for k in range(10):
+            X[k] = 0.0
+        X[0] = x[m]
+        X[1 + m] = 1.0
+        _jmul(uL[m], X, tmp)
+        for k in range(10):
+            f[k] += tmp[k]
+    XX = np.zeros(10)
+    XX[0] = x[0] * x[0] + x[1] * x[1] + x[2] * x[2]
+    XX[1] = 2.0 * x[0]
+    XX[2] = 2.0 * x[1]
+    XX[3] = 2.0 * x[2]
+    XX[4] = 2.0
+    XX[7] = 2.0
+    XX[9] = 2.0
+    _jmul(u4, XX, tmp)
+    for k in range(10):
+        f[k] += tmp[k]
+    gx = f[1]
+    gy = f[2]
+    gz = f[3]
+    gl = np.sqrt(gx * gx + gy * gy + gz * gz)
+    if not gl > 1e-8:
+        status[qi] = 3
+        return
+    nx = gx / gl
+    ny = gy / gl
+    nz = gz / gl
+    # tangent basis
+    if abs(nx) < 0.9:
+        ax, ay, az = 1.0, 0.0, 0.0
+    else:
+        ax, ay, az = 0.0, 1.0, 0.0
+    t1x = ny * az - nz * ay
+    t1y = nz * ax - nx * az
+    t1z = nx * ay - ny * ax
+    tl = np.sqrt(t1x * t1x + t1y * t1y + t1z * t1z)
+    t1x /= tl
+    t1y /= tl
+    t1z /= tl
+    t2x = ny * t1z - nz * t1y
+    t2y = nz * t1x - nx * t1z
+    t2z = nx * t1y - ny * t1x
+    Hxx, Hxy, Hxz, Hyy, Hyz, Hzz = f[4], f[5], f[6], f[7], f[8], f[9]
+    h1x = Hxx * t1x + Hxy * t1y + Hxz * t1z
+    h1y = Hxy * t1x + Hyy * t1y + Hyz * t1z
+    h1z = Hxz * t1x + Hyz * t1y + Hzz * t1z
+    h2x = Hxx * t2x + Hxy * t2y + Hxz * t2z
+    h2y = Hxy * t2x + Hyy * t2y + Hyz * t2z
+    h2z = Hxz * t2x + Hyz * t2y + Hzz * t2z
+    m11 = (t1x * h1x + t1y * h1y + t1z * h1z) / gl
+    m12 = (t1x * h2x + t1y * h2y + t1z * h2z) / gl
+    m22 = (t2x * h2x + t2y * h2y + t2z * h2z) / gl
+    mean = 0.5 * (m11 + m22)
+    dif = 0.5 * (m11 - m22)
+    delta = np.sqrt(dif * dif + m12 * m12)
+    e1 = mean + delta
+    e2 = mean - delta
+    if abs(e1) >= abs(e2):
+        k1[qi] = e1
+        k2[qi] = e2
+    else:
+        k1[qi] = e2
+        k2[qi] = e1

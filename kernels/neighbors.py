@@ -161,7 +161,10 @@ def _reach(p, ps, bs, ns, qn, facing, order, cube_key, cube_start, level_cube, l
                         c1 = _lower(cube_key, c0, k1, base + z1 + 1)
                         if m == runs.shape[1]:
                             grown = np.zeros((nlev, 2 * m, 2), dtype=np.int64)
-                            grown[:, :m] = runs
+                            for a in range(nlev):  # element by element: a slice copy compiles
+                                for b in range(m):  # Numba's shape-error formatting (~4 CPU s)
+                                    grown[a, b, 0] = runs[a, b, 0]
+                                    grown[a, b, 1] = runs[a, b, 1]
                             runs = grown
                         runs[lev, m, 0] = cube_start[c0]
                         runs[lev, m, 1] = cube_start[c1]

@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .neighbors import _lower
+
 #: Rounding of unit normals and plane offsets (m) that defines a plane class.
 PLANE_TOL = 1e-6
 
@@ -161,7 +163,8 @@ def _flat(p, unit, b, cls, order, gstart, keys, cell_group, lo, cell, dims, eps)
     flat = np.empty(n, dtype=np.bool_)
     for i in range(n):
         flat[i] = cls[i] >= 0
-    ncell = len(keys)
+    ncell = np.int64(len(keys))
+    zero = np.int64(0)
     lo_ijk = np.empty(3, dtype=np.int64)
     hi_ijk = np.empty(3, dtype=np.int64)
     for src in range(m):
@@ -178,8 +181,10 @@ def _flat(p, unit, b, cls, order, gstart, keys, cell_group, lo, cell, dims, eps)
         for x in range(lo_ijk[0], hi_ijk[0] + 1):
             for y in range(lo_ijk[1], hi_ijk[1] + 1):
                 base = (x * dims[1] + y) * dims[2]
-                q0 = np.searchsorted(keys, base + lo_ijk[2])
-                q1 = np.searchsorted(keys, base + hi_ijk[2], side="right")
+                # np.searchsorted's left and right sides, as one plain binary search (integer
+                # keys: the right side of v is the left side of v + 1), which compiles faster
+                q0 = _lower(keys, zero, ncell, base + lo_ijk[2])
+                q1 = _lower(keys, q0, ncell, base + hi_ijk[2] + 1)
                 if q1 > q0:
                     _mark(p, unit, cls, order, gstart, gcls, box, src, cell_group[q0], cell_group[q1], r, eps, flat)
     return flat
