@@ -138,9 +138,12 @@ def start(tasks, params=None, processes: int | None = None) -> Warmup | None:
 
     Returns ``None`` (nothing to do) when the disk cache already holds the kernels or no
     such label is requested. The jobs (:data:`GROUPS`, longest first) go to whichever process
-    is free: ``processes`` other processes (default: one fewer than the CPUs, at most one per
-    job; none on a single CPU) and this one once it calls :meth:`Warmup.help`. The processes
-    are forked from this one when :func:`labelgen.runtime.fork_is_safe`, else spawned.
+    is free: ``processes`` other processes (default: one per CPU, at most one per job; none
+    on a single CPU, where the first view compiles as fast) and this one once it calls
+    :meth:`Warmup.help`. One per CPU, not one fewer: this process spends about half of its
+    time before the first view on work other than compiling (imports, the mesh's curvature),
+    so with one process fewer a core sat idle while the last job compiled. The processes are
+    forked from this one when :func:`labelgen.runtime.fork_is_safe`, else spawned.
     """
     tasks = list(tasks)
     jobs = [[t for t in g if t in tasks] for g in GROUPS]
@@ -148,7 +151,7 @@ def start(tasks, params=None, processes: int | None = None) -> Warmup | None:
     cpus = os.cpu_count() or 1
     if not jobs or (processes is None and cpus < 2) or not cache_is_cold():
         return None  # nothing to warm, or one CPU: the first view compiles as fast
-    n = processes or min(len(jobs), cpus - 1)
+    n = processes or min(len(jobs), cpus)
     from .runtime import fork_is_safe
 
     # forked, they start with this process's imports (about 1.5 CPU s less each than spawned)
