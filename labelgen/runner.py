@@ -245,6 +245,10 @@ def _render_building(mesh, cameras, out, tasks, params, workers, backend, quiet,
             pool = _spawn_pool(extra, mesh_obj, backend, threads, cache, sem)
         if cache:
             mesh_cache.prepare(mesh_obj, tasks, params)
+        if pool is None and warm is None and fork_is_safe():
+            # a warm cache: load the image labels' kernels here (on a small synthetic view), so
+            # that the forked processes start with them loaded (about 0.4 CPU s less each)
+            warmup.warm_labels([t for t in tasks if t in _IMAGE_LABELS], params)
         if pool is None and fork_is_safe():
             ready = multiprocessing.get_context("fork").Event() if warm is not None else None
             pool, how = _fork_pool(extra, mesh_obj, backend, threads, ready), "forked"
@@ -445,14 +449,17 @@ class _ViewFiles:
                 log.warning("%s: cannot remove a partly written view's file (%s)", path, err.strerror or err)
 
 
+#: labels computed from images only (warmed on a synthetic view by :mod:`labelgen.warmup`)
+_IMAGE_LABELS = frozenset(t for g in warmup.GROUPS for t in g)
+
+
 def _warm_mesh_labels(renderer, camera, tasks, params, warm):
     """Compile the kernels of the mesh-derived labels on a 32x32 copy of ``camera`` while
     ``warm`` compiles the image-derived ones in other processes; then take the image-derived
     labels nobody has started yet and wait for the others."""
-    image_labels = {t for g in warmup.GROUPS for t in g}
     small = dataclasses.replace(camera, width=32, height=32)
     try:
-        render_view(renderer, small, [t for t in tasks if t not in image_labels], params)
+        render_view(renderer, small, [t for t in tasks if t not in _IMAGE_LABELS], params)
     except Exception:  # noqa: BLE001 - only warming: the real views report any error
         pass
     finally:

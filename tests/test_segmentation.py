@@ -179,8 +179,8 @@ def test_sort_run_by_value_matches_stable_argsort():
             rng.random(200) * 1e-200,  # float32 key 0, patterns far apart
             np.concatenate([rng.random(150) * 1e100, np.full(5, np.inf)])]  # key infinity
     for x in runs:
-        key = np.float32(x[0]).view(np.uint32)
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore"):  # the last run's float64 values above float32's range
+            key = np.float32(x[0]).view(np.uint32)
             assert np.all(x.astype(np.float32).view(np.uint32) == key)
         n = x.size
         pos = np.sort(rng.choice(1 << 31, n, replace=False)).astype(np.uint64)
