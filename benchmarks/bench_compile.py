@@ -2,10 +2,10 @@
 
 Renders the first camera of the sample apartment with ``labelgen render --tasks TASKS`` in a
 subprocess with an empty Numba cache and an empty labelgen cache, and records every Numba
-compilation in every process it starts (a ``sitecustomize`` module on the subprocess's
-path): for each kernel its CPU seconds with what it compiles inside ("total") and without
-("self"), then the CPU seconds of each compiler pass (exclusive of the passes and
-compilations nested in it; ``(llvm)``: time holding Numba's LLVM lock, which is LLVM's
+compilation in every process it starts (``compile_recorder``, also behind ``bench_full.py
+--compile-profile``): for each kernel its CPU seconds with what it compiles inside ("total")
+and without ("self"), then the CPU seconds of each compiler pass (exclusive of the passes
+and compilations nested in it; ``(llvm)``: time holding Numba's LLVM lock, which is LLVM's
 optimisation and code generation).
 
     python benchmarks/bench_compile.py [--tasks T1,T2] [--modules curvature,neighbors] [--top 25]
@@ -26,77 +26,39 @@ import sys
 import tempfile
 from pathlib import Path
 
+import compile_recorder
+
 ROOT = Path(__file__).resolve().parents[1]
 APARTMENT = ROOT / "sample_meshes" / "apartment.glb"
 CAMERAS = ROOT / "sample_meshes" / "apartment_cameras.json"
 MESH_TASKS = "depth_zbuffer,depth_euclidean,normal,reshading,mask_valid,principal_curvature"
-
-#: written as sitecustomize.py: records compilations and passes, dumps them at exit
-RECORDER = r'''
-import atexit, collections, json, os, re, time
-import numba.core.event as _ev
-_all, _comp, _log = [], [], []
-_passes = collections.defaultdict(float)
-class _Rec(_ev.Listener):
-    def __init__(self, kind):
-        self.kind = kind
-    def on_start(self, event):
-        _all.append([time.process_time(), 0.0])
-        if self.kind == "compile":
-            _comp.append([time.process_time(), 0.0])
-    def on_end(self, event):
-        c0, child = _all.pop()
-        tot = time.process_time() - c0
-        if _all:
-            _all[-1][1] += tot
-        if self.kind == "compile":
-            _, cchild = _comp.pop()
-            if _comp:
-                _comp[-1][1] += tot
-            f = event.data["dispatcher"].py_func
-            _log.append([tot, tot - cchild, f.__module__ + "." + f.__qualname__])
-            _passes["(dispatcher)"] += tot - child
-        elif self.kind == "pass":
-            _passes[re.sub(r" \[.*", "", event.data["name"])] += tot - child
-        else:
-            _passes["(llvm)"] += tot - child
-_ev.register("numba:compile", _Rec("compile"))
-_ev.register("numba:run_pass", _Rec("pass"))
-_ev.register("numba:llvm_lock", _Rec("llvm"))
-def _dump():
-    with open(os.path.join(os.environ["BENCH_COMPILE_LOG"], "%d.json" % os.getpid()), "w") as f:
-        json.dump({"log": _log, "cpu": time.process_time(), "passes": _passes}, f)
-atexit.register(_dump)
-'''
 
 
 def run(tasks: str, env_extra: dict) -> list[dict]:
     """Records of each process of one cold render of the first camera."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for d in ("numba", "labelgen", "log", "site"):
+        for d in ("numba", "labelgen"):
             (tmp / d).mkdir()
-        (tmp / "site" / "sitecustomize.py").write_text(RECORDER)
         cams = json.loads(CAMERAS.read_text())[:1]
         (tmp / "cameras.json").write_text(json.dumps(cams))
-        env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp / "numba"), LABELGEN_CACHE_DIR=str(tmp / "labelgen"),
-                   BENCH_COMPILE_LOG=str(tmp / "log"),
-                   PYTHONPATH=os.pathsep.join(filter(None, [str(tmp / "site"), os.environ.get("PYTHONPATH")])))
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp / "numba"), LABELGEN_CACHE_DIR=str(tmp / "labelgen"))
+        log = compile_recorder.install(tmp, env)
         env.update(env_extra)
         cmd = [sys.executable, "-m", "labelgen", "render", str(APARTMENT), "--cameras", str(tmp / "cameras.json"),
                "--out", str(tmp / "out"), "--quiet", "--tasks", tasks]
         subprocess.run(cmd, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-        return [json.loads(p.read_text()) for p in sorted((tmp / "log").glob("*.json"))]
+        return list(compile_recorder.read(log).values())
 
 
 def report(records: list[dict], modules: list[str] | None, top: int) -> None:
     for rec in records:
-        log = rec["log"]
+        log = rec["compilations"]
         if not log:
             continue
-        print(f"\nprocess: {rec['cpu']:.1f} CPU s, {sum(r[1] for r in log):.1f} compiling, {len(log)} compilations")
+        print(f"\nprocess: {rec['exit'][1]:.1f} CPU s, {sum(r[3] for r in log):.1f} compiling, {len(log)} compilations")
         kernels: dict[str, list[float]] = {}
-        for total, self_, name in log:
+        for _, _, total, self_, name, _ in log:
             name = name.replace("labelgen.kernels.", "")
             if modules and name.split(".")[0] not in modules:
                 continue

@@ -61,6 +61,7 @@ sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
 
+import compile_recorder  # noqa: E402
 from bench_render import cameras  # noqa: E402  (the same 300k-scene cameras as bench_render.py)
 
 cv2.setNumThreads(1)
@@ -193,57 +194,20 @@ def _env(**extra):
     return env
 
 
-#: run in every process of a profiled cold start (``--compile-profile``) through a
-#: ``sitecustomize`` module: records each Numba compilation (start, end, CPU seconds of the
-#: process spent in it, function, argument types) and writes them to $BENCH_COMPILE_LOG/<pid>.json
-#: (spawned processes import it themselves; forked ones start a log of their own)
-_COMPILE_RECORDER = """
-import atexit, json, os, time
-import numba.core.event as _ev
-_log, _open = [], {}
-class _Recorder(_ev.Listener):
-    def on_start(self, event):
-        _open[id(event.data["dispatcher"]), str(event.data["args"])] = (time.time(), time.process_time())
-    def on_end(self, event):
-        t, c = _open.pop((id(event.data["dispatcher"]), str(event.data["args"])))
-        d = event.data["dispatcher"].py_func
-        _log.append([t, time.time(), time.process_time() - c, d.__module__ + "." + d.__qualname__,
-                     str(event.data["args"])])
-_ev.register("numba:compile", _Recorder())
-def _dump():
-    _log.append([None, time.time(), time.process_time(), "exit", ""])
-    with open(os.path.join(os.environ["BENCH_COMPILE_LOG"], "%d.json" % os.getpid()), "w") as f:
-        json.dump(_log, f)
-atexit.register(_dump)
-# a forked multiprocessing child (which ends without running atexit) starts its own log
-import multiprocessing.util as _mu
-class _Hook:
-    pass
-_hook = _Hook()
-def _after_fork(_):
-    del _log[:]
-    _open.clear()
-    _mu.Finalize(None, _dump, exitpriority=0)
-_mu.register_after_fork(_hook, _after_fork)
-"""
-
-
 def cold_start(timeout=600, profile=False):
     """Seconds until the README command's first view is written and until it ends, and the
     CPU seconds it used (with its warm-up processes); with ``profile``, also each process's
     compilations (see :func:`print_compile_profile`)."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for d in ("numba", "labelgen", "log", "site"):
+        for d in ("numba", "labelgen"):
             (tmp / d).mkdir()
         out = tmp / "out"
         cmd = [sys.executable, "-m", "labelgen", "render", str(APARTMENT), "--cameras",
                str(APARTMENT_CAMERAS), "--out", str(out), "--quiet"]
         env = _env(NUMBA_CACHE_DIR=str(tmp / "numba"), LABELGEN_CACHE_DIR=str(tmp / "labelgen"))
         if profile:
-            (tmp / "site" / "sitecustomize.py").write_text(_COMPILE_RECORDER)
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp / "site"), env.get("PYTHONPATH")]))
-            env["BENCH_COMPILE_LOG"] = str(tmp / "log")
+            log = compile_recorder.install(tmp, env)
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         start = time.time()
@@ -263,32 +227,30 @@ def cold_start(timeout=600, profile=False):
         cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
         if profile:
             time.sleep(0.5)  # warm-up processes write their logs as they exit
-            print_compile_profile(tmp / "log", start, proc.pid)
+            print_compile_profile(log, start, proc.pid)
         return (first if first is not None else float("nan")), end, cpu, proc.returncode
 
 
-def print_compile_profile(folder, start, main_pid, top=12):
-    """Per process of a profiled cold start: its CPU seconds, those spent compiling, and its
-    longest compilations (outermost ones; CPU seconds include what they compile inside)."""
+def print_compile_profile(log, start, main_pid, top=12):
+    """Per process of a profiled cold start (``compile_recorder``'s ``log`` folder): its CPU
+    seconds, those spent compiling, and its longest compilations (outermost ones; CPU seconds
+    include what they compile inside)."""
     print("\ncompilations of the cold start (CPU s of each process; seconds from the start):")
-    for path in sorted(Path(folder).glob("*.json")):
-        log = json.loads(path.read_text())
-        exits = [r for r in log if r[0] is None]
-        spans = sorted((r for r in log if r[0] is not None), key=lambda r: r[0])
+    for pid, rec in compile_recorder.read(log).items():
+        spans = sorted(rec["compilations"], key=lambda r: r[0])
         outer = []
         for r in spans:  # outermost compilations (a kernel compiles the kernels it calls inside)
             if not outer or r[0] >= outer[-1][1]:
                 outer.append(r)
         if not outer:
             continue
-        role = "main" if int(path.stem) == main_pid else "other"
-        total = exits[0][2] if exits else float("nan")
-        ended = exits[0][1] - start if exits else float("nan")
-        print(f"  process {path.stem} ({role}): {total:.1f} CPU s, {sum(r[2] for r in outer):.1f} compiling, "
-              f"{len(spans)} compilations, exit at {ended:.1f} s")
+        role = "main" if pid == main_pid else "other"
+        ended, total = rec["exit"]
+        print(f"  process {pid} ({role}): {total:.1f} CPU s, {sum(r[2] for r in outer):.1f} compiling, "
+              f"{len(spans)} compilations, exit at {ended - start:.1f} s")
         for r in sorted(outer, key=lambda r: -r[2])[:top]:
-            name = r[3].replace("labelgen.kernels.", "")
-            print(f"    {r[2]:6.2f} CPU s  {r[0] - start:6.1f}-{r[1] - start:6.1f} s  {name}{r[4][:70]}")
+            name = r[4].replace("labelgen.kernels.", "")
+            print(f"    {r[2]:6.2f} CPU s  {r[0] - start:6.1f}-{r[1] - start:6.1f} s  {name}{r[5][:70]}")
 
 
 def workers_ratio(views=20, repeat=1):

@@ -235,6 +235,21 @@ def _find(parent, n):
 
 
 @njit(cache=True)
+def _raster_labels(parent, npix):
+    """Component ids numbered in raster order of first appearance, and their number."""
+    labels = np.empty(npix, np.int64)
+    newid = np.full(npix, -1, np.int64)
+    nseg = 0
+    for p in range(npix):
+        r = _find(parent, p)
+        if newid[r] < 0:
+            newid[r] = nseg
+            nseg += 1
+        labels[p] = newid[r]
+    return labels, nseg
+
+
+@njit(cache=True)
 def _felzenszwalb_merge(h, w, cost, code, scale, min_size):
     """Union-find merging over edges sorted by cost (scikit-image's loop); ``code`` as
     returned by :func:`_grid_edges`."""
@@ -272,16 +287,7 @@ def _felzenszwalb_merge(h, w, cost, code, scale, min_size):
             size[s0] += size[s1]
     # number segments in raster order of first appearance (as scikit-image's labels,
     # whose union-find roots are the smallest pixel index of each segment)
-    labels = np.empty(npix, np.int64)
-    newid = np.full(npix, -1, np.int64)
-    nseg = 0
-    for p in range(npix):
-        r = _find(parent, p)
-        if newid[r] < 0:
-            newid[r] = nseg
-            nseg += 1
-        labels[p] = newid[r]
-    return labels, nseg
+    return _raster_labels(parent, npix)
 
 
 # -- Felzenszwalb, fast path: edges in float32-key buckets, no full sort -----------------
@@ -612,21 +618,6 @@ def _felzenszwalb_buckets(h, w, costp, grouped, start, largest, scale, min_size,
             parent[s1] = s0
             size[s0] += size[s1]
     return _raster_labels(parent, npix)
-
-
-@njit(cache=True)
-def _raster_labels(parent, npix):
-    """Component ids numbered in raster order of first appearance, and their number."""
-    labels = np.empty(npix, np.int64)
-    newid = np.full(npix, -1, np.int64)
-    nseg = 0
-    for p in range(npix):
-        r = _find(parent, p)
-        if newid[r] < 0:
-            newid[r] = nseg
-            nseg += 1
-        labels[p] = newid[r]
-    return labels, nseg
 
 
 def _felzenszwalb_fast(img, scale, min_size):

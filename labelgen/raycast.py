@@ -13,14 +13,6 @@ LOS_TOLERANCE = 0.001  # metres: a hit closer than this before the point does no
 _BUILT = [False]  # a scene was made in this process (its queries start Open3D's TBB threads)
 
 
-def import_open3d():
-    """The ``open3d`` module (imported here, in one place, so that the runner can import it
-    once before it forks its workers; importing it starts no thread)."""
-    import open3d
-
-    return open3d
-
-
 def scenes_built() -> bool:
     """True once a :class:`RaycastScene` has been made in this process (after that, worker
     processes are not forked from it: see :func:`labelgen.runtime.fork_is_safe`)."""
@@ -37,7 +29,8 @@ class RaycastScene:
     """
 
     def __init__(self, mesh: Mesh, threads: int = 0):
-        o3d = import_open3d()
+        import open3d as o3d
+
         _BUILT[0] = True
         self._o3d = o3d
         self.mesh = mesh

@@ -6,6 +6,7 @@ order in this process, or in ``workers`` processes (each builds its renderer onc
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 import math
 import os
@@ -291,9 +292,7 @@ def _spawn_pool(extra, mesh, backend, threads, cache, semantic):
 
 def _fork_pool(extra, mesh, backend, threads, ready):
     """``extra`` worker processes forked from this one now (only when :func:`.runtime.fork_is_safe`)."""
-    from .raycast import import_open3d
-
-    import_open3d()  # once, here, for all (importing starts no thread)
+    importlib.import_module("open3d")  # once, here, for all of them (importing starts no thread)
     return _start(ProcessPoolExecutor(extra, mp_context=multiprocessing.get_context("fork"),
                                       initializer=_init_forked_worker,
                                       initargs=(mesh, backend, threads, ready, os.getpid())), extra)
