@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from labelgen.batch import DaskExecutor, LocalExecutor, run_batch  # noqa: E402
+from labelgen.batch._driver import DaskExecutor, LocalExecutor, run_batch  # noqa: E402
 
 TASKS = ["depth_zbuffer", "depth_euclidean", "normal", "reshading", "mask_valid", "edge_occlusion"]
 
@@ -39,7 +39,7 @@ TASKS = ["depth_zbuffer", "depth_euclidean", "normal", "reshading", "mask_valid"
 def camera_poses(n, size, seed=0):
     from scipy.spatial.transform import Rotation
 
-    from labelgen.cameras import Camera
+    from labelgen.camera._cameras import Camera
 
     rng = np.random.default_rng(seed)
     out = []
@@ -123,7 +123,7 @@ def bench_speed(args):
 def big_mesh(path: Path):
     import trimesh
 
-    from labelgen.meshes import load_mesh
+    from labelgen.io._meshes import load_mesh
 
     apt = load_mesh(ROOT / "sample_meshes" / "apartment.glb")  # glTF +Y up, turned +Z up
     parts = [trimesh.Trimesh(apt.vertices, apt.faces, process=False)]

@@ -71,7 +71,7 @@ def child(triangles: int, max_edge: float) -> dict:
 
     numba.set_num_threads(1)
     from labelgen import Mesh, cache
-    from labelgen.errors import LabelgenError
+    from labelgen.core._errors import LabelgenError
     from labelgen.labels.curvature import vertex_curvatures
 
     cache.configure(enabled=False)

@@ -94,7 +94,7 @@ def bench_rgb(size=512, repeat=5):
     from trimesh.visual.texture import TextureVisuals
 
     from labelgen import Camera, Mesh, make_renderer
-    from labelgen.pipeline import resolve_params
+    from labelgen.engine._pipeline import resolve_params
     from labelgen.labels import get_label
 
     rng = np.random.default_rng(0)
@@ -133,7 +133,7 @@ def bench_views(repeat=5):
     from labelgen.labels import get_label
     from labelgen.labels.curvature import principal_curvature_reference
     from labelgen.labels.rgb import rgb_reference
-    from labelgen.pipeline import resolve_params
+    from labelgen.engine._pipeline import resolve_params
 
     numba.set_num_threads(1)
     repo = Path(__file__).resolve().parents[1]

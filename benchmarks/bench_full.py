@@ -90,9 +90,9 @@ def big_scene():
     """The apartment (textured) plus three 81,920-triangle vertex-coloured icospheres (~300k)."""
     import trimesh
 
-    from labelgen.meshes import Mesh
+    from labelgen.io._meshes import Mesh
 
-    from labelgen.meshes import y_up_to_z_up
+    from labelgen.io._meshes import y_up_to_z_up
 
     apt = trimesh.load(APARTMENT, force="scene")  # glTF is +Y up: turned +Z up as load_mesh does
     parts = [g for g in apt.dump() if isinstance(g, trimesh.Trimesh)]
@@ -111,10 +111,10 @@ def big_scene():
 
 def profile_view(renderer, cam, tasks, params, out):
     """One view: {stage: seconds} for the bare cast, geometry buffer, each label, PNG, CLI paths."""
-    from labelgen.images import encode_png
+    from labelgen.io._images import encode_png
     from labelgen.labels import all_labels
-    from labelgen.pipeline import LazySources, plan
-    from labelgen.runner import _render_and_write
+    from labelgen.engine._pipeline import LazySources, plan
+    from labelgen.engine._runner import _render_and_write
 
     t = {}
     rays = renderer.rays(cam)
@@ -151,9 +151,9 @@ def profile_view(renderer, cam, tasks, params, out):
 
 
 def bench_scene(title, mesh, cams, repeat, skip=()):
-    from labelgen.pipeline import resolve_params
-    from labelgen.rendering import make_renderer
-    from labelgen.runner import default_render_tasks
+    from labelgen.engine._pipeline import resolve_params
+    from labelgen.render._renderers import make_renderer
+    from labelgen.engine import default_render_tasks
 
     renderer = make_renderer(mesh, threads=1)
     tasks = [t for t in default_render_tasks(mesh) if t not in skip]
@@ -313,8 +313,8 @@ def main(argv=None):
     repeat = args.repeat or (1 if args.quick else 2)
     nviews = args.views or (4 if args.quick else 10)
 
-    from labelgen.cameras import read_cameras
-    from labelgen.meshes import load_mesh
+    from labelgen.camera._cameras import read_cameras
+    from labelgen.io._meshes import load_mesh
 
     if args.only:
         args.no_workers, args.no_cold = args.only != "workers", args.only != "cold"

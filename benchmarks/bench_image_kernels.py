@@ -34,7 +34,7 @@ def load_inputs(size):
     for parent in REPO.parents:
         ref = parent / "shared" / "reference" / "taskonomy"
         if (ref / "point_202_view_5_domain_rgb.png").exists() and size == 512:
-            from labelgen.images import read_png
+            from labelgen.io._images import read_png
 
             rgb = read_png(ref / "point_202_view_5_domain_rgb.png")
             depth = read_png(ref / "point_202_view_5_domain_depth_zbuffer.png")
@@ -134,10 +134,10 @@ def main():
     for name, ours, ref in label_rows:
         compare(name, ours, ref, args.repeat, exact=False)
     print()
-    print("PNG encoding (labelgen.images.encode_png vs OpenCV imencode, zlib 3, filter sub; bytes):")
+    print("PNG encoding (labelgen.io._images.encode_png vs OpenCV imencode, zlib 3, filter sub; bytes):")
     import cv2
 
-    from labelgen.images import encode_png
+    from labelgen.io._images import encode_png
 
     def cv_png(image):
         opts = [cv2.IMWRITE_PNG_COMPRESSION, 3, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]

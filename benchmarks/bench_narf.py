@@ -60,7 +60,7 @@ def load_view():
     """(depth in metres float32, focal, name)."""
     ref = find_reference()
     if ref is not None:
-        from labelgen.images import read_png
+        from labelgen.io._images import read_png
         from labelgen.labels.keypoints3d import depth_metres_float32
 
         d = read_png(ref / "point_202_view_5_domain_depth_zbuffer.png")
@@ -123,7 +123,7 @@ def load_revision(rev: str, tmp: Path):
 
 def load_views(folder: Path):
     """[(name, depth in metres, focal)] of a ``labelgen render`` output folder."""
-    from labelgen.images import read_png
+    from labelgen.io._images import read_png
     from labelgen.labels.keypoints3d import depth_metres_float32
 
     out = []

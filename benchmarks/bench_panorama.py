@@ -18,8 +18,8 @@ sys.path.insert(0, str(ROOT))
 
 from labelgen import Camera, load_mesh  # noqa: E402
 from labelgen.kernels import panorama  # noqa: E402
-from labelgen.rendering import Open3DRenderer  # noqa: E402
-from labelgen.runner import render_view  # noqa: E402
+from labelgen.render._renderers import Open3DRenderer  # noqa: E402
+from labelgen.engine import render_view  # noqa: E402
 
 GEOMETRIC = ["depth_euclidean", "normal", "reshading", "mask_valid"]
 

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from labelgen import Camera, Mesh, load_mesh, make_renderer  # noqa: E402
-from labelgen.runner import _render_and_write  # noqa: E402
-from labelgen.pipeline import resolve_params  # noqa: E402
+from labelgen.engine._runner import _render_and_write  # noqa: E402
+from labelgen.engine._pipeline import resolve_params  # noqa: E402
 
 TASKS = ["depth_zbuffer", "depth_euclidean", "normal", "reshading", "mask_valid"]
 

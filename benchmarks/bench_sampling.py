@@ -46,7 +46,7 @@ def building(rooms_x=6, rooms_y=5, room=(5.0, 4.0), spheres=230, subdivisions=3,
         s.apply_translation([rng.uniform(0.5, W - 0.5), rng.uniform(0.5, D - 0.5), rng.uniform(0.3, 1.0)])
         parts.append(s)
     tm = trimesh.util.concatenate(parts)
-    from labelgen.meshes import Mesh
+    from labelgen.io._meshes import Mesh
 
     return Mesh(tm.vertices, tm.faces, parts=[(0, tm)])
 
@@ -59,10 +59,10 @@ def main():
     args = ap.parse_args()
 
     from labelgen import sampling
-    from labelgen.cameras import Camera
-    from labelgen.raycast import RaycastScene
-    from labelgen.sampling import SampleConfig, sample_building, write_sample
-    from labelgen.vanishing import vanishing_points, camera_vanishing_points
+    from labelgen.camera._cameras import Camera
+    from labelgen.render._raycast import RaycastScene
+    from labelgen.sample._sampling import SampleConfig, sample_building, write_sample
+    from labelgen.camera._vanishing import vanishing_points, camera_vanishing_points
 
     mesh = building()
     print(f"building: {len(mesh.faces)} triangles, bounds {mesh.bounds[0].round(2)} .. {mesh.bounds[1].round(2)}")
@@ -105,7 +105,7 @@ def main():
     print("stats:", dict(res.stats))
 
     # vanishing points: Numba kernel vs the per-camera reference, same views
-    from labelgen.cameras import camera_from_point_info
+    from labelgen.camera._cameras import camera_from_point_info
 
     cams = [camera_from_point_info(v) for v in res.views]
     t0 = time.perf_counter()

@@ -28,9 +28,9 @@ import segmentation_reference as ref  # noqa: E402
 from conftest import _shared_reference  # noqa: E402
 from test_segmentation import VIEW, ari, planes_25d, textured_rgb  # noqa: E402
 
-from labelgen.images import read_png  # noqa: E402
+from labelgen.io._images import read_png  # noqa: E402
 from labelgen.labels import segmentation as labseg  # noqa: E402
-from labelgen.pipeline import resolve_params  # noqa: E402
+from labelgen.engine._pipeline import resolve_params  # noqa: E402
 
 
 def best_of(fn, repeat):

@@ -3,7 +3,7 @@
 Kernels take and return numpy arrays and do no I/O. Each has a slow, obviously-correct
 reference (usually scikit-image or scipy) that the tests hold it against. Kernels are
 compiled lazily on first call and cached on disk (``cache=True``), never at import. The
-threading layer of the parallel kernels is chosen by :func:`labelgen.runtime.configure`.
+threading layer of the parallel kernels is chosen by :func:`labelgen.core._runtime.configure`.
 
 Compile time (a fresh clone's first view compiles every kernel it needs) goes mostly into
 Numba's own passes, not LLVM's: on the 2-core development machine, keypoints3d's kernels

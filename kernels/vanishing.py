@@ -1,6 +1,6 @@
 """Vanishing points of many cameras at once (spec section 5).
 
-The explicit one-camera computation with matrices, :func:`labelgen.vanishing.camera_vanishing_points`,
+The explicit one-camera computation with matrices, :func:`labelgen.camera._vanishing.camera_vanishing_points`,
 is the reference the tests hold this kernel against.
 """
 from __future__ import annotations

@@ -7,15 +7,17 @@ Python API::
     cam = labelgen.Camera.look_at(eye=[0, 0, 1.5], target=[2, 0, 1.5], fov=1.0, width=640, height=480)
     labels, skipped = labelgen.render_view(mesh, cam, tasks=["depth_zbuffer", "normal"])
 """
-__version__ = "0.1.0"
+from labelgen._version import __version__
+from labelgen.camera import Camera, read_cameras
+from labelgen.core import LabelgenError
+from labelgen.labels import all_labels, get_label
+from labelgen.io import Mesh, load_mesh
+from labelgen.render import GeometryBuffer, Open3DRenderer, make_renderer
+from labelgen.engine import derive_building, render_building, render_view
+from labelgen.sample import sample_building
+from labelgen.validate import validate_building
+from labelgen.batch import run_batch
 
-from .cameras import Camera, read_cameras  # noqa: E402
-from .errors import LabelgenError  # noqa: E402
-from .labels import all_labels, get_label  # noqa: E402
-from .meshes import Mesh, load_mesh  # noqa: E402
-from .rendering import GeometryBuffer, Open3DRenderer, make_renderer  # noqa: E402
-from .runner import derive_building, render_building, render_view  # noqa: E402
-
-__all__ = ["Camera", "read_cameras", "LabelgenError", "all_labels", "get_label", "Mesh", "load_mesh",
+__all__ = ["__version__", "Camera", "read_cameras", "LabelgenError", "all_labels", "get_label", "Mesh", "load_mesh",
            "GeometryBuffer", "Open3DRenderer", "make_renderer", "derive_building", "render_building",
-           "render_view"]
+           "render_view", "sample_building", "validate_building", "run_batch"]

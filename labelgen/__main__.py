@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from labelgen.cli._main import main
 
 sys.exit(main())

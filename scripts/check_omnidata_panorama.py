@@ -7,7 +7,7 @@ Usage::
 Both files are one Omnidata ``point_{P}_view_equirectangular`` panorama (for instance the
 Replica samples in the Omnidata repository, ``omnidata_annotator/assets/replica/``). The
 depth panorama is turned into points with labelgen's ray convention
-(:mod:`labelgen.panorama`), normals are estimated from neighbouring points (facing the
+(:mod:`labelgen.render._panorama`), normals are estimated from neighbouring points (facing the
 camera), and compared with the normal panorama after a turn about the camera's vertical axis,
 for every angle in 2.5 degree steps. Printed: the best angle and the share of pixels within
 18 degrees there, for labelgen's convention and for its mirror image (longitude reversed).
@@ -44,8 +44,8 @@ def best_turn(est: np.ndarray, stored: np.ndarray) -> tuple[float, float]:
 
 
 def main(argv):
-    from labelgen.images import read_png
-    from labelgen.panorama import directions
+    from labelgen.io._images import read_png
+    from labelgen.render._panorama import directions
 
     depth = read_png(argv[0]).astype(np.float64)
     normal = read_png(argv[1]).astype(np.float64) / 127.5 - 1.0

@@ -2,7 +2,7 @@
 
 Renders camera 0 of ``sample_meshes/apartment_cameras.json`` with every label the mesh allows
 (``labelgen.render_view``, the same code as ``labelgen render``) and tiles the encoded images
-side by side, each shown as in the validation report (:func:`labelgen.report.display`: grey
+side by side, each shown as in the validation report (:func:`labelgen.validate._report.display`: grey
 ramps stretched, segment ids as colours), with its name underneath.
 
     .venv/bin/python scripts/make_gallery.py [--out docs/gallery.png] [--size 224] [--camera 0]
@@ -28,10 +28,10 @@ def main():
     args = ap.parse_args()
 
     import labelgen
-    from labelgen.cameras import read_cameras
-    from labelgen.images import write_png
-    from labelgen.report import display
-    from labelgen.runner import default_render_tasks
+    from labelgen.camera._cameras import read_cameras
+    from labelgen.io._images import write_png
+    from labelgen.validate._report import display
+    from labelgen.engine import default_render_tasks
 
     mesh = labelgen.load_mesh(REPO / "sample_meshes" / "apartment.glb")
     cams = read_cameras(REPO / "sample_meshes" / "apartment_cameras.json", resolution=args.size)

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labelgen.batch_jobs import read_jobs
-from labelgen.cli import main
-from labelgen.errors import LabelgenError
+from labelgen.batch._jobs import read_jobs
+from labelgen.cli._main import main
+from labelgen.core._errors import LabelgenError
 
 RENDER_TASKS = ["depth_zbuffer", "normal", "reshading", "mask_valid"]
 TIMEOUT = 240  # seconds for one batch run (the machine may be loaded)
@@ -59,7 +59,7 @@ def _camera_poses(path, centre, n, fov=1.2, resolution=64):
     """``n`` cameras at ``centre`` turning around the vertical axis, as camera_poses.json."""
     from scipy.spatial.transform import Rotation
 
-    from labelgen.cameras import Camera
+    from labelgen.camera._cameras import Camera
 
     poses = []
     for i in range(n):
@@ -163,7 +163,7 @@ def uninterrupted(jobs_file, tmp_path_factory):
 # -- the whole run -------------------------------------------------------------------------
 
 def test_uninterrupted_run_writes_every_view(uninterrupted, jobs_file):
-    from labelgen.cameras import read_cameras
+    from labelgen.camera._cameras import read_cameras
 
     root, summary = uninterrupted
     b = summary["buildings"]
@@ -422,7 +422,7 @@ def test_omnidata_layout_unreadable_mesh_and_validate(tmp_path, capsys, referenc
     assert (out / "edge_occlusion" / "taskonomy" / "shipped" / "point_202_view_5_domain_edge_occlusion.png").is_file()
     import importlib.util
 
-    if importlib.util.find_spec("labelgen.validate") is None:
+    if importlib.util.find_spec("labelgen.validate._validate") is None:
         assert "validate is not available" in summary["buildings"]["checked"]["failures"][0]
     else:
         assert summary["buildings"]["checked"]["failures"] == []

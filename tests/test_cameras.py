@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from labelgen.cameras import Camera, parse_resolution, read_cameras
-from labelgen.errors import LabelgenError
+from labelgen.camera._cameras import Camera, parse_resolution, read_cameras
+from labelgen.core._errors import LabelgenError
 
 
 def test_fixated_reference_cameras_put_point_at_centre(reference):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from labelgen.cli import main
-from labelgen.images import read_png
+from labelgen.cli._main import main
+from labelgen.io._images import read_png
 
 SAMPLE = REPO / "sample_meshes" / "apartment.glb"
 SAMPLE_CAMERAS = REPO / "sample_meshes" / "apartment_cameras.json"
@@ -70,11 +70,11 @@ def test_every_default_label_is_rendered_and_right(tmp_path):
     the mesh (closest points, face colours), its definition, or derive from the written files."""
     import open3d as o3d
 
-    from labelgen.cameras import read_cameras
+    from labelgen.camera._cameras import read_cameras
     from labelgen.labels import get_label
     from labelgen.labels.rgb import colour_tables
-    from labelgen.meshes import load_mesh
-    from labelgen.runner import default_render_tasks
+    from labelgen.io._meshes import load_mesh
+    from labelgen.engine import default_render_tasks
 
     size, out = 32, tmp_path / "render"
     assert main(["render", str(SAMPLE), "--cameras", str(SAMPLE_CAMERAS), "--resolution", str(size),

@@ -63,7 +63,7 @@ def test_apartment_flat_surfaces_read_flat():
 
     from labelgen import load_mesh, make_renderer, read_cameras
     from labelgen.labels import get_label
-    from labelgen.pipeline import resolve_params
+    from labelgen.engine._pipeline import resolve_params
     from tests.conftest import REPO
 
     mesh = load_mesh(REPO / "sample_meshes" / "apartment.glb")
@@ -163,7 +163,7 @@ def test_label_matches_reference_on_the_apartment():
     from labelgen.labels import get_label
     from labelgen.labels.curvature import principal_curvature_reference
     from labelgen.labels.rgb import rgb_reference
-    from labelgen.pipeline import resolve_params
+    from labelgen.engine._pipeline import resolve_params
     from tests.conftest import REPO
 
     mesh = load_mesh(REPO / "sample_meshes" / "apartment.glb")
@@ -219,7 +219,7 @@ def test_memory_linear_and_bounded(monkeypatch):
     stays under the documented estimate; a mesh that cannot fit is a one-line error."""
     import tracemalloc
 
-    from labelgen.errors import LabelgenError
+    from labelgen.core._errors import LabelgenError
     from labelgen.labels import curvature as lc
     from tests.test_curvature import scan_like_surface
 

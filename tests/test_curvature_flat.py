@@ -175,7 +175,7 @@ def test_refined_memory_error(monkeypatch):
     """A coarse mesh whose refined surface cannot fit is a one-line error before refining."""
     import trimesh
 
-    from labelgen.errors import LabelgenError
+    from labelgen.core._errors import LabelgenError
     from labelgen.labels import curvature as lc
 
     box = trimesh.creation.box(extents=(20.0, 16.0, 3.0))

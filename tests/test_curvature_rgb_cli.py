@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from labelgen import Camera
-from labelgen.cli import main
-from labelgen.images import read_png
+from labelgen.cli._main import main
+from labelgen.io._images import read_png
 
 
 @pytest.fixture

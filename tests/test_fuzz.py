@@ -14,7 +14,7 @@ untrusted identifiers. Each runs through each command that reads that kind of in
   nothing written at all;
 * nothing written outside ``--out`` (the case folder holding the inputs is unchanged).
 
-Most cases run in-process through :func:`labelgen.cli.main` (fast); a few run as real
+Most cases run in-process through :func:`labelgen.cli._main.main` (fast); a few run as real
 ``python -m labelgen`` processes to prove the real exit path.
 
 Integrators: to put a new command through the corpus, add an ``argv`` builder for it to
@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from labelgen.cli import main
+from labelgen.cli._main import main
 
 REPO = Path(__file__).resolve().parents[1]
 RES = 8  # pixels per side of every image of the corpus: small, so that runs that get far stay fast
@@ -65,7 +65,7 @@ def point_info(**change):
 
 
 def png_bytes(array) -> bytes:
-    from labelgen.images import encode_png
+    from labelgen.io._images import encode_png
 
     return encode_png(np.asarray(array))
 
@@ -395,7 +395,7 @@ def check_outcome(rc, err: str, case_dir: Path, inputs: Path, out: Path, before:
     assert not [p for p in written if p.name.endswith(".part")]
     if rc == 2:
         assert written == [], written
-    from labelgen.images import read_png
+    from labelgen.io._images import read_png
 
     for p in written:
         if p.suffix == ".png":

@@ -14,12 +14,12 @@ import shutil
 import numpy as np
 import pytest
 
-from labelgen.cameras import Camera, parse_resolution
-from labelgen.cli import main
-from labelgen.errors import LabelgenError
-from labelgen.layout import label_path
-from labelgen.limits import MAX_PIXELS, MAX_SIDE, check_image_size
-from labelgen.paths import check_identifier, check_name, inside
+from labelgen.camera._cameras import Camera, parse_resolution
+from labelgen.cli._main import main
+from labelgen.core._errors import LabelgenError
+from labelgen.engine._layout import label_path
+from labelgen.core._limits import MAX_PIXELS, MAX_SIDE, check_image_size
+from labelgen.core._paths import check_identifier, check_name, inside
 
 BAD = ["../../../../tmp/x", "../x", "/tmp/x", "", "a\x00b", "..", "a/b", "a\\b", "a_b", " 1", "x" * 65]
 
@@ -121,8 +121,8 @@ def test_render_rejects_camera_ids(tmp_path, capsys, value):
 
 def test_writers_refuse_paths_outside_out(tmp_path):
     """Defence in depth: identifiers that bypassed the readers still cannot leave --out."""
-    from labelgen.meshes import load_mesh
-    from labelgen.runner import render_building
+    from labelgen.io._meshes import load_mesh
+    from labelgen.engine import render_building
 
     out = tmp_path / "out"
     with pytest.raises(LabelgenError, match="point must"):
@@ -140,7 +140,7 @@ def test_writers_refuse_paths_outside_out(tmp_path):
 
 @pytest.mark.parametrize("name", ["point_.._view_0", "point_0_view_..", "point_._view_0"])
 def test_derive_rejects_identifiers_in_file_names(tmp_path, capsys, name):
-    from labelgen.images import write_png
+    from labelgen.io._images import write_png
 
     building = tmp_path / "b"
     depth = building / "depth_zbuffer" / f"{name}_domain_depth_zbuffer.png"
@@ -155,7 +155,7 @@ def test_derive_rejects_identifiers_in_file_names(tmp_path, capsys, name):
 
 @pytest.mark.parametrize("value", BAD)
 def test_derive_rejects_identifiers_in_point_info(tmp_path, capsys, value):
-    from labelgen.images import write_png
+    from labelgen.io._images import write_png
 
     building = tmp_path / "b"
     write_png(building / "depth_zbuffer" / "point_1_view_0_domain_depth_zbuffer.png", np.full((8, 8), 1000, np.uint16))
@@ -215,7 +215,7 @@ def test_resolution_100000_is_one_line_error(tmp_path, capsys):
 
 
 def test_memory_error_is_one_line(tmp_path, capsys, monkeypatch):
-    import labelgen.cli
+    import labelgen.cli._main
 
     mesh = _scene(tmp_path)
     cams = tmp_path / "cams.json"
@@ -224,7 +224,7 @@ def test_memory_error_is_one_line(tmp_path, capsys, monkeypatch):
     def no_memory(*args, **kw):
         raise MemoryError
 
-    monkeypatch.setattr(labelgen.cli, "load_mesh", no_memory)
+    monkeypatch.setattr(labelgen.cli._main, "load_mesh", no_memory)
     rc, err = _run(["render", str(mesh), "--cameras", str(cams), "--out", str(tmp_path / "out")], capsys)
     assert rc == 1
     assert _one_error(err).startswith(f"labelgen: error: {mesh}: out of memory")
@@ -261,16 +261,16 @@ def test_derive_fov_without_point_info(tmp_path, capsys, reference):
 
 def test_mesh_too_large_for_memory(tmp_path, capsys, monkeypatch):
     """A mesh file larger than the available memory allows is refused before it is read."""
-    import labelgen.meshes
+    import labelgen.io._meshes
 
     mesh = _scene(tmp_path)
     cams = tmp_path / "cams.json"
     cams.write_text(json.dumps(_info()))
     size = mesh.stat().st_size
-    assert labelgen.meshes.available_memory() is None or labelgen.meshes.available_memory() > 0
-    monkeypatch.setattr(labelgen.meshes, "available_memory", lambda: size * labelgen.meshes.MEMORY_PER_FILE_BYTE - 1)
+    assert labelgen.io._meshes.available_memory() is None or labelgen.io._meshes.available_memory() > 0
+    monkeypatch.setattr(labelgen.io._meshes, "available_memory", lambda: size * labelgen.io._meshes.MEMORY_PER_FILE_BYTE - 1)
     rc, err = _run(["render", str(mesh), "--cameras", str(cams), "--out", str(tmp_path / "out")], capsys)
     assert rc == 2
     assert _one_error(err).startswith(f"labelgen: error: {mesh}: mesh too large for memory")
-    monkeypatch.setattr(labelgen.meshes, "available_memory", lambda: size * labelgen.meshes.MEMORY_PER_FILE_BYTE)
-    assert len(labelgen.meshes.load_mesh(mesh).faces) == 12
+    monkeypatch.setattr(labelgen.io._meshes, "available_memory", lambda: size * labelgen.io._meshes.MEMORY_PER_FILE_BYTE)
+    assert len(labelgen.io._meshes.load_mesh(mesh).faces) == 12

@@ -11,13 +11,13 @@ import sys
 import numpy as np
 import pytest
 
-from labelgen.cli import main
-from labelgen.errors import LabelgenError
-from labelgen.images import read_png, write_png
+from labelgen.cli._main import main
+from labelgen.core._errors import LabelgenError
+from labelgen.io._images import read_png, write_png
 from labelgen.labels import get_label
 from labelgen.labels.image_edges import edge_occlusion, edge_texture, encode_unit16, rgb_to_grey
 from labelgen.labels.keypoints2d import keypoints2d
-from labelgen.pipeline import compute_view, resolve_params
+from labelgen.engine._pipeline import compute_view, resolve_params
 
 from conftest import REPO
 

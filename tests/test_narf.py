@@ -10,8 +10,8 @@ import pytest
 
 from labelgen.kernels import narf, narf_borders, narf_interest, narf_numerics, narf_surface
 from labelgen import Camera
-from labelgen.errors import LabelgenError
-from labelgen.pipeline import LazySources, compute_view
+from labelgen.core._errors import LabelgenError
+from labelgen.engine._pipeline import LazySources, compute_view
 
 F32 = np.float32
 
@@ -255,7 +255,7 @@ def test_keypoints3d_rejects_bad_support_size():
 # -- the shipped Taskonomy sample ------------------------------------------------------------
 
 def test_shipped_keypoints3d_is_reproduced(reference):
-    from labelgen.images import read_png
+    from labelgen.io._images import read_png
 
     base = reference / "taskonomy"
     depth = read_png(base / "point_202_view_5_domain_depth_zbuffer.png")
@@ -320,7 +320,7 @@ def test_fast_paths_equal_simple_paths(monkeypatch, kw):
 
 
 def _shipped_depth(reference):
-    from labelgen.images import read_png
+    from labelgen.io._images import read_png
     from labelgen.labels.keypoints3d import depth_metres_float32
 
     base = reference / "taskonomy"

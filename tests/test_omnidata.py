@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 
 import labelgen
-from labelgen.cameras import Camera, quaternion_wxyz, read_cameras
-from labelgen.rotations import matrix_from_euler as rotation_xyz
-from labelgen.cli import main
-from labelgen.images import read_png
+from labelgen.camera._cameras import Camera, quaternion_wxyz, read_cameras
+from labelgen.camera._rotations import matrix_from_euler as rotation_xyz
+from labelgen.cli._main import main
+from labelgen.io._images import read_png
 from labelgen.labels.surface_ids import decode_fragments, decode_semantic, semantic_table
-from labelgen.meshes import Mesh, load_mesh
-from labelgen.panorama import pixel_of_direction
-from labelgen.rendering import make_renderer
-from labelgen.runner import default_render_tasks, render_building, render_view
+from labelgen.io._meshes import Mesh, load_mesh
+from labelgen.render._panorama import pixel_of_direction
+from labelgen.render._renderers import make_renderer
+from labelgen.engine import default_render_tasks, render_building, render_view
 
 ROOM_LO, ROOM_HI = np.array([-2.0, -1.5, 0.0]), np.array([3.0, 2.5, 2.7])
 
@@ -393,7 +393,7 @@ def test_pixel_of_direction_inverts_the_ray_convention():
     cr = pixel_of_direction(d, 40, 20)
     j, i = np.mgrid[0:20, 0:40]
     assert np.allclose(cr[..., 0], i + 0.5) and np.allclose(cr[..., 1], j + 0.5)
-    from labelgen.panorama import directions
+    from labelgen.render._panorama import directions
 
     assert np.allclose(directions(40, 20), d, atol=1e-12)
 

@@ -8,11 +8,11 @@ import re
 import pytest
 
 from conftest import REPO
-from labelgen.cli import main
-from labelgen.errors import LabelgenError
+from labelgen.cli._main import main
+from labelgen.core._errors import LabelgenError
 from labelgen.labels import Param, all_params
-from labelgen.pipeline import resolve_params
-from labelgen.sampling import SAMPLE_PARAMS
+from labelgen.engine._pipeline import resolve_params
+from labelgen.sample._sampling import SAMPLE_PARAMS
 
 EVERY = [*all_params().values(), *SAMPLE_PARAMS.values()]
 

@@ -1,4 +1,4 @@
-"""labelgen.images.encode_png against OpenCV's libpng writer, and PNG round trips.
+"""labelgen.io._images.encode_png against OpenCV's libpng writer, and PNG round trips.
 
 encode_png builds the PNG with numpy (the "sub" row filter) and zlib; the reference is
 ``cv2.imencode`` with the same settings (zlib level 3, filter "sub"), which is what
@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from labelgen.images import encode_png, read_png, write_png
+from labelgen.io._images import encode_png, read_png, write_png
 
 SHAPES = [(1, 1), (1, 7), (5, 1), (3, 4), (17, 33), (64, 64), (100, 3), (90, 91), (130, 128)]
 

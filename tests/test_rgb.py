@@ -7,7 +7,7 @@ import pytest
 from labelgen.kernels.reference import bilinear_wrap_reference
 from labelgen.kernels.texture import bilinear_wrap
 from labelgen import Camera, Mesh, load_mesh, render_view
-from labelgen.runner import default_render_tasks
+from labelgen.engine import default_render_tasks
 
 EYE = np.array([0.5, 0.5, 1.0])
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from labelgen import runner
-from labelgen.cameras import Camera
-from labelgen.meshes import load_mesh
-from labelgen.pipeline import resolve_params
-from labelgen.rendering import make_renderer
+from labelgen.camera._cameras import Camera
+from labelgen.io._meshes import load_mesh
+from labelgen.engine._pipeline import resolve_params
+from labelgen.render._renderers import make_renderer
 
 ROOT = Path(__file__).resolve().parents[1]
 APARTMENT = ROOT / "sample_meshes" / "apartment.glb"
@@ -105,8 +105,8 @@ def test_fork_is_safe_only_before_thread_pools_start():
     code = """
 import threading
 from labelgen import runtime
-from labelgen.meshes import load_mesh
-from labelgen.rendering import make_renderer
+from labelgen.io._meshes import load_mesh
+from labelgen.render._renderers import make_renderer
 mesh = load_mesh(%r)
 print(runtime.fork_is_safe())
 t = threading.Thread(target=threading.Event().wait, args=(1,)); t.start()
@@ -223,15 +223,15 @@ def test_a_view_is_removed_only_once_a_process_began_writing_it(tmp_path, render
 
 def test_forked_workers_wait_for_the_warm_up_and_write_the_same_bytes(tmp_path):
     """A cold cache (forced here): the forked worker waits until this process has warmed up the
-    kernels (labelgen.warmup) before its first view; same bytes as one process."""
+    kernels (labelgen.engine._warmup) before its first view; same bytes as one process."""
     code = """
 import logging
 import sys
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 from pathlib import Path
 from labelgen import runner, warmup
-from labelgen.cameras import Camera
-from labelgen.meshes import load_mesh
+from labelgen.camera._cameras import Camera
+from labelgen.io._meshes import load_mesh
 
 real_start = warmup.start
 started = []
@@ -268,8 +268,8 @@ import sys
 from pathlib import Path
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 from labelgen import runner, runtime
-from labelgen.cameras import Camera
-from labelgen.meshes import load_mesh
+from labelgen.camera._cameras import Camera
+from labelgen.io._meshes import load_mesh
 mesh = load_mesh(sys.argv[1])
 cams = [Camera.look_at([4.2, 3.0, 1.5], [0.0, 0.4 * k, 1.3], fov=1.2, width=64, height=48, point=str(k))
         for k in range(4)]

@@ -12,14 +12,14 @@ CHECK = r"""
 import json, os, threading
 import cv2
 before = cv2.getNumThreads()
-import labelgen, labelgen.cli, labelgen.sampling, labelgen.kernels.texture, labelgen.kernels.vanishing
+import labelgen, labelgen.cli._main, labelgen.sample._sampling, labelgen.kernels.texture, labelgen.kernels.vanishing
 from labelgen.labels import all_labels
 all_labels()
 state = {"env": os.environ.get("NUMBA_THREADING_LAYER"), "cv2_threads_unchanged": cv2.getNumThreads() == before,
          "threads": sorted(t.name for t in threading.enumerate())}
 import numpy as np
-from labelgen.cameras import Camera
-from labelgen.meshes import Mesh
+from labelgen.camera._cameras import Camera
+from labelgen.io._meshes import Mesh
 import trimesh
 room = trimesh.creation.box(extents=[4, 4, 3])
 labels, _ = labelgen.render_view(Mesh.from_trimesh(room), Camera.look_at([0, 0, 0], [1, 0, 0], width=16, height=12),

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labelgen.cameras import camera_from_point_info, read_cameras
-from labelgen.errors import LabelgenError
-from labelgen.meshes import Mesh
-from labelgen.pointinfo import fixated_pairs, fixated_triplets, nonfixated_pairs, nonfixated_pixel, relative_pose
-from labelgen.rendering import Open3DRenderer
-from labelgen.raycast import RaycastScene
-from labelgen.sampling import SampleConfig, sample_building, write_sample
-from labelgen.vanishing import camera_vanishing_points
+from labelgen.camera._cameras import camera_from_point_info, read_cameras
+from labelgen.core._errors import LabelgenError
+from labelgen.io._meshes import Mesh
+from labelgen.camera._pointinfo import fixated_pairs, fixated_triplets, nonfixated_pairs, nonfixated_pixel, relative_pose
+from labelgen.render._renderers import Open3DRenderer
+from labelgen.render._raycast import RaycastScene
+from labelgen.sample._sampling import SampleConfig, sample_building, write_sample
+from labelgen.camera._vanishing import camera_vanishing_points
 
 
 def _box(lo, hi):
@@ -100,7 +100,7 @@ def test_points_seen_by_enough_views_and_cameras_keep_distances(sampled):
 
 def test_point_info_fields_consistent(sampled):
     _, cfg, res = sampled
-    from labelgen.pointinfo import complete_point_info
+    from labelgen.camera._pointinfo import complete_point_info
 
     for info, cam in zip(res.views, _cams(res)):
         assert info["resolution"] == [64, 48]
@@ -157,7 +157,7 @@ def test_same_seed_same_bytes(tmp_path, sampled):
     mesh, cfg, res = sampled
     write_sample(res, tmp_path / "a")
     code = ("import sys; sys.path.insert(0, 'tests'); from test_sampling import CFG, apartment; "
-            "from labelgen.sampling import SampleConfig, sample_building, write_sample; "
+            "from labelgen.sample._sampling import SampleConfig, sample_building, write_sample; "
             f"write_sample(sample_building(apartment(), SampleConfig(**CFG)), {str(tmp_path / 'b')!r})")
     subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], check=True,
                    env={**os.environ, "PYTHONHASHSEED": "123"}, timeout=600)
@@ -170,7 +170,7 @@ def test_same_seed_same_bytes(tmp_path, sampled):
 
 
 def test_render_writes_complete_point_info(tmp_path, sampled):
-    from labelgen.runner import render_building
+    from labelgen.engine import render_building
 
     mesh, _, res = sampled
     write_sample(res, tmp_path / "s")
@@ -235,7 +235,7 @@ def test_room_boxes_from_file(tmp_path):
 
 
 def test_manhattan_estimate_on_rotated_apartment():
-    from labelgen.vanishing import estimate_manhattan_rotation
+    from labelgen.camera._vanishing import estimate_manhattan_rotation
 
     for deg in (0.0, 12.5, -31.0):
         est = estimate_manhattan_rotation(apartment(deg))
@@ -281,7 +281,7 @@ def test_bad_input_errors(tmp_path):
 
 
 def test_cli_sample(tmp_path, capsys):
-    from labelgen.cli import main
+    from labelgen.cli._main import main
 
     mesh = apartment()
     path = tmp_path / "apt.ply"
@@ -310,7 +310,7 @@ def test_cli_sample(tmp_path, capsys):
 def test_bundled_sample_apartment():
     """The project's sample apartment (sample_meshes/apartment.glb), when present."""
     path = Path(__file__).resolve().parents[1] / "sample_meshes" / "apartment.glb"
-    from labelgen.meshes import load_mesh
+    from labelgen.io._meshes import load_mesh
 
     mesh = load_mesh(path)
     cfg = SampleConfig(num_cameras=12, num_points=15, resolution=(64, 48), seed=3)

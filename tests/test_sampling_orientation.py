@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labelgen.cameras import camera_from_point_info
-from labelgen.meshes import Mesh
-from labelgen.rendering import Open3DRenderer
-from labelgen.placement import parity_facing
-from labelgen.raycast import RaycastScene
-from labelgen.sampling import SampleConfig, sample_building
+from labelgen.camera._cameras import camera_from_point_info
+from labelgen.io._meshes import Mesh
+from labelgen.render._renderers import Open3DRenderer
+from labelgen.sample._placement import parity_facing
+from labelgen.render._raycast import RaycastScene
+from labelgen.sample._sampling import SampleConfig, sample_building
 
 
 def box_room(orientation: str) -> Mesh:

@@ -21,10 +21,10 @@ import segmentation_reference as ref  # noqa: E402
 
 from labelgen.kernels import normalized_cut  # noqa: E402
 from labelgen.kernels import segmentation as seg  # noqa: E402
-from labelgen.images import encode_png, read_png  # noqa: E402
+from labelgen.io._images import encode_png, read_png  # noqa: E402
 from labelgen.labels import all_labels  # noqa: E402
 from labelgen.labels import segmentation as labseg  # noqa: E402
-from labelgen.pipeline import compute_view, resolve_params  # noqa: E402
+from labelgen.engine._pipeline import compute_view, resolve_params  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -346,7 +346,7 @@ def test_limit_segments_merges_smallest_into_most_similar():
 @pytest.mark.parametrize("name,value", [("seg2d_num_cuts", 0), ("seg2d_sigma", -1.0),
                                         ("seg2d_self_edge_weight", 0.0)])
 def test_bad_parameters_name_the_flag(name, value):
-    from labelgen.errors import LabelgenError
+    from labelgen.core._errors import LabelgenError
 
     with pytest.raises(LabelgenError, match="--" + name.replace("_", "-")):
         compute_view(["segment_unsup2d"], {"rgb": rectangles_rgb()}, resolve_params({name: value}))
@@ -424,7 +424,7 @@ def test_labels_registered_with_params():
     assert {"seg25d_scale", "seg25d_sigma", "seg25d_min_size", "seg25d_cut_thresh", "seg25d_num_cuts",
             "seg25d_self_edge_weight", "seg25d_depth_weight", "seg25d_normal_weight",
             "seg25d_edge_weight"} <= names25
-    from labelgen.cli import build_parser
+    from labelgen.cli._main import build_parser
 
     text = build_parser()._subparsers._group_actions[0].choices["derive"].format_help()
     assert "--seg2d-min-size" in text and "--seg25d-cut-thresh" in text
@@ -472,8 +472,8 @@ _DETERMINISM = """
 import sys, numpy as np
 sys.path.insert(0, {tests!r})
 from test_segmentation import textured_rgb, planes_25d
-from labelgen.pipeline import compute_view
-from labelgen.images import encode_png
+from labelgen.engine._pipeline import compute_view
+from labelgen.io._images import encode_png
 depth, normal, edge = planes_25d()
 out, _ = compute_view(["segment_unsup2d", "segment_unsup25d"],
                       {{"rgb": textured_rgb(), "depth_zbuffer": depth, "normal": normal, "edge_occlusion": edge}})
@@ -495,8 +495,8 @@ def test_deterministic_across_runs_and_processes():
 
 
 def test_derive_building(tmp_path):
-    from labelgen.images import write_png
-    from labelgen.runner import derive_building
+    from labelgen.io._images import write_png
+    from labelgen.engine import derive_building
 
     depth, normal, edge = planes_25d()
     b = tmp_path / "b"

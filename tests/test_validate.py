@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labelgen.cli import main
-from labelgen.images import read_png, write_png
-from labelgen.pipeline import LazySources, compute_view
-from labelgen.validate import find_buildings, validate_building
-from labelgen.validate_metrics import adjusted_rand_index, image_agreement, largest_region_bbox, pearson
+from labelgen.cli._main import main
+from labelgen.io._images import read_png, write_png
+from labelgen.engine._pipeline import LazySources, compute_view
+from labelgen.validate._validate import find_buildings, validate_building
+from labelgen.validate._metrics import adjusted_rand_index, image_agreement, largest_region_bbox, pearson
 
 PREFIX = "point_202_view_5_domain_"
 FAST = "edge_texture,edge_occlusion,point_info"
@@ -311,7 +311,7 @@ def test_workers_give_the_same_report(reference, tmp_path, capsys):
 def test_rendered_apartment_validates_against_its_mesh(tmp_path, capsys):
     import trimesh
 
-    from labelgen.meshes import load_mesh
+    from labelgen.io._meshes import load_mesh
 
     from conftest import REPO
 

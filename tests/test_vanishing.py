@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labelgen.cameras import camera_from_point_info
-from labelgen.pointinfo import (complete_point_info, nonfixated_pixel, obliqueness_angle, point_pitch,
+from labelgen.camera._cameras import camera_from_point_info
+from labelgen.camera._pointinfo import (complete_point_info, nonfixated_pixel, obliqueness_angle, point_pitch,
                                 relative_pose, rotation_from_original_to_final)
-from labelgen.rotations import matrix_from_euler
-from labelgen.vanishing import estimate_manhattan_rotation, vanishing_points, camera_vanishing_points
+from labelgen.camera._rotations import matrix_from_euler
+from labelgen.camera._vanishing import estimate_manhattan_rotation, vanishing_points, camera_vanishing_points
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_vanishing_points_match_shipped_files(sample_files):
 
 def test_kernel_matches_reference_with_rotated_frame():
     rng = np.random.default_rng(3)
-    from labelgen.cameras import Camera
+    from labelgen.camera._cameras import Camera
     cams = [Camera.from_euler(rng.normal(size=3), rng.uniform(-math.pi, math.pi, 3), rng.uniform(0.5, 2.0),
                               int(rng.integers(64, 900)), int(rng.integers(64, 900))) for _ in range(50)]
     for deg in (0.0, 17.0, -40.0):
@@ -111,7 +111,7 @@ def test_pose_fields_match_shipped_files(sample_files):
 
 
 def test_relative_pose_round_trip():
-    from labelgen.cameras import Camera
+    from labelgen.camera._cameras import Camera
     a = Camera.look_at([0, 0, 1.5], [2, 1, 1.0])
     b = Camera.look_at([1, -1, 1.2], [0, 3, 2.0])
     r, t = relative_pose(a, b)
@@ -122,7 +122,7 @@ def test_relative_pose_round_trip():
 
 def test_manhattan_estimate_recovers_rotation():
     import trimesh
-    from labelgen.meshes import Mesh
+    from labelgen.io._meshes import Mesh
     parts = [trimesh.creation.box([6, 0.2, 3]), trimesh.creation.box([0.2, 4, 3]),
              trimesh.creation.box([1.0, 0.5, 0.8])]
     parts[1].apply_translation([3, 2, 0])
@@ -154,7 +154,7 @@ def test_manhattan_estimate_on_bundled_sample_apartment():
     path = Path(__file__).resolve().parents[1] / "sample_meshes" / "apartment.glb"
     from scipy.spatial.transform import Rotation
 
-    from labelgen.meshes import Mesh, load_mesh
+    from labelgen.io._meshes import Mesh, load_mesh
 
     mesh = load_mesh(path)
     for deg in (0.0, 7.3, -38.2, 44.9, 60.0):

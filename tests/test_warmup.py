@@ -1,4 +1,4 @@
-"""Parallel kernel warm-up (labelgen.warmup): it computes every image-derived label on its
+"""Parallel kernel warm-up (labelgen.engine._warmup): it computes every image-derived label on its
 synthetic view, and a render that warms up first writes the same bytes as one that does not."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from labelgen import warmup
-from labelgen.cameras import Camera
-from labelgen.meshes import load_mesh
-from labelgen.runner import render_building
+from labelgen.camera._cameras import Camera
+from labelgen.io._meshes import load_mesh
+from labelgen.engine import render_building
 
 ROOT = Path(__file__).resolve().parents[1]
 APARTMENT = ROOT / "sample_meshes" / "apartment.glb"

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import LabelgenError
+from labelgen.core._errors import LabelgenError
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Param:
     ``optional``: None is allowed (meaning "not given"). ``count`` > 1: a tuple of that many
     values, each checked. ``option``: the flag's name when it is not the parameter's name
     with dashes. :meth:`check` is the one place where values are checked
-    (:func:`labelgen.pipeline.resolve_params` calls it for every command).
+    (:func:`labelgen.engine._pipeline.resolve_params` calls it for every command).
     """
 
     name: str
@@ -113,6 +113,8 @@ class Param:
         else:
             try:
                 v = self.type(value)
+            except LabelgenError:
+                raise
             except (TypeError, ValueError) as err:
                 raise LabelgenError(self.flag, str(err)) from None
             return v

@@ -1,6 +1,6 @@
 """``principal_curvature``: per-vertex principal curvatures interpolated per pixel (spec section 3).
 
-Per mesh (once, cached, see :mod:`labelgen.cache`): vertices with identical positions are
+Per mesh (once, cached, see :mod:`labelgen.io._cache`): vertices with identical positions are
 merged (a mesh split at texture seams is one surface); faces whose longest edge exceeds
 ``curvature_max_edge`` are split into a regular grid of sub-triangles (coarse meshes: CAD
 models, decimated scans), angle-weighted normals are computed at every point of the refined
@@ -34,7 +34,7 @@ import logging
 import numpy as np
 
 from . import Label, Param, register
-from ..limits import available_memory  # module attribute: callers (and tests) look it up here
+from labelgen.core._limits import available_memory  # module attribute: callers (and tests) look it up here
 from .geometric import DEPTH_UNITS, INVALID_DEPTH
 
 log = logging.getLogger("labelgen")
@@ -96,10 +96,10 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
     ``cols`` (:func:`labelgen.kernels.refinement.refine_plan`), ``grid_offset`` and ``grid``
     (:func:`labelgen.kernels.refinement.refine_surface`), one row per face of ``mesh``; the
     mesh's own (merged) vertices are the first points.
-    Raises :class:`~labelgen.errors.LabelgenError` when the mesh needs more memory than is
+    Raises :class:`~labelgen.core._errors.LabelgenError` when the mesh needs more memory than is
     available.
     """
-    from .. import cache
+    from labelgen.io import _cache as cache
 
     full = {p.name: p.default for p in PARAMS}
     full.update({k: v for k, v in params.items() if k in full})
@@ -109,7 +109,7 @@ def vertex_curvatures(mesh, params: dict) -> dict[str, np.ndarray]:
     def compute():
         from labelgen.kernels import curvature as kc
         from labelgen.kernels import refinement as kr
-        from ..errors import LabelgenError
+        from labelgen.core._errors import LabelgenError
 
         opts = dict(fit)
         max_edge = opts.pop("max_edge")
@@ -245,7 +245,7 @@ def _face_table(curv: dict, grid_values: np.ndarray, mesh) -> np.ndarray:
 def _r_min(params) -> float:
     r_min = float(params["curvature_r_min"])
     if not r_min > 0:
-        from ..errors import LabelgenError
+        from labelgen.core._errors import LabelgenError
 
         raise LabelgenError("--curvature-r-min", f"must be positive, got {r_min}")
     return r_min
@@ -284,7 +284,7 @@ def _prepare(mesh, params):
 
 
 def _register_preparer():
-    from .. import cache
+    from labelgen.io import _cache as cache
 
     cache.PREPARERS["principal_curvature"] = _prepare
 

@@ -61,7 +61,7 @@ def _normal(inputs, params):
 def _reshading(inputs, params):
     gb = inputs["gbuffer"]
     if gb.camera.model != "perspective":
-        from labelgen.panorama import reshade
+        from labelgen.render._panorama import reshade
 
         grey = reshade(gb, params["lamp_energy"] * params["diffuse"], params["lamp_falloff_distance"],
                        params["depth_units_per_meter"], INVALID_DEPTH, INVALID_RESHADING)

@@ -20,8 +20,8 @@ import math
 
 import numpy as np
 
-from ..errors import LabelgenError
-from ..rotations import focal_length
+from labelgen.core._errors import LabelgenError
+from labelgen.camera._rotations import focal_length
 from . import Label, Param, register
 from .geometric import DEPTH_UNITS
 

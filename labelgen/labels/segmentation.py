@@ -26,7 +26,7 @@ import logging
 import numpy as np
 from labelgen.kernels.filters import gaussian_masked
 
-from ..errors import LabelgenError
+from labelgen.core._errors import LabelgenError
 from . import Label, Param, register
 
 log = logging.getLogger("labelgen")

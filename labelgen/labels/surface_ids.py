@@ -1,7 +1,7 @@
 """Omnidata's labels beyond Taskonomy: ``fragments`` and ``semantic`` (see ``docs/omnidata.md``).
 
 ``fragments``: the triangle hit by each pixel's ray, as an index into the mesh's faces in the
-order labelgen loaded them (:attr:`labelgen.meshes.Mesh.faces`: the file's face order; for a
+order labelgen loaded them (:attr:`labelgen.io._meshes.Mesh.faces`: the file's face order; for a
 file of several objects, the objects one after the other in the scene's order; quads split
 as trimesh splits them). The same triangle has the same value in every view of a building and
 with either renderer, so equal values are dense correspondences between views. Omnidata's own
@@ -163,7 +163,7 @@ def _polygons(fields) -> list:
 
 def read_info_semantic(path: Path) -> dict[int, int]:
     """Object id -> class id from a Replica ``info_semantic.json`` (``id_to_label`` or ``objects``)."""
-    from ..errors import LabelgenError
+    from labelgen.core._errors import LabelgenError
 
     try:
         info = json.loads(Path(path).read_text())
@@ -224,7 +224,7 @@ def _material_name(tm):
 
 def semantic_table(mesh) -> SemanticTable:
     """The per-face semantic colours of ``mesh`` (computed once, kept on ``mesh.cache``)."""
-    from ..errors import LabelgenError
+    from labelgen.core._errors import LabelgenError
 
     if "semantic_table" in mesh.cache:
         return mesh.cache["semantic_table"]
@@ -296,7 +296,7 @@ def _semantic(inputs, params):
         tri = gb.triangle
     else:  # cast the view's rays against the labelled mesh
         if "semantic_renderer" not in lm.cache:
-            from ..rendering import Open3DRenderer
+            from labelgen.render._renderers import Open3DRenderer
 
             lm.cache["semantic_renderer"] = Open3DRenderer(lm)
         tri = lm.cache["semantic_renderer"].render(camera).triangle
