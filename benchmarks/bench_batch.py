@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from labelgen.batch._driver import DaskExecutor, LocalExecutor, run_batch  # noqa: E402
+from labelgen.batch import DaskExecutor, LocalExecutor, run_batch  # noqa: E402
 
 TASKS = ["depth_zbuffer", "depth_euclidean", "normal", "reshading", "mask_valid", "edge_occlusion"]
 

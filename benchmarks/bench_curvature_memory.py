@@ -70,7 +70,8 @@ def child(triangles: int, max_edge: float) -> dict:
     import numba
 
     numba.set_num_threads(1)
-    from labelgen import Mesh, cache
+    from labelgen import Mesh
+    from labelgen.io import _cache as cache
     from labelgen.core._errors import LabelgenError
     from labelgen.labels.curvature import vertex_curvatures
 

@@ -58,7 +58,7 @@ def main():
     ap.add_argument("--write", action="store_true", help="also time writing the JSON files")
     args = ap.parse_args()
 
-    from labelgen import sampling
+    from labelgen.sample import _sampling as sampling
     from labelgen.camera._cameras import Camera
     from labelgen.render._raycast import RaycastScene
     from labelgen.sample._sampling import SampleConfig, sample_building, write_sample

@@ -28,9 +28,9 @@ def main():
     ap.add_argument("--workers", type=int, default=0)
     args = ap.parse_args()
 
-    from labelgen.cli._main import main as labelgen
+    from labelgen.cli import main as labelgen
     from labelgen.engine import derive_building
-    from labelgen.validate._validate import find_buildings, validate_buildings
+    from labelgen.validate import find_buildings, validate_buildings
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-validate-"))
     try:

@@ -42,7 +42,7 @@ def main():
     ap.add_argument("--out", default=str(REPO / "docs" / "validate_report.png"))
     ap.add_argument("--size", default="1000,1150", help="window W,H")
     args = ap.parse_args()
-    from labelgen.cli._main import main as labelgen
+    from labelgen.cli import main as labelgen
     from labelgen.io._images import read_png, write_png
 
     src = shared_reference()

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from labelgen.batch._jobs import read_jobs
-from labelgen.cli._main import main
+from labelgen.cli import main
 from labelgen.core._errors import LabelgenError
 
 RENDER_TASKS = ["depth_zbuffer", "normal", "reshading", "mask_valid"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from labelgen.cli._main import main
+from labelgen.cli import main
 from labelgen.io._images import read_png
 
 SAMPLE = REPO / "sample_meshes" / "apartment.glb"

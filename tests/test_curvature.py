@@ -9,7 +9,7 @@ import pytest
 from labelgen.kernels import curvature as kc
 from labelgen.kernels.reference import apss_curvature_reference
 from labelgen import Camera, Mesh, render_view
-from labelgen import cache
+from labelgen.io import _cache as cache
 from labelgen.labels.curvature import encode_curvature, merge_positions, vertex_curvatures
 
 R_MIN = 0.03

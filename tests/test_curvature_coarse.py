@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labelgen import Camera, Mesh, cache, render_view
+from labelgen import Camera, Mesh, render_view
+from labelgen.io import _cache as cache
 from labelgen.kernels import curvature as kc
 from labelgen.kernels import refinement as kr
 from labelgen.kernels.reference import interpolate_refined_reference

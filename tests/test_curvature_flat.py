@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labelgen import Mesh, cache
+from labelgen import Mesh
+from labelgen.io import _cache as cache
 from labelgen.kernels import curvature as kc
 from labelgen.kernels import neighbors as kn
 from labelgen.kernels import planar as kp

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from labelgen import Camera
-from labelgen.cli._main import main
+from labelgen.cli import main
 from labelgen.io._images import read_png
 
 

@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from labelgen.cli._main import main
+from labelgen.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 RES = 8  # pixels per side of every image of the corpus: small, so that runs that get far stay fast

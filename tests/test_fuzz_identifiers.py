@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from labelgen.camera._cameras import Camera, parse_resolution
-from labelgen.cli._main import main
+from labelgen.cli import main
 from labelgen.core._errors import LabelgenError
 from labelgen.engine._layout import label_path
 from labelgen.core._limits import MAX_PIXELS, MAX_SIDE, check_image_size
@@ -139,18 +139,23 @@ def test_writers_refuse_paths_outside_out(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["point_.._view_0", "point_0_view_..", "point_._view_0"])
-def test_derive_rejects_identifiers_in_file_names(tmp_path, capsys, name):
+def test_derive_reports_identifiers_in_file_names_and_goes_on(tmp_path, capsys, name):
+    """A badly named file is one failure (exit 1) naming it, as validate records it; the
+    building's other views are still derived."""
     from labelgen.io._images import write_png
 
     building = tmp_path / "b"
     depth = building / "depth_zbuffer" / f"{name}_domain_depth_zbuffer.png"
     write_png(depth, np.full((8, 8), 1000, np.uint16))
-    before = _tree(tmp_path)
-    rc, err = _run(["derive", str(building), "--out", str(tmp_path / "out"), "--quiet"], capsys)
-    assert rc == 2
+    good = building / "depth_zbuffer" / "point_1_view_0_domain_depth_zbuffer.png"
+    write_png(good, np.full((8, 8), 1000, np.uint16))
+    rc, err = _run(["derive", str(building), "--out", str(tmp_path / "out"), "--tasks", "edge_occlusion",
+                    "--quiet"], capsys)
+    assert rc == 1
     line = _one_error(err)
     assert line.startswith(f"labelgen: error: {depth}: ") and "(from the file name) must" in line
-    assert _tree(tmp_path) == before
+    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png"))
+    assert written == ["edge_occlusion/point_1_view_0_domain_edge_occlusion.png"]
 
 
 @pytest.mark.parametrize("value", BAD)
@@ -215,7 +220,7 @@ def test_resolution_100000_is_one_line_error(tmp_path, capsys):
 
 
 def test_memory_error_is_one_line(tmp_path, capsys, monkeypatch):
-    import labelgen.cli._main
+    import labelgen.engine._mesh
 
     mesh = _scene(tmp_path)
     cams = tmp_path / "cams.json"
@@ -224,7 +229,7 @@ def test_memory_error_is_one_line(tmp_path, capsys, monkeypatch):
     def no_memory(*args, **kw):
         raise MemoryError
 
-    monkeypatch.setattr(labelgen.cli._main, "load_mesh", no_memory)
+    monkeypatch.setattr(labelgen.engine._mesh, "load_mesh", no_memory)
     rc, err = _run(["render", str(mesh), "--cameras", str(cams), "--out", str(tmp_path / "out")], capsys)
     assert rc == 1
     assert _one_error(err).startswith(f"labelgen: error: {mesh}: out of memory")

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from labelgen.cli._main import main
+from labelgen.cli import main
 from labelgen.core._errors import LabelgenError
 from labelgen.io._images import read_png, write_png
 from labelgen.labels import get_label

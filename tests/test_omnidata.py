@@ -16,7 +16,7 @@ import pytest
 import labelgen
 from labelgen.camera._cameras import Camera, quaternion_wxyz, read_cameras
 from labelgen.camera._rotations import matrix_from_euler as rotation_xyz
-from labelgen.cli._main import main
+from labelgen.cli import main
 from labelgen.io._images import read_png
 from labelgen.labels.surface_ids import decode_fragments, decode_semantic, semantic_table
 from labelgen.io._meshes import Mesh, load_mesh

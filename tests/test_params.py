@@ -8,7 +8,7 @@ import re
 import pytest
 
 from conftest import REPO
-from labelgen.cli._main import main
+from labelgen.cli import main
 from labelgen.core._errors import LabelgenError
 from labelgen.labels import Param, all_params
 from labelgen.engine._pipeline import resolve_params

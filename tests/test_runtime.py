@@ -1,4 +1,6 @@
-"""Importing labelgen changes nothing in the process; running it picks Numba's OpenMP layer."""
+"""Importing labelgen and calling its Python API change nothing in the calling process (no
+environment variable, no OpenCV or Numba setting); the command line picks Numba's OpenMP layer
+and one OpenCV thread for itself."""
 from __future__ import annotations
 
 import json
@@ -8,23 +10,32 @@ import sys
 
 from conftest import REPO
 
-CHECK = r"""
+LIBRARY = r"""
 import json, os, threading
 import cv2
-before = cv2.getNumThreads()
-import labelgen, labelgen.cli._main, labelgen.sample._sampling, labelgen.kernels.texture, labelgen.kernels.vanishing
+cv2.setNumThreads(3)
+before = cv2.getNumThreads(), cv2.utils.logging.getLogLevel()
+import labelgen, labelgen.cli, labelgen.sample, labelgen.kernels.texture, labelgen.kernels.vanishing
 from labelgen.labels import all_labels
 all_labels()
-state = {"env": os.environ.get("NUMBA_THREADING_LAYER"), "cv2_threads_unchanged": cv2.getNumThreads() == before,
+state = {"env": os.environ.get("NUMBA_THREADING_LAYER"),
+         "cv2_unchanged_on_import": (cv2.getNumThreads(), cv2.utils.logging.getLogLevel()) == before,
          "threads": sorted(t.name for t in threading.enumerate())}
-import numpy as np
-from labelgen.camera._cameras import Camera
-from labelgen.io._meshes import Mesh
 import trimesh
+from labelgen import Camera, Mesh
 room = trimesh.creation.box(extents=[4, 4, 3])
 labels, _ = labelgen.render_view(Mesh.from_trimesh(room), Camera.look_at([0, 0, 0], [1, 0, 0], width=16, height=12),
-                                 tasks=["depth_zbuffer", "normal"])
-import numba
+                                 tasks=["depth_zbuffer", "normal", "edge_occlusion"])
+state["env_after_call"] = os.environ.get("NUMBA_THREADING_LAYER")
+state["cv2_unchanged_after_call"] = (cv2.getNumThreads(), cv2.utils.logging.getLogLevel()) == before
+print(json.dumps(state))
+"""
+
+COMMAND_LINE = r"""
+import json, sys, cv2, numba
+import numpy as np
+from labelgen.cli import main
+rc = main(["tasks"])
 @numba.njit(parallel=True)
 def total(a):
     s = 0.0
@@ -32,19 +43,24 @@ def total(a):
         s += a[i]
     return s
 total(np.ones(1000))  # the first parallel launch picks the layer
-state["layer_after_run"] = numba.threading_layer()
-state["cv2_threads_after_run"] = cv2.getNumThreads()
-print(json.dumps(state))
+print(json.dumps({"rc": rc, "layer": numba.threading_layer(), "cv2_threads": cv2.getNumThreads()}))
 """
 
 
-def test_import_has_no_side_effects_and_runs_use_openmp():
+def _run(code):
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
-    out = subprocess.run([sys.executable, "-c", CHECK], cwd=REPO, env=env, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
                          check=True)
-    state = json.loads(out.stdout.strip().splitlines()[-1])
-    assert state["env"] is None
-    assert state["cv2_threads_unchanged"]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_and_library_calls_have_no_process_wide_side_effects():
+    state = _run(LIBRARY)
+    assert state["env"] is None and state["env_after_call"] is None
+    assert state["cv2_unchanged_on_import"] and state["cv2_unchanged_after_call"]
     assert state["threads"] == ["MainThread"]
-    assert state["layer_after_run"] == "omp"
-    assert state["cv2_threads_after_run"] == 1
+
+
+def test_the_command_line_uses_openmp_and_one_opencv_thread():
+    state = _run(COMMAND_LINE)
+    assert state == {"rc": 0, "layer": "omp", "cv2_threads": 1}

@@ -281,7 +281,7 @@ def test_bad_input_errors(tmp_path):
 
 
 def test_cli_sample(tmp_path, capsys):
-    from labelgen.cli._main import main
+    from labelgen.cli import main
 
     mesh = apartment()
     path = tmp_path / "apt.ply"

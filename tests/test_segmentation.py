@@ -424,7 +424,7 @@ def test_labels_registered_with_params():
     assert {"seg25d_scale", "seg25d_sigma", "seg25d_min_size", "seg25d_cut_thresh", "seg25d_num_cuts",
             "seg25d_self_edge_weight", "seg25d_depth_weight", "seg25d_normal_weight",
             "seg25d_edge_weight"} <= names25
-    from labelgen.cli._main import build_parser
+    from labelgen.cli import build_parser
 
     text = build_parser()._subparsers._group_actions[0].choices["derive"].format_help()
     assert "--seg2d-min-size" in text and "--seg25d-cut-thresh" in text

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labelgen.cli._main import main
+from labelgen.cli import main
 from labelgen.io._images import read_png, write_png
 from labelgen.engine._pipeline import LazySources, compute_view
-from labelgen.validate._validate import find_buildings, validate_building
+from labelgen.validate import find_buildings, validate_building
 from labelgen.validate._metrics import adjusted_rand_index, image_agreement, largest_region_bbox, pearson
 
 PREFIX = "point_202_view_5_domain_"
@@ -234,7 +234,7 @@ def test_download_and_per_domain_layouts_give_the_same_records(reference, tmp_pa
     assert strip == [{k: v for k, v in r.items() if k not in ("component", "file")} for r in recs["pd"]]
     assert len(strip) == 3
     # and the same as the Python API on the flat folder
-    api = validate_building(src, tasks=FAST.split(","))
+    api = validate_building(src, tasks=FAST.split(",")).records
     assert [{k: v for k, v in r.items() if k not in ("component", "building", "file")} for r in api] == \
         [{k: v for k, v in r.items() if k != "building"} for r in strip]
 

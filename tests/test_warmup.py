@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from labelgen import warmup
+from labelgen.engine import _warmup as warmup
 from labelgen.camera._cameras import Camera
 from labelgen.io._meshes import load_mesh
 from labelgen.engine import render_building

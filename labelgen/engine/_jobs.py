@@ -137,11 +137,11 @@ def render_building(mesh, cameras: list[Camera], out, tasks=None, params: dict[s
             warmup.warm_mesh_labels(renderer, cameras[0], tasks, params, cold, render_labels)
 
         summary = Summary()
-        with _progress(len(cameras), quiet, "render") as bar:
-            run_views(cameras, _render_one, (tasks, params, writer),
-                      WorkerSetup(mesh_obj, MeshSpec.of(mesh_obj), backend, cache), workers, summary.add, bar,
-                      files_of=lambda cam: ViewFiles(writer.paths(cam.point, cam.view, tasks)),
-                      prepare=prepare, warm=warm if cold is not None else None)
+        run_views(cameras, _render_one, (tasks, params, writer),
+                  WorkerSetup(mesh_obj, MeshSpec.of(mesh_obj), backend, cache), workers, summary.add,
+                  lambda: _progress(len(cameras), quiet, "render"),
+                  files_of=lambda cam: ViewFiles(writer.paths(cam.point, cam.view, tasks)),
+                  prepare=prepare, warm=warm if cold is not None else None)
         return summary
     finally:
         mesh_cache.configure(enabled=previous)
@@ -203,7 +203,7 @@ def derive_building(building, out, tasks=None, params=None, workers: int = 1, fo
         summary.add(res)
 
     items = [(files, p, v) for (p, v), files in sorted(found.views.items())]
-    with _progress(len(items), quiet, "derive") as bar:
-        run_views(items, _derive_one, (tasks, params, writer, fov, max_pixels), None, workers, add, bar,
-                  files_of=lambda it: ViewFiles(writer.paths(it[1], it[2], tasks, point_info=False)), ordered=True)
+    run_views(items, _derive_one, (tasks, params, writer, fov, max_pixels), None, workers, add,
+              lambda: _progress(len(items), quiet, "derive"),
+              files_of=lambda it: ViewFiles(writer.paths(it[1], it[2], tasks, point_info=False)), ordered=True)
     return summary

@@ -256,7 +256,8 @@ def run_views(items: list, work: Callable, common: tuple = (), setup: WorkerSetu
     ``prepare(forking)``: runs in this process before worker processes start (per-mesh results
     that forked workers then share). ``warm(renderer)``: runs in this process before the first
     view (compiling the kernels of a cold cache); forked workers wait for it to end.
-    ``progress``: a progress bar (``update()`` per view).
+    ``progress``: makes the progress bar (a context manager with ``update()``), called once the
+    worker processes have started (a bar may start a thread, after which forking is unsafe).
     """
     setup = setup or WorkerSetup()
     emit = _Ordered(on_result) if ordered else (on_result or (lambda r: None))
@@ -266,11 +267,11 @@ def run_views(items: list, work: Callable, common: tuple = (), setup: WorkerSetu
         renderer = setup.renderer()
         if warm is not None:
             warm(renderer)
-        for i, item in enumerate(items):
-            result = work(renderer, item, *common)
-            emit(i, result) if ordered else emit(result)
-            if progress is not None:
-                progress.update()
+        with _bar(progress) as bar:
+            for i, item in enumerate(items):
+                result = work(renderer, item, *common)
+                emit(i, result) if ordered else emit(result)
+                bar.update()
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
     extra = min(workers, len(items)) - 1
@@ -295,14 +296,28 @@ def run_views(items: list, work: Callable, common: tuple = (), setup: WorkerSetu
             warm(renderer)
         if ready is not None:
             ready.set()
-        with numba_threads(threads):
-            _run_shared(renderer, pool, extra, list(enumerate(items)), work, common, emit, ordered, files_of,
-                        progress)
+        with _bar(progress) as bar, numba_threads(threads):
+            _run_shared(renderer, pool, extra, list(enumerate(items)), work, common, emit, ordered, files_of, bar)
     finally:
         if ready is not None:
             ready.set()
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+
+
+class _NoBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n=1):
+        pass
+
+
+def _bar(progress):
+    return progress() if progress is not None else _NoBar()
 
 
 class _Ordered:

@@ -188,8 +188,7 @@ def validate_buildings(buildings: list[Building], mesh=None, tasks=None, params=
                 if len(group) > 4 * keep_worst:
                     trim(group)
 
-    with _progress(len(flat), quiet) as bar:
-        run_views(flat, _validate_one, (), setup, workers, take, bar, ordered=True)
+    run_views(flat, _validate_one, (), setup, workers, take, lambda: _progress(len(flat), quiet), ordered=True)
     for group in worst.values():
         trim(group)
     # indices so far count the records of views only: renumber them as in report.records

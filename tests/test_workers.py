@@ -1,6 +1,6 @@
-"""``render --workers N``: the calling process renders too and hands views to the others as
-they become free; every view is written once, with the same bytes as in one process, and a
-failing view stops the job with its error."""
+"""The engine's worker processes (``--workers N``): the calling process works too and hands views
+to the others as they become free; every view is written once, with the same bytes as in one
+process, and a failing view stops the job with its error."""
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from labelgen import runner
-from labelgen.camera._cameras import Camera
+from labelgen.camera import Camera
+from labelgen.engine import ViewWriter, render_building
+from labelgen.engine import _workers
+from labelgen.engine._jobs import _render_one
 from labelgen.io._meshes import load_mesh
 from labelgen.engine._pipeline import resolve_params
 from labelgen.render._renderers import make_renderer
@@ -54,19 +56,22 @@ def test_shared_views_are_each_rendered_once_with_the_same_bytes(tmp_path, rende
     cams = _cameras(7)
     params = resolve_params()
     for cam in cams:  # reference: one process, in order
-        runner._render_and_write(renderer, cam, TASKS, params, tmp_path / "plain")
+        _render_one(renderer, cam, TASKS, params, ViewWriter(tmp_path / "plain"))
     here, there = [], []
-    real = runner._render_and_write
 
     def counted(r, cam, *args):
         (there if r is None else here).append(cam.point)
-        return real(renderer, cam, *args)
+        return _render_one(renderer, cam, *args)
 
-    monkeypatch.setattr(runner, "_render_and_write", counted)
-    monkeypatch.setitem(runner._WORKER, "renderer", None)  # the "other process": a thread here
+    monkeypatch.setitem(_workers._STATE, "renderer", None)  # the "other process": a thread here
     bar = _Bar()
+    results = []
     with ThreadPoolExecutor(2) as pool:
-        summary = runner._render_shared(renderer, pool, 2, cams, TASKS, params, tmp_path / "shared", bar)
+        _workers._run_shared(renderer, pool, 2, list(enumerate(cams)), counted,
+                             (TASKS, params, ViewWriter(tmp_path / "shared")), results.append, False, None, bar)
+    summary = results[0]
+    for res in results[1:]:
+        summary.add(res)
     assert sorted(here + there) == sorted(c.point for c in cams)  # each view once
     assert here and there  # both sides rendered
     assert summary.views == bar.n == len(cams) and summary.files == len(cams) * (len(TASKS) + 1)
@@ -75,24 +80,22 @@ def test_shared_views_are_each_rendered_once_with_the_same_bytes(tmp_path, rende
 
 @pytest.mark.parametrize("side", ["here", "there"])
 def test_a_failing_view_stops_the_job_with_its_error(tmp_path, renderer, monkeypatch, side):
-    real = runner._render_and_write
-
     def failing(r, cam, *args):  # every view of one side fails
         if (r is None) == (side == "there"):
             raise RuntimeError(f"view {cam.point} failed")
-        return real(renderer, cam, *args)
+        return _render_one(renderer, cam, *args)
 
-    monkeypatch.setattr(runner, "_render_and_write", failing)
-    monkeypatch.setitem(runner._WORKER, "renderer", None)
+    monkeypatch.setitem(_workers._STATE, "renderer", None)
     with ThreadPoolExecutor(1) as pool, pytest.raises(RuntimeError, match="failed"):
-        runner._render_shared(renderer, pool, 1, _cameras(6), TASKS, resolve_params(), tmp_path, _Bar())
+        _workers._run_shared(renderer, pool, 1, list(enumerate(_cameras(6))), failing,
+                             (TASKS, resolve_params(), ViewWriter(tmp_path)), lambda r: None, False, None, _Bar())
 
 
 def test_render_building_with_more_workers_than_views(tmp_path):
     mesh = load_mesh(APARTMENT)
     cams = _cameras(2)
-    runner.render_building(mesh, cams, tmp_path / "one", tasks=TASKS, cache=False)
-    summary = runner.render_building(mesh, cams, tmp_path / "three", tasks=TASKS, workers=3, cache=False)
+    render_building(mesh, cams, tmp_path / "one", tasks=TASKS, cache=False)
+    summary = render_building(mesh, cams, tmp_path / "three", tasks=TASKS, workers=3, cache=False)
     assert summary.views == 2
     assert _digests(tmp_path / "one") == _digests(tmp_path / "three")
 
@@ -104,25 +107,25 @@ def test_fork_is_safe_only_before_thread_pools_start():
     kernel) or an Open3D scene has started threads, nor while another Python thread runs."""
     code = """
 import threading
-from labelgen import runtime
+from labelgen.engine import fork_is_safe
 from labelgen.io._meshes import load_mesh
 from labelgen.render._renderers import make_renderer
 mesh = load_mesh(%r)
-print(runtime.fork_is_safe())
+print(fork_is_safe())
 t = threading.Thread(target=threading.Event().wait, args=(1,)); t.start()
-print(runtime.fork_is_safe()); t.join()
+print(fork_is_safe()); t.join()
 make_renderer(mesh)
-print(runtime.fork_is_safe())
+print(fork_is_safe())
 """ % str(APARTMENT)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["True", "False", "False"]
     code = """
-from labelgen import runtime
-print(runtime.fork_is_safe())
+from labelgen.engine import fork_is_safe
+print(fork_is_safe())
 import numba
 numba.get_num_threads()  # starts the threading layer, as a parallel kernel does
-print(runtime.fork_is_safe())
+print(fork_is_safe())
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT)
     assert res.returncode == 0, res.stderr
@@ -205,17 +208,22 @@ def test_a_killed_worker_stops_the_job_with_one_line_and_no_partial_view(tmp_pat
 
 def test_a_view_is_removed_only_once_a_process_began_writing_it(tmp_path, renderer):
     cam = _cameras(1)[0]
-    runner._render_and_write(renderer, cam, TASKS, resolve_params(), tmp_path)  # an earlier run's view
+    writer = ViewWriter(tmp_path)
+
+    def view_files():
+        return _workers.ViewFiles(writer.paths(cam.point, cam.view, TASKS))
+
+    _render_one(renderer, cam, TASKS, resolve_params(), writer)  # an earlier run's view
     earlier = _digests(tmp_path)
-    runner._ViewFiles(tmp_path, cam, TASKS).remove_if_written()  # not begun: kept as it was
+    view_files().remove_if_written()  # not begun: kept as it was
     assert _digests(tmp_path) == earlier and len(earlier) == len(TASKS) + 1
-    files = runner._ViewFiles(tmp_path, cam, TASKS)
+    files = view_files()
     label = next((tmp_path / TASKS[0]).glob("*.png"))
     label.write_bytes(label.read_bytes())  # rewritten by a process that then stopped
     files.remove_if_written()
     assert _digests(tmp_path) == {}
-    runner._render_and_write(renderer, cam, TASKS, resolve_params(), tmp_path)
-    files = runner._ViewFiles(tmp_path, cam, TASKS)
+    _render_one(renderer, cam, TASKS, resolve_params(), writer)
+    files = view_files()
     (label.parent / f".{label.name}.x1y2.part").write_bytes(b"half")  # a temporary file left by a kill
     files.remove_if_written()
     assert _digests(tmp_path) == {}
@@ -229,8 +237,8 @@ import logging
 import sys
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 from pathlib import Path
-from labelgen import runner, warmup
-from labelgen.camera._cameras import Camera
+from labelgen.engine import _warmup as warmup, fork_is_safe, render_building
+from labelgen.camera import Camera
 from labelgen.io._meshes import load_mesh
 
 real_start = warmup.start
@@ -243,8 +251,8 @@ warmup.start = forced
 cams = [Camera.look_at([4.2, 3.0, 1.5], [0.0, 0.4 * k, 1.3], fov=1.2, width=64, height=48, point=str(k))
         for k in range(5)]
 tasks = ["depth_zbuffer", "rgb", "principal_curvature", "edge_texture", "segment_unsup2d"]
-safe = runner.fork_is_safe()
-s = runner.render_building(load_mesh(sys.argv[1]), cams, Path(sys.argv[2]) / "two", tasks=tasks, workers=2,
+safe = fork_is_safe()
+s = render_building(load_mesh(sys.argv[1]), cams, Path(sys.argv[2]) / "two", tasks=tasks, workers=2,
                            cache=False)
 print(safe, started[0] is not None, s.views)
 """
@@ -255,7 +263,7 @@ print(safe, started[0] is not None, s.views)
     tasks = ["depth_zbuffer", "rgb", "principal_curvature", "edge_texture", "segment_unsup2d"]
     cams = [Camera.look_at([4.2, 3.0, 1.5], [0.0, 0.4 * k, 1.3], fov=1.2, width=64, height=48, point=str(k))
             for k in range(5)]
-    runner.render_building(load_mesh(APARTMENT), cams, tmp_path / "one", tasks=tasks)
+    render_building(load_mesh(APARTMENT), cams, tmp_path / "one", tasks=tasks)
     assert _digests(tmp_path / "one") == _digests(tmp_path / "two")
 
 
@@ -267,17 +275,17 @@ import logging
 import sys
 from pathlib import Path
 logging.basicConfig(level=logging.INFO, format="%(message)s")
-from labelgen import runner, runtime
-from labelgen.camera._cameras import Camera
+from labelgen.engine import fork_is_safe, render_building
+from labelgen.camera import Camera
 from labelgen.io._meshes import load_mesh
 mesh = load_mesh(sys.argv[1])
 cams = [Camera.look_at([4.2, 3.0, 1.5], [0.0, 0.4 * k, 1.3], fov=1.2, width=64, height=48, point=str(k))
         for k in range(4)]
 tasks = ["depth_zbuffer", "rgb", "edge_texture"]
-runner.render_building(mesh, cams, Path(sys.argv[2]) / "one", tasks=tasks, cache=False)
+render_building(mesh, cams, Path(sys.argv[2]) / "one", tasks=tasks, cache=False)
 import numba
-print(runtime.fork_is_safe(), bool(numba.threading_layer()))  # the layer has started (else ValueError)
-runner.render_building(mesh, cams, Path(sys.argv[2]) / "two", tasks=tasks, workers=2, cache=False)
+print(fork_is_safe(), bool(numba.threading_layer()))  # the layer has started (else ValueError)
+render_building(mesh, cams, Path(sys.argv[2]) / "two", tasks=tasks, workers=2, cache=False)
 """
     res = subprocess.run([sys.executable, "-c", code, str(APARTMENT), str(tmp_path)], capture_output=True,
                          text=True, timeout=TIMEOUT)
