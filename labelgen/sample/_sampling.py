@@ -175,6 +175,13 @@ class SampleResult:
     stats: Counter = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
 
+    def cameras(self) -> list:
+        """The views as :class:`~labelgen.camera.Camera` objects (what ``labelgen render`` reads
+        from the written point_info files), in view order."""
+        from labelgen.camera._cameras import camera_from_point_info
+
+        return [camera_from_point_info(info, "sample") for info in self.views]
+
     def camera_poses(self, fov=None, resolution=None) -> list[dict]:
         """Omnidata ``camera_poses.json`` entries for the placed (original) cameras."""
         from scipy.spatial.transform import Rotation
@@ -194,13 +201,40 @@ class SampleResult:
 
 # -- the whole job -------------------------------------------------------------------------
 
-def sample_building(mesh: Mesh, cfg: SampleConfig | None = None, scene: RaycastScene | None = None) -> SampleResult:
-    """Place cameras and points in ``mesh`` and build every view's point_info (no I/O)."""
+def sample_building(mesh, cfg: SampleConfig | None = None, scene: RaycastScene | None = None, *,
+                    up_axis: str | None = None, **options) -> SampleResult:
+    """Place cameras and points in ``mesh`` and build every view's point_info (no I/O).
+
+    Parameters
+    ----------
+    mesh : a loaded :class:`~labelgen.io.Mesh`, a mesh file or a :class:`~labelgen.engine.MeshSpec`.
+    cfg : the options as a :class:`SampleConfig`; or give them as keywords (``num_cameras=4,
+        seed=0``: the fields of :class:`SampleConfig`, the flags of ``labelgen sample``).
+    scene : a ray-casting scene of ``mesh`` to reuse.
+    up_axis : the mesh file's up axis when ``mesh`` is a path.
+
+    Returns
+    -------
+    SampleResult
+        Its ``views`` are the point_info dicts; :meth:`SampleResult.cameras` gives them as
+        cameras for :func:`labelgen.render_building`; :func:`write_sample` writes them.
+    """
     from labelgen.kernels.vanishing import vanishing_point_arrays
 
     from labelgen.camera._vanishing import estimate_manhattan_rotation
 
-    cfg = cfg or SampleConfig()
+    if not isinstance(mesh, Mesh):
+        from labelgen.engine._mesh import MeshSpec
+
+        mesh = MeshSpec.of(mesh, up_axis=up_axis).load()
+    if cfg is not None and options:
+        raise TypeError("give the options as cfg or as keywords, not both")
+    if cfg is None:
+        known = {f.name for f in fields(SampleConfig)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise LabelgenError(None, f"unknown sample option '{unknown[0]}' (known: {', '.join(sorted(known))})")
+        cfg = SampleConfig(**options)
     cfg.check()
     scene = scene or RaycastScene(mesh)
     stats: Counter = Counter()
