@@ -114,7 +114,8 @@ def profile_view(renderer, cam, tasks, params, out):
     from labelgen.io._images import encode_png
     from labelgen.labels import all_labels
     from labelgen.engine._pipeline import LazySources, plan
-    from labelgen.engine._runner import _render_and_write
+    from labelgen.engine import ViewWriter
+    from labelgen.engine._jobs import _render_one
 
     t = {}
     rays = renderer.rays(cam)
@@ -142,10 +143,10 @@ def profile_view(renderer, cam, tasks, params, out):
     t["PNG encoding"] = CLOCK() - t0
     t["total"] = sum(v for k, v in t.items() if k != "bare cast_rays")
     t0 = CLOCK()
-    _render_and_write(renderer, cam, tasks, params, out)
+    _render_one(renderer, cam, tasks, params, ViewWriter(out))
     t["full view through the CLI path"] = CLOCK() - t0
     t0 = CLOCK()
-    _render_and_write(renderer, cam, GEOMETRIC, params, out)
+    _render_one(renderer, cam, GEOMETRIC, params, ViewWriter(out))
     t["5 geometric labels through the CLI path"] = CLOCK() - t0
     return t
 

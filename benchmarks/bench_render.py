@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from labelgen import Camera, Mesh, load_mesh, make_renderer  # noqa: E402
-from labelgen.engine._runner import _render_and_write  # noqa: E402
+from labelgen.engine import ViewWriter  # noqa: E402
+from labelgen.engine._jobs import _render_one  # noqa: E402
 from labelgen.engine._pipeline import resolve_params  # noqa: E402
 
 TASKS = ["depth_zbuffer", "depth_euclidean", "normal", "reshading", "mask_valid"]
@@ -63,7 +64,7 @@ def main():
     # warm up both paths once
     bare.scene.cast_rays(bare.rays(cams[0]))
     with tempfile.TemporaryDirectory() as out:
-        _render_and_write(renderer, cams[0], TASKS, params, Path(out))
+        _render_one(renderer, cams[0], TASKS, params, ViewWriter(out))
         # each view: bare cast and whole pipeline back to back, best of `repeat` rounds, so
         # that a burst of load from other processes hits both sides alike
         cast_ms, pipe_ms = [], []
@@ -75,7 +76,7 @@ def main():
                 bare.scene.cast_rays(rays)
                 best_cast = min(best_cast, time.perf_counter() - t0)
                 t0 = time.perf_counter()
-                _render_and_write(renderer, cam, TASKS, params, Path(out))
+                _render_one(renderer, cam, TASKS, params, ViewWriter(out))
                 best_pipe = min(best_pipe, time.perf_counter() - t0)
             cast_ms.append(1000 * best_cast)
             pipe_ms.append(1000 * best_pipe)

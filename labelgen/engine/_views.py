@@ -110,13 +110,13 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_encoders)
 
 
-def _write(path: Path, data: bytes) -> tuple[int, str]:
+def _write(path: Path, data: bytes, digest: bool) -> tuple[int, str | None]:
     write_bytes_atomic(path, data)
-    return len(data), hashlib.sha256(data).hexdigest()
+    return len(data), hashlib.sha256(data).hexdigest() if digest else None
 
 
-def _encode_and_write(path: Path, array: np.ndarray) -> tuple[int, str]:
-    return _write(path, encode_png(array))
+def _encode_and_write(path: Path, array: np.ndarray, digest: bool) -> tuple[int, str | None]:
+    return _write(path, encode_png(array), digest)
 
 
 class ViewWriter:
@@ -126,12 +126,14 @@ class ViewWriter:
     is written under a temporary name and renamed into place (never partial under its final
     name), with the mode ``open()`` gives under the current umask. ``folder`` is each domain's
     folder relative to ``root`` with ``{domain}`` in place of the domain name (the building
-    layout's is ``"{domain}"``; see :class:`labelgen.batch.Layout`).
+    layout's is ``"{domain}"``; see :class:`labelgen.batch.Layout`). ``digests``: record each
+    file's SHA-256 (the batch journal's check), else None in its place.
     """
 
-    def __init__(self, root, folder: str = "{domain}"):
+    def __init__(self, root, folder: str = "{domain}", digests: bool = False):
         self.root = Path(root)
         self.folder = folder
+        self.digests = digests
 
     def paths(self, point, view, domains, point_info: bool = True) -> list[Path]:
         """The files a view's ``domains`` (and point_info) go to (identifiers checked)."""
@@ -142,14 +144,16 @@ class ViewWriter:
 
     def write(self, point, view, labels: dict[str, np.ndarray], point_info: dict | None = None) -> dict[str, list]:
         """Write one view (PNG encoding in threads); returns ``{path relative to root: [size, sha256]}``
-        of the files written, labels first in the order given, then point_info."""
+        of the files written (sha256 None unless ``digests``), labels first in the order given,
+        then point_info."""
         names = list(labels)
         paths = self.paths(point, view, names, point_info=point_info is not None)
-        futures = [_encoders().submit(_encode_and_write, path, labels[name]) for name, path in zip(names, paths)]
+        futures = [_encoders().submit(_encode_and_write, path, labels[name], self.digests)
+                   for name, path in zip(names, paths)]
         errors = [fut.exception() for fut in futures]  # every write has ended before any error is raised
         if any(errors):
             raise next(e for e in errors if e is not None)
         results = [fut.result() for fut in futures]
         if point_info is not None:
-            results.append(_write(paths[-1], json_bytes(point_info)))
+            results.append(_write(paths[-1], json_bytes(point_info), self.digests))
         return {p.relative_to(self.root).as_posix(): [size, digest] for p, (size, digest) in zip(paths, results)}
