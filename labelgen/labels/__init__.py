@@ -8,6 +8,9 @@ Labels that consume other labels receive those labels' *encoded* arrays, as the 
 pipeline read them from PNG files; the pipeline passes them in memory.
 
 Modules in this package register their labels on import; :func:`all_labels` imports them.
+The modules are public: one per family of labels (``geometric``, ``curvature``, ``rgb``,
+``image_edges``, ``keypoints2d``, ``keypoints3d``, ``segmentation``, ``surface_ids``), each with
+its label's functions on arrays.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from typing import Any, Callable
 import numpy as np
 
 from labelgen.core._errors import LabelgenError
+
+__all__ = ["Param", "Label", "register", "all_labels", "get_label", "all_params"]
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,13 @@ class SampleResult:
     stats: Counter = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
 
+    def to_dict(self) -> dict:
+        """The sample as JSON-able data: the placed cameras (``camera_poses.json`` entries), the
+        views' point_info, the nonfixated files, warnings and rejection counts."""
+        return {"cameras": self.camera_poses(), "views": self.views, "nonfixated": self.nonfixated,
+                "model_rotation_degrees": self.model_rotation_degrees, "warnings": list(self.warnings),
+                "stats": dict(sorted(self.stats.items()))}
+
     def cameras(self) -> list:
         """The views as :class:`~labelgen.camera.Camera` objects (what ``labelgen render`` reads
         from the written point_info files), in view order."""
