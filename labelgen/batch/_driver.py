@@ -47,13 +47,14 @@ class BuildingState:
     outstanding: int = 0  # tasks queued or running
     planned: bool = False
     peak_rss_mb: float = 0.0  # largest peak resident memory of a worker process that ran its tasks
+    worker_losses: int = 0  # times a task of the building was lost with its worker
 
     def summary(self) -> dict:
         seconds = (self.finished or time.perf_counter()) - (self.started or time.perf_counter())
         return {"views": self.views, "computed": self.computed, "already_done": self.already_done,
                 "files": self.files, "skipped": dict(sorted(self.skipped.items())),
                 "failures": list(self.failures), "seconds": round(seconds, 3),
-                "worker_peak_rss_mb": round(self.peak_rss_mb, 1)}
+                "worker_peak_rss_mb": round(self.peak_rss_mb, 1), "worker_losses": self.worker_losses}
 
 
 # -- planning ------------------------------------------------------------------------------
@@ -252,6 +253,22 @@ class Batch:
         if state.outstanding == 0 and state.planned:
             state.finished = time.perf_counter()
 
+    def lose(self, task: _Task, failed: bool = True):
+        """Count that ``task`` was lost with its worker and queue it to run again.
+
+        Parameters
+        ----------
+        task : the task lost.
+        failed : whether its own future failed so (its MAX_LOSSES-th time reports it failed),
+            rather than the executor giving it back to run again (see ``recover``).
+        """
+        task.losses += 1
+        task.state.worker_losses += 1
+        if failed and task.losses >= MAX_LOSSES:
+            self.handle(task, error=f"{task.state.job.label}: {task.kind} failed: worker lost")
+        else:
+            self.chunks.appendleft(task)
+
     def done(self, state: BuildingState) -> bool:
         return state.finished is not None
 
@@ -279,7 +296,8 @@ class BatchResult:
 
     ``buildings[name]`` (``component/building`` where two jobs share a building name):
     ``{"views", "computed", "already_done", "files", "skipped", "failures", "seconds",
-    "worker_peak_rss_mb"}``.
+    "worker_peak_rss_mb", "worker_losses"}`` (``worker_losses``: times a task of the building
+    was lost with its worker and run again or, the MAX_LOSSES-th time, reported failed).
     """
 
     buildings: dict[str, dict] = field(default_factory=dict)
@@ -391,20 +409,15 @@ def _drive(batch: Batch, executor, quiet: bool):
                     err = cancelled
                 if err is None:
                     batch.handle(task, fut.result())
-                elif executor.lost(err) and task.losses + 1 < MAX_LOSSES:
-                    task.losses += 1
+                elif executor.lost(err):
                     lost = True
-                    batch.chunks.appendleft(task)
+                    batch.lose(task)
                 elif isinstance(err, LabelgenError):
                     batch.handle(task, error=str(err))
                 else:
-                    what = "worker lost" if executor.lost(err) else f"{type(err).__name__}: {err}"
-                    batch.handle(task, error=f"{task.state.job.label}: {task.kind} failed: {what}")
-            if lost:  # a dead worker broke the local pool: every task in flight runs again
-                for fut, task in list(running.items()):
-                    task.losses += 1
-                    batch.chunks.appendleft(task)
-                running.clear()
-                executor.recover()
+                    batch.handle(task, error=f"{task.state.job.label}: {task.kind} failed: {type(err).__name__}: {err}")
+            if lost:  # the executor says which other tasks in flight the lost worker took with it
+                for task in executor.recover(running):
+                    batch.lose(task, failed=False)
             postfix()
         batch.bar = None

@@ -40,9 +40,15 @@ class LocalExecutor:
 
         return isinstance(err, BrokenProcessPool)
 
-    def recover(self):
+    def recover(self, running: dict) -> list:
+        """After a task's worker was lost: a dead worker breaks the whole pool, so the pool is
+        replaced and every task still in flight (``running``, future -> task, emptied) is
+        returned, to run again."""
+        tasks = list(running.values())
+        running.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._start()
+        return tasks
 
     def close(self):
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -95,8 +101,11 @@ class DaskExecutor:
 
         return isinstance(err, (KilledWorker, asyncio.CancelledError, CancelledError))
 
-    def recover(self):
-        pass
+    def recover(self, running: dict) -> list:
+        """After a task's worker was lost: Dask re-runs the other tasks of a lost worker
+        itself, and the futures of other workers are fine, so ``running`` stays as it is and
+        nothing is returned to run again."""
+        return []
 
     def close(self):
         self.client.close()

@@ -58,8 +58,9 @@ def run(args) -> int:
         for msg in s["failures"]:
             print(f"labelgen: error: {msg}", file=sys.stderr)
         if not args.quiet:
+            lost = f", {s['worker_losses']} tasks lost with their worker" if s["worker_losses"] else ""
             print(f"labelgen: {name}: {s['views']} views ({s['computed']} computed, {s['already_done']} already "
-                  f"done), {s['files']} files written, {len(s['failures'])} failures, {s['seconds']:.1f} s",
+                  f"done), {s['files']} files written, {len(s['failures'])} failures{lost}, {s['seconds']:.1f} s",
                   file=sys.stderr)
             for what, n in s["skipped"].items():
                 print(f"labelgen: {name}: skipped {what} on {n} views", file=sys.stderr)
