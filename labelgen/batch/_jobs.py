@@ -10,7 +10,9 @@ A jobs file is YAML (JSON is valid YAML)::
       - {building: check, validate: {path: some/building, mesh: c.ply}}
 
 Relative paths are relative to the jobs file. Every job may override ``tasks``, ``params``,
-``resolution``, ``fov`` and ``component``. :func:`read_jobs` checks the whole file before any
+``resolution``, ``fov`` and ``component``. ``render`` also takes ``renderer``, ``up_axis``
+(``+z`` or ``+y``; the mesh file's up axis) and ``semantic_mesh``; ``validate`` takes ``mesh``
+and its ``up_axis``; ``defaults`` may give ``up_axis`` too. :func:`read_jobs` checks the whole file before any
 work starts and reports the first problem as one :class:`LabelgenError` naming the job and
 the field.
 """
