@@ -8,7 +8,11 @@ camera looks along its local -Z with +Y up and +X right. ``f = W / (2 tan(fov / 
 Camera sources:
 
 * a Taskonomy ``point_info`` JSON (one file, or a folder of them in the current layout
-  ``point_info/*.json`` or the legacy ``points/*_domain_fixatedpose.json``);
+  ``point_info/*.json`` or the legacy ``points/*_domain_fixatedpose.json``); the rotation comes
+  from ``camera_rotation_final_quaternion`` where the file has it (Omnidata's and labelgen's),
+  else from the Euler angles ``camera_rotation_final`` (Taskonomy's), and the point_info
+  labelgen writes gives back the rotation it rendered with bit for bit (see
+  :func:`camera_from_point_info`);
 * an Omnidata ``camera_poses.json`` (location + wxyz quaternion), with fov and resolution
   given separately;
 * :meth:`Camera.look_at` in the Python API.
@@ -33,13 +37,54 @@ from labelgen.camera._pointinfo import complete_point_info
 from labelgen.camera._rotations import euler_from_matrix, focal_length, look_at_rotations, matrix_from_euler
 
 
-def quaternion_wxyz(matrix) -> list[float]:
-    """Unit quaternion ``[w, x, y, z]`` of a rotation matrix (Blender's order), with ``w >= 0``."""
-    x, y, z, w = Rotation.from_matrix(np.asarray(matrix, dtype=np.float64)).as_quat()
-    q = [w, x, y, z]
-    if w < 0 or (w == 0 and next(v for v in q if v != 0) < 0):
+#: The point_info field with the camera rotation as a unit quaternion ``[w, x, y, z]`` (Omnidata's).
+QUATERNION_FIELD = "camera_rotation_final_quaternion"
+#: The point_info field with the camera-to-world rotation matrix (3 rows of 3), written by labelgen
+#: only where the quaternion does not give back the rotation it rendered with bit for bit.
+MATRIX_FIELD = "camera_rotation_final_matrix"
+
+
+def _canonical_wxyz(q) -> list[float]:
+    """``q`` or ``-q`` (the same rotation, the same matrix bit for bit): the one with ``w >= 0``
+    (with ``w == 0``: the first non-zero component positive), without negative zeros."""
+    q = [float(v) for v in q]
+    if q[0] < 0 or (q[0] == 0 and next((v for v in q if v != 0), 0.0) < 0):
         q = [-v for v in q]
-    return [float(v) + 0.0 for v in q]
+    return [v + 0.0 for v in q]
+
+
+def quaternion_wxyz(matrix) -> list[float]:
+    """Unit quaternion ``[w, x, y, z]`` of a rotation matrix (Blender's order), with ``w >= 0``.
+
+    :func:`matrix_from_quaternion` of it gives back ``matrix`` only to about 1e-16 (the last
+    bits differ for most matrices).
+    """
+    x, y, z, w = Rotation.from_matrix(np.asarray(matrix, dtype=np.float64)).as_quat()
+    return _canonical_wxyz([w, x, y, z])
+
+
+def unit_quaternion(q) -> list[float]:
+    """The quaternion ``[w, x, y, z]`` a camera is made from: ``q`` divided by its length when that
+    is not 1 (to 1e-12), with ``w >= 0``; ``None`` for a zero (or not finite) ``q``.
+
+    Idempotent: a quaternion of length 1 is kept as it is (dividing it by its length again can
+    change its last bits, and so the matrix), so the quaternion a camera was made from, written
+    to its point_info and read back, makes the same matrix bit for bit.
+    """
+    q = [float(v) for v in q]
+    n = math.hypot(*q)  # no overflow or underflow for huge or tiny components
+    if not (n > 0 and math.isfinite(n)):
+        return None
+    if abs(n - 1.0) > 1e-12:
+        q = [v / n for v in q]
+    return _canonical_wxyz(q)
+
+
+def matrix_from_quaternion(q) -> np.ndarray:
+    """The rotation matrix of a quaternion ``[w, x, y, z]`` (Blender's order), the one conversion
+    of labelgen (camera_poses.json and point_info): ``scipy``'s ``from_quat(...).as_matrix()``."""
+    w, x, y, z = q
+    return Rotation.from_quat([x, y, z, w]).as_matrix()
 
 
 #: Camera models: ``perspective`` (pinhole, the Taskonomy convention) and ``equirectangular``
@@ -72,6 +117,9 @@ class Camera:
     info : extra point_info fields carried through to the output point_info JSON.
     model : ``"perspective"`` (default) or ``"equirectangular"`` (a panorama; ``fov`` is then
         unused and ``width`` must be ``2 * height``; see :meth:`with_model`).
+    quaternion : the unit quaternion ``[w, x, y, z]`` that ``rotation`` was made from
+        (:meth:`from_quaternion`), or None. point_info gets it as it is, so that the camera
+        read back from the point_info has the same matrix bit for bit.
     """
 
     location: np.ndarray
@@ -83,6 +131,7 @@ class Camera:
     view: str = "0"
     info: dict[str, Any] = field(default_factory=dict)
     model: str = "perspective"
+    quaternion: tuple[float, float, float, float] | None = None
 
     def __post_init__(self):
         loc = np.asarray(self.location, dtype=np.float64).reshape(3)
@@ -104,6 +153,8 @@ class Camera:
             raise LabelgenError(None, f"camera model must be one of {', '.join(CAMERA_MODELS)}, got {self.model!r}")
         if self.model == "equirectangular" and self.width != 2 * self.height:
             raise LabelgenError(None, f"an equirectangular camera is 2H x H pixels, got {self.width}x{self.height}")
+        if self.quaternion is not None:
+            object.__setattr__(self, "quaternion", tuple(float(v) for v in self.quaternion))
 
     def with_model(self, model: str) -> "Camera":
         """This camera with camera model ``model``.
@@ -136,6 +187,15 @@ class Camera:
     def from_euler(cls, location, angles, fov, width, height, **kw) -> "Camera":
         """From Blender XYZ Euler angles (extrinsic x, then y, then z), in radians."""
         return cls(location, matrix_from_euler(angles), fov, width, height, **kw)
+
+    @classmethod
+    def from_quaternion(cls, location, quaternion, fov, width, height, **kw) -> "Camera":
+        """From a quaternion ``[w, x, y, z]`` (Blender's order; normalised, see
+        :func:`unit_quaternion`), kept as :attr:`quaternion`."""
+        q = unit_quaternion(quaternion)
+        if q is None:
+            raise LabelgenError(None, "the rotation quaternion is zero or not finite")
+        return cls(location, matrix_from_quaternion(q), fov, width, height, quaternion=tuple(q), **kw)
 
     # -- geometry -----------------------------------------------------------------------
     @property
@@ -178,6 +238,9 @@ class Camera:
         """The point_info JSON for this camera: the carried fields, the fields used, and every
         field computable from the pose (see :func:`labelgen.camera._pointinfo.complete_point_info`)."""
         out = dict(self.info)
+        rotation = self._rotation_fields()
+        if MATRIX_FIELD not in rotation:  # one carried from the file read is not needed
+            out.pop(MATRIX_FIELD, None)
         out.update({
             "point_uuid": self.point,
             "view_id": int(self.view) if self.view.isdigit() else self.view,
@@ -185,11 +248,28 @@ class Camera:
             "camera_rotation_final": self.euler_angles,
             "field_of_view_rads": self.fov,
             "resolution": self.width if self.width == self.height else [self.width, self.height],
-            "camera_rotation_final_quaternion": quaternion_wxyz(self.rotation),
+            **rotation,
         })
         if self.model != "perspective":
             out["camera_model"] = self.model
         return complete_point_info(self, out)
+
+    def _rotation_fields(self) -> dict[str, Any]:
+        """The point_info fields that give back :attr:`rotation` bit for bit.
+
+        The quaternion is :attr:`quaternion` (the one the camera was made from) when it makes
+        this rotation exactly, else :func:`quaternion_wxyz`. The quaternion of a matrix made
+        otherwise (from Euler angles, :meth:`look_at`) makes a matrix that differs in the last
+        bits for most rotations, which flips pixels that lie on a rounding tie (the normals of
+        axis-aligned walls) when the view is rendered again from the point_info: for those the
+        matrix is written as well (:func:`camera_from_point_info` reads it first).
+        """
+        q = None if self.quaternion is None else list(self.quaternion)
+        if q is None or not np.array_equal(matrix_from_quaternion(q), self.rotation):
+            q = quaternion_wxyz(self.rotation)
+        if np.array_equal(matrix_from_quaternion(q), self.rotation):
+            return {QUATERNION_FIELD: q}
+        return {QUATERNION_FIELD: q, MATRIX_FIELD: [[float(v) + 0.0 for v in row] for row in self.rotation]}
 
 
 # -- reading camera files ----------------------------------------------------------------
@@ -250,13 +330,61 @@ def _check_fov(fov, where):
     return fov
 
 
+def _quaternion(value, where, name) -> list[float]:
+    """A quaternion field: 4 finite numbers, not all zero (one-line errors naming the field)."""
+    if not isinstance(value, (list, tuple)) or len(value) != 4:
+        raise LabelgenError(where, f"field '{name}' must be a list of 4 numbers, got {value!r}")
+    q = [_number(v, where, name) for v in value]
+    if unit_quaternion(q) is None:
+        raise LabelgenError(where, f"field '{name}' is zero" if not any(q) else f"field '{name}' is too large")
+    return q
+
+
+def _rotation(info: dict, where) -> tuple[np.ndarray, list[float] | None]:
+    """The camera-to-world rotation of a point_info, and the quaternion it was made from (None
+    when it comes from Euler angles or the matrix).
+
+    In order: ``camera_rotation_final_matrix`` (written by labelgen where the quaternion does
+    not give back the rotation it rendered with bit for bit; it must describe the same rotation
+    as the quaternion, or the Euler angles, to 1e-9), ``camera_rotation_final_quaternion``
+    (Omnidata's and labelgen's; normalised, see :func:`unit_quaternion`), then
+    ``camera_rotation_final`` (Blender XYZ Euler angles, Taskonomy's). The Euler angles, when
+    present, must be 3 numbers even when not used.
+    """
+    euler = None
+    if "camera_rotation_final" in info or QUATERNION_FIELD not in info:
+        euler = _vector(_field(info, "camera_rotation_final", where), 3, where, "camera_rotation_final")
+    if QUATERNION_FIELD in info:
+        q = unit_quaternion(_quaternion(info[QUATERNION_FIELD], where, QUATERNION_FIELD))
+        rot, source = matrix_from_quaternion(q), q
+    else:
+        rot, source = matrix_from_euler(euler), None
+    if MATRIX_FIELD in info:
+        rows = info[MATRIX_FIELD]
+        if not isinstance(rows, list) or len(rows) != 3:
+            raise LabelgenError(where, f"field '{MATRIX_FIELD}' must be a list of 3 rows of 3 numbers, got {rows!r}")
+        matrix = np.array([_vector(r, 3, where, MATRIX_FIELD) for r in rows])
+        given = QUATERNION_FIELD if source is not None else "camera_rotation_final"
+        if not np.allclose(matrix, rot, rtol=0, atol=1e-9):
+            raise LabelgenError(where, f"field '{MATRIX_FIELD}' is not the rotation of field '{given}'")
+        rot, source = matrix, None
+    return rot, source
+
+
 def camera_from_point_info(info: dict, where="point_info", point=None, view=None,
                            fov: float | None = None, resolution=None, max_pixels=None) -> Camera:
-    """A :class:`Camera` from a Taskonomy point_info dict (``fov``/``resolution`` override)."""
+    """A :class:`Camera` from a Taskonomy point_info dict (``fov``/``resolution`` override).
+
+    The rotation comes from ``camera_rotation_final_matrix`` when present (labelgen writes it
+    only where the quaternion cannot give back the rendered matrix exactly), else from
+    ``camera_rotation_final_quaternion`` (normalised), else from the Euler angles
+    ``camera_rotation_final``: a point_info labelgen wrote gives back the rotation it rendered
+    with, bit for bit.
+    """
     if not isinstance(info, dict):
         raise LabelgenError(where, "point_info must be a JSON object")
     loc = _vector(_field(info, "camera_location", where), 3, where, "camera_location")
-    rot = _vector(_field(info, "camera_rotation_final", where), 3, where, "camera_rotation_final")
+    rot, quaternion = _rotation(info, where)
     if fov is None:
         fov = _number(_field(info, "field_of_view_rads", where), where, "field_of_view_rads")
     fov = _check_fov(float(fov), where if "field_of_view_rads" in info else "--fov")
@@ -270,7 +398,8 @@ def camera_from_point_info(info: dict, where="point_info", point=None, view=None
             check_identifier(info[name], where, name)
     point = check_identifier(info.get("point_uuid", "0") if point is None else point, where, "point_uuid")
     view = check_identifier(info.get("view_id", "0") if view is None else view, where, "view_id")
-    cam = Camera.from_euler(loc, rot, fov, w, h, point=point, view=view, info=dict(info))
+    cam = Camera(loc, rot, fov, w, h, point=point, view=view, info=dict(info),
+                 quaternion=None if quaternion is None else tuple(quaternion))
     return cam.with_model(_camera_model(info.get("camera_model", "perspective"), where))
 
 
@@ -288,9 +417,7 @@ def cameras_from_poses(poses, where, fov, resolution, max_pixels=None, camera_mo
         if not isinstance(pose, dict):
             raise LabelgenError(w_i, "each camera must be a JSON object")
         loc = _vector(_field(pose, "location", w_i), 3, w_i, "location")
-        q = _vector(_field(pose, "rotation_quaternion", w_i), 4, w_i, "rotation_quaternion")
-        if np.linalg.norm(q) == 0:
-            raise LabelgenError(w_i, "rotation_quaternion is zero")
+        q = _quaternion(_field(pose, "rotation_quaternion", w_i), w_i, "rotation_quaternion")
         model = camera_model or _camera_model(pose.get("camera_model", "perspective"), w_i)
         cam_fov = fov if fov is not None else pose.get("field_of_view_rads")
         if cam_fov is None and model == "equirectangular":
@@ -300,9 +427,8 @@ def cameras_from_poses(poses, where, fov, resolution, max_pixels=None, camera_mo
         cam_fov = _check_fov(_number(cam_fov, w_i, "field_of_view_rads"), "--fov" if fov is not None else w_i)
         res = resolution if resolution is not None else pose.get("resolution", 512)
         w, h = parse_resolution(res, "--resolution" if resolution is not None else w_i, max_pixels)
-        rot = Rotation.from_quat([q[1], q[2], q[3], q[0]]).as_matrix()
         info = {"camera_uuid": check_identifier(pose.get("camera_id", i), w_i, "camera_id")}
-        cams.append(Camera(loc, rot, cam_fov, w, h, point=str(i), view="0", info=info).with_model(model))
+        cams.append(Camera.from_quaternion(loc, q, cam_fov, w, h, point=str(i), view="0", info=info).with_model(model))
     return cams
 
 

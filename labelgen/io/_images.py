@@ -1,15 +1,17 @@
 """PNG reading and writing, and atomic file writes.
 
 Files are written under a temporary name in the destination folder and renamed into
-place, so an interrupted run never leaves a partial or corrupt file under a final name.
+place, so an interrupted run never leaves a partial or corrupt file under a final name; files
+get the mode ``open(path, "w")`` gives them under the umask (see :func:`write_bytes_atomic`).
 PNG encoding is deterministic (the same array gives the same bytes); decoding goes through OpenCV.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -20,12 +22,43 @@ from labelgen.core._errors import LabelgenError
 
 # OpenCV's thread count and log level are set by labelgen.core._runtime.configure, not on import.
 
+def _create_temporary(folder: Path, name: str) -> tuple[int, Path]:
+    """Create a new file ``.{name}.{random}.part`` in ``folder``: its descriptor and path.
+
+    Opened with ``O_CREAT | O_EXCL`` (never an existing file or a symbolic link) and mode
+    0666, which the kernel reduces by the process's umask, as it does for ``open(path, "w")``.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = folder / f".{name}.{secrets.token_hex(4)}.part"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(folder))
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder.
+
+    The data goes to a new file ``.{name}.{random}.part`` beside ``path``, which is then renamed
+    onto ``path``: no reader ever sees a partial file under the final name, and an interrupted
+    write leaves at most a ``.part`` file. Every file labelgen writes (labels, point_info,
+    reports, the batch journal, the per-mesh cache) goes through this function.
+
+    The file gets the mode ``open(path, "w")`` would give it: 0666 less the process's umask
+    (0644 under umask 022, 0640 under 027), or what the folder's default ACL gives. The
+    temporary file is created with ``os.open(..., O_CREAT | O_EXCL, 0o666)`` so that the
+    kernel applies the umask itself when it creates the file (``tempfile.mkstemp`` would
+    create it 0600 whatever the umask). The umask is never read: reading it with
+    ``os.umask`` means setting it and setting it back, which is a race with the other threads
+    of the process (files they create in between would get the wrong mode), and a value
+    cached per process would miss a later ``os.umask`` call.
+    """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        fd, tmp = _create_temporary(path.parent, path.name)
     except OSError as err:
         raise LabelgenError(path, f"cannot write: {err.strerror or err}") from None
     try:
