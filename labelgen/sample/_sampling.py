@@ -345,7 +345,8 @@ def sample_building(mesh, cfg: SampleConfig | None = None, scene: RaycastScene |
         }
         if rooms[p_id] is not None:
             info["room"] = rooms[p_id]
-        # as render writes it: from the Euler angles as stored (Omnidata's point_info field)
+        # Omnidata's point_info field, from the Euler angles as stored; it is what render reads
+        # first, so the rendered rotation is this quaternion's (labelgen.camera.camera_from_point_info)
         info["camera_rotation_final_quaternion"] = quaternion_wxyz(matrix_from_euler(fin_l[k]))
         views.append(info)
 
