@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+#: the bundled sample apartment (+Y-up GLB) and its cameras
+APARTMENT = REPO / "sample_meshes" / "apartment.glb"
+APARTMENT_CAMERAS = REPO / "sample_meshes" / "apartment_cameras.json"
 
 
 def _shared_reference() -> Path:
@@ -51,3 +54,52 @@ def _private_labelgen_cache(tmp_path_factory):
         os.environ.pop("LABELGEN_CACHE_DIR", None)
     else:
         os.environ["LABELGEN_CACHE_DIR"] = old
+
+
+# -- the sample apartment, loaded once ----------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def apartment_path() -> Path:
+    """The sample apartment's mesh file (``sample_meshes/apartment.glb``)."""
+    return APARTMENT
+
+
+@pytest.fixture(scope="session")
+def apartment_mesh(apartment_path):
+    """The sample apartment loaded once (:func:`labelgen.io.load_mesh`) and shared by every test
+    that reads it: render it, compute labels on it, sample it. Its ``mesh.cache`` fills with
+    results that depend on the mesh alone (the per-vertex curvature of :func:`apartment_curvature`,
+    colour tables, face normals), so a label computed from it is what a freshly loaded mesh
+    gives. Never change it (vertices, faces, parts, cache entries): a test that does, or that
+    needs an empty cache, takes :func:`apartment_mesh_copy`. At the end of the session its
+    geometry is checked against the file's, so a test that changed it is an error."""
+    from labelgen.io import load_mesh
+
+    mesh = load_mesh(apartment_path)
+    vertices, faces = mesh.vertices.copy(), mesh.faces.copy()
+    yield mesh
+    assert np.array_equal(mesh.vertices, vertices) and np.array_equal(mesh.faces, faces), \
+        "a test changed the shared apartment_mesh (use apartment_mesh_copy)"
+
+
+@pytest.fixture
+def apartment_mesh_copy(apartment_path):
+    """A sample apartment of this test's own, loaded afresh (empty ``mesh.cache``): for tests
+    that change the mesh or its cache, or whose result depends on what is cached."""
+    from labelgen.io import load_mesh
+
+    return load_mesh(apartment_path)
+
+
+@pytest.fixture(scope="session")
+def apartment_curvature(apartment_mesh):
+    """The per-vertex curvature of :func:`apartment_mesh` with the default parameters
+    (:func:`labelgen.labels.curvature.vertex_curvatures`), computed once per session and kept
+    on the shared mesh's cache, where ``principal_curvature`` reads it. Its arrays are
+    read-only: a test cannot change what the others see."""
+    from labelgen.labels.curvature import vertex_curvatures
+
+    curvature = vertex_curvatures(apartment_mesh, {})  # {}: every curvature_* parameter's default
+    for array in curvature.values():
+        array.setflags(write=False)
+    return curvature

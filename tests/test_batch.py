@@ -162,6 +162,7 @@ def uninterrupted(jobs_file, tmp_path_factory):
 
 # -- the whole run -------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_uninterrupted_run_writes_every_view(uninterrupted, jobs_file):
     from labelgen.camera._cameras import read_cameras
 
@@ -199,6 +200,7 @@ def test_uninterrupted_run_writes_every_view(uninterrupted, jobs_file):
     assert not [f for f in files if f.endswith(".part")]
 
 
+@pytest.mark.slow
 def test_labels_match_labelgen_render_and_derive(uninterrupted, jobs_file, tmp_path):
     """The batch writes the same bytes as the single-building commands."""
     root, _ = uninterrupted
@@ -213,6 +215,7 @@ def test_labels_match_labelgen_render_and_derive(uninterrupted, jobs_file, tmp_p
     assert single and all(batch[k] == v for k, v in single.items())
 
 
+@pytest.mark.slow
 def test_rerun_computes_nothing(uninterrupted, jobs_file, tmp_path):
     root, _ = uninterrupted
     copy = tmp_path / "copy"
@@ -241,6 +244,7 @@ def _check_resumed(summary, root, uninterrupted_root):
     assert tree(root) == tree(uninterrupted_root)
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_local(uninterrupted, jobs_file, tmp_path):
     root = tmp_path / "out"
     assert run_killed(jobs_file, root, "--workers", "2")
@@ -248,6 +252,7 @@ def test_sigkill_then_rerun_local(uninterrupted, jobs_file, tmp_path):
     _check_resumed(summary, root, uninterrupted[0])
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_dask_localcluster(uninterrupted, jobs_file, tmp_path):
     pytest.importorskip("distributed")
     root = tmp_path / "out"
@@ -277,6 +282,7 @@ def _pool_workers(pid: int) -> list[int]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the pool's workers")
 def test_local_pool_survives_a_killed_worker(uninterrupted, jobs_file, tmp_path):
     root = tmp_path / "out"
@@ -305,6 +311,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_dask_cluster_survives_a_killed_worker(uninterrupted, jobs_file, tmp_path):
     pytest.importorskip("distributed")
     port = _free_port()
@@ -408,6 +415,7 @@ def test_jobs_file_yaml_relative_paths_and_overrides(tmp_path):
     assert [j.building for j in read_jobs(path)] == ["t"]
 
 
+@pytest.mark.slow
 def test_omnidata_layout_unreadable_mesh_and_validate(tmp_path, capsys, reference):
     shutil.copytree(reference / "taskonomy", tmp_path / "shipped")
     (tmp_path / "broken.ply").write_bytes(b"ply\nformat nonsense\n")

@@ -9,12 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import APARTMENT as SAMPLE, APARTMENT_CAMERAS as SAMPLE_CAMERAS, REPO
 from labelgen.cli import main
 from labelgen.io._images import read_png
 
-SAMPLE = REPO / "sample_meshes" / "apartment.glb"
-SAMPLE_CAMERAS = REPO / "sample_meshes" / "apartment_cameras.json"
 GEOMETRIC = ["depth_zbuffer", "depth_euclidean", "normal", "reshading", "mask_valid"]
 
 
@@ -31,6 +29,7 @@ def write_poses(path, n=2):
     return path
 
 
+@pytest.mark.slow
 def test_render_sample_layout_and_determinism(tmp_path):
     cams = write_poses(tmp_path / "camera_poses.json", 3)
     args = [str(SAMPLE), "--cameras", str(cams), "--fov", "1.2", "--resolution", "96x64", "--quiet",
@@ -65,7 +64,8 @@ def test_rendered_point_info_renders_the_same_view(tmp_path):
         assert np.abs(a - b).max() <= tol, dom
 
 
-def test_every_default_label_is_rendered_and_right(tmp_path):
+@pytest.mark.slow
+def test_every_default_label_is_rendered_and_right(tmp_path, apartment_mesh):
     """All labels of a default render of the sample apartment, each decoded and checked against
     the mesh (closest points, face colours), its definition, or derive from the written files."""
     import open3d as o3d
@@ -73,13 +73,12 @@ def test_every_default_label_is_rendered_and_right(tmp_path):
     from labelgen.camera._cameras import read_cameras
     from labelgen.labels import get_label
     from labelgen.labels.rgb import colour_tables
-    from labelgen.io._meshes import load_mesh
     from labelgen.engine import default_render_tasks
 
     size, out = 32, tmp_path / "render"
     assert main(["render", str(SAMPLE), "--cameras", str(SAMPLE_CAMERAS), "--resolution", str(size),
                  "--out", str(out), "--quiet"]) == 0
-    mesh = load_mesh(SAMPLE)
+    mesh = apartment_mesh  # the file the command rendered
     tasks = default_render_tasks(mesh)
     assert {p.name for p in out.iterdir()} == set(tasks) | {"point_info"}
     assert len(tasks) == 13
@@ -172,6 +171,7 @@ def bad_mesh_files(tmp):
             "nan": (nan, "NaN"), "garbage": (garbage, "cannot parse mesh")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["missing", "empty", "nan", "garbage"])
 def test_bad_mesh(tmp_path, case):
     path, message = bad_mesh_files(tmp_path)[case]
@@ -183,6 +183,7 @@ def test_bad_mesh(tmp_path, case):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra,message", [
     (["--fov", "3.5"], "(0, pi)"), (["--fov", "0"], "(0, pi)"), (["--resolution", "0"], "positive"),
     (["--resolution", "12x-3"], "positive"), (["--tasks", "depth_zbuffer,bogus"], "unknown task 'bogus'"),
@@ -195,6 +196,7 @@ def test_bad_options(tmp_path, extra, message):
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").rglob("*.png"))
 
 
+@pytest.mark.slow
 def test_bad_camera_file(tmp_path):
     cams = tmp_path / "camera_poses.json"
     cams.write_text(json.dumps([{"camera_id": 0, "location": [0, "a", 1], "rotation_quaternion": [1, 0, 0, 0]}]))
@@ -202,6 +204,7 @@ def test_bad_camera_file(tmp_path):
     assert res.returncode == 2 and str(cams) in res.stderr and "must be a number" in res.stderr
 
 
+@pytest.mark.slow
 def test_unwritable_output(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -222,6 +225,7 @@ def test_existing_outputs_survive_a_failed_run(tmp_path):
     assert tree_digest(out) == before
 
 
+@pytest.mark.slow
 def test_verbose_reports_mesh(tmp_path):
     cams = write_poses(tmp_path / "camera_poses.json", 1)
     res = run_cli("render", str(SAMPLE), "--cameras", str(cams), "--fov", "1", "--resolution", "16",

@@ -23,6 +23,7 @@ def level(k):
     return int(np.rint((np.clip(k * R_MIN, -1, 1) + 1) / 2 * 254))
 
 
+@pytest.mark.slow
 def test_coarse_cylinder_reads_its_curvature():
     """A CAD cylinder (vertices on the rims only) reads k1 = 1/R, k2 = 0 on its side."""
     import trimesh
@@ -57,22 +58,23 @@ def normal_changes(normal, valid):
     return ch
 
 
-def test_apartment_flat_surfaces_read_flat():
+def test_apartment_flat_surfaces_read_flat(apartment_mesh, apartment_curvature):
     """On every view of the sample apartment, >= 95 % of the pixels at least 12 px from any
     change of normal (or edge of the valid area) read flat curvature 127 +- 2."""
     from scipy import ndimage as ndi
 
-    from labelgen import load_mesh, make_renderer, read_cameras
+    from conftest import APARTMENT_CAMERAS
+    from labelgen import make_renderer, read_cameras
     from labelgen.labels import get_label
     from labelgen.engine._pipeline import resolve_params
-    from tests.conftest import REPO
 
-    mesh = load_mesh(REPO / "sample_meshes" / "apartment.glb")
-    cams = read_cameras(REPO / "sample_meshes" / "apartment_cameras.json")
+    mesh = apartment_mesh
+    cams = read_cameras(APARTMENT_CAMERAS)
     renderer = make_renderer(mesh)
     params = resolve_params({})
     lab = get_label("principal_curvature")
     p = {q.name: params[q.name] for q in lab.params}
+    assert vertex_curvatures(mesh, p) is apartment_curvature  # the label reads the shared curvature
     for cam in cams:
         gb = renderer.render(cam)
         img = lab.compute({"gbuffer": gb, "mesh": mesh}, p)
@@ -158,19 +160,21 @@ def test_interpolation_kernel_matches_reference():
                     assert np.array_equal(got[0, px, :2], np.minimum(vals[f[tri[0, px], corner]], 254))
 
 
-def test_label_matches_reference_on_the_apartment():
+def test_label_matches_reference_on_the_apartment(apartment_mesh, apartment_curvature):
     """The label's fast path is bit-identical to the plain reference, view by view."""
-    from labelgen import load_mesh, make_renderer, read_cameras
+    from conftest import APARTMENT_CAMERAS
+    from labelgen import make_renderer, read_cameras
     from labelgen.labels import get_label
     from labelgen.labels.curvature import principal_curvature_reference
     from labelgen.labels.rgb import rgb_reference
     from labelgen.engine._pipeline import resolve_params
-    from tests.conftest import REPO
 
-    mesh = load_mesh(REPO / "sample_meshes" / "apartment.glb")
-    cams = read_cameras(REPO / "sample_meshes" / "apartment_cameras.json")
+    mesh = apartment_mesh
+    cams = read_cameras(APARTMENT_CAMERAS)
     renderer = make_renderer(mesh)
     params = resolve_params({})
+    curvature_params = {q.name: params[q.name] for q in get_label("principal_curvature").params}
+    assert vertex_curvatures(mesh, curvature_params) is apartment_curvature  # both read the shared one
     for name, ref in (("principal_curvature", principal_curvature_reference), ("rgb", rgb_reference)):
         lab = get_label(name)
         p = {q.name: params[q.name] for q in lab.params}

@@ -13,15 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import APARTMENT, APARTMENT_CAMERAS as CAMERAS
 from labelgen import Camera, load_mesh
 from labelgen.cli import main
 from labelgen.engine import MeshSpec, render_building
 from labelgen.render import make_renderer
 from labelgen.validate import validate_building
 
-REPO = Path(__file__).resolve().parents[1]
-APARTMENT = REPO / "sample_meshes" / "apartment.glb"
-CAMERAS = REPO / "sample_meshes" / "apartment_cameras.json"
 GEOMETRY = ["depth_zbuffer", "normal", "mask_valid"]
 
 
@@ -111,7 +109,7 @@ def test_mesh_key_covers_every_file_the_render_reads_and_the_up_axis(tmp_path):
     assert MeshSpec(obj).load().content_hash == MeshSpec(obj).key
 
 
-def test_mesh_spec_crosses_processes_and_loads_the_same_mesh(tmp_path):
+def test_mesh_spec_crosses_processes_and_loads_the_same_mesh(tmp_path, apartment_mesh):
     import pickle
 
     spec = MeshSpec(APARTMENT, up_axis="+y")
@@ -120,9 +118,10 @@ def test_mesh_spec_crosses_processes_and_loads_the_same_mesh(tmp_path):
     a, b = spec.load(), again.load()
     assert np.array_equal(a.vertices, b.vertices) and a.spec == spec
     assert MeshSpec.of(a) is a.spec
-    assert MeshSpec.of(load_mesh(APARTMENT)) == MeshSpec(APARTMENT)  # a Mesh read with load_mesh
+    assert MeshSpec.of(apartment_mesh) == MeshSpec(APARTMENT)  # a Mesh read with load_mesh
 
 
+@pytest.mark.slow
 def test_resumed_batch_recomputes_rgb_after_the_texture_changes(tmp_path):
     obj = _textured_room(tmp_path / "m", (200, 40, 40))
     cams = _room_cameras(tmp_path / "cams.json")
@@ -168,6 +167,7 @@ def test_validate_accepts_up_axis(tmp_path, glb_render, y_up_obj):
     assert rc == 1  # read +Z up, as an OBJ is by default: another scene
 
 
+@pytest.mark.slow
 def test_batch_accepts_up_axis(tmp_path, y_up_obj):
     render = tmp_path / "render"
     assert main(["render", str(y_up_obj), "--up-axis", "+y", "--cameras", str(CAMERAS), "--out", str(render),
@@ -186,11 +186,13 @@ def test_batch_accepts_up_axis(tmp_path, y_up_obj):
 
 # -- validate's workers get the mesh as it was given ---------------------------------------------
 
-def test_validate_building_with_a_mesh_object_or_renderer_and_workers(glb_render, y_up_obj):
+@pytest.mark.slow
+def test_validate_building_with_a_mesh_object_or_renderer_and_workers(glb_render, y_up_obj, apartment_mesh_copy):
     one = validate_building(glb_render, mesh=APARTMENT, tasks=GEOMETRY)
     assert one.passed and len(one.records) == 10 * len(GEOMETRY)
     strip = [{k: v for k, v in r.items()} for r in one.records]
-    for mesh in (load_mesh(APARTMENT), make_renderer(load_mesh(y_up_obj, up_axis="+y"))):
+    # the apartment a copy of its own: validate_building hands it to worker processes
+    for mesh in (apartment_mesh_copy, make_renderer(load_mesh(y_up_obj, up_axis="+y"))):
         two = validate_building(glb_render, mesh=mesh, tasks=GEOMETRY, workers=2)
         assert two.passed, [r["error"] for r in two.records if not r["passed"]][:3]
         assert [(r["point"], r["view"], r["label"]) for r in two.records] == \
@@ -211,6 +213,7 @@ def test_validate_building_records_a_badly_named_file_and_goes_on(tmp_path, glb_
 
 # -- a cold cache -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_panorama_render_with_a_cold_kernel_cache(tmp_path):
     """The warm-up renders a small copy of the first camera; a panorama's is 2H x H. Forced cold
     here (a really empty cache costs a minute of compiling); the warm-up processes run for real."""
@@ -247,6 +250,7 @@ def test_bad_chunk_size_is_an_error_not_an_empty_run(tmp_path, capsys, value, mo
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_run_batch_takes_job_dicts(tmp_path, monkeypatch):
     from labelgen import run_batch
 

@@ -358,7 +358,9 @@ READERS: dict[str, list[tuple[str, Callable]]] = {
     "rooms": [("sample", _sample_rooms)],
 }
 
-RUNS = [pytest.param(case, command, build, id=f"{command}-{case.name}")
+#: batch starts a pool of worker processes, one even with --workers 1: those runs are slow
+RUNS = [pytest.param(case, command, build, id=f"{command}-{case.name}",
+                     marks=pytest.mark.slow if command == "batch" else ())
         for case in CASES for command, build in READERS[case.kind]
         if not (build is _derive_cameras and case.target == ".")]  # a folder of camera files is no view
 
@@ -424,6 +426,7 @@ def test_fuzz_in_process(case, command, build, base, tmp_path, capsys):
 SUBPROCESS = ["garbage-glb", "camera-point-uuid-DDSDDSDDSDDS", "png-truncated", "camera-resolution-huge"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SUBPROCESS)
 def test_fuzz_real_process(name, base, tmp_path):
     """The real exit path: ``python -m labelgen`` prints one error line and exits non-zero."""

@@ -134,6 +134,7 @@ def test_derive_reference_folder_cli(tmp_path, capsys, reference, shipped):
         _assert_identical(read_png(out / domain / f"{PREFIX}{domain}.png"), shipped(domain), domain)
 
 
+@pytest.mark.slow
 def test_derive_is_deterministic_and_takes_flags(tmp_path, capsys):
     rgb, depth = _scene()
     src = tmp_path / "b"
@@ -216,6 +217,7 @@ def test_derive_missing_folder_is_an_error(tmp_path, capsys):
     assert "no such building folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_lists_the_flags():
     res = subprocess.run([sys.executable, "-m", "labelgen", "derive", "--help"], capture_output=True,
                          text=True, cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
@@ -254,6 +256,7 @@ def test_bad_parameters_are_refused(tmp_path, capsys):
     assert err == "labelgen: error: --canny-sigma: must be a finite number in (0, inf), got -1\n"
 
 
+@pytest.mark.slow
 def test_derive_with_workers_gives_the_same_files(tmp_path, capsys):
     rgb, depth = _scene(33, 40)
     src = tmp_path / "b"

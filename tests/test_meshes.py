@@ -3,14 +3,12 @@ import numpy as np
 import pytest
 import trimesh
 
-from conftest import REPO
+from conftest import APARTMENT as SAMPLE
 from labelgen import Camera, LabelgenError, load_mesh, render_view
 
-SAMPLE = REPO / "sample_meshes" / "apartment.glb"
 
-
-def test_sample_mesh_loads_merged():
-    mesh = load_mesh(SAMPLE)
+def test_sample_mesh_loads_merged(apartment_mesh):
+    mesh = apartment_mesh
     scene = trimesh.load(SAMPLE, force="scene")
     assert len(mesh.faces) == sum(len(g.faces) for g in scene.dump())
     assert len(mesh.parts) == len(scene.geometry) >= 12
@@ -21,7 +19,7 @@ def test_sample_mesh_loads_merged():
 
 
 @pytest.mark.parametrize("ext", ["ply", "obj", "gltf"])
-def test_formats_render_the_same(tmp_path, ext):
+def test_formats_render_the_same(tmp_path, ext, apartment_mesh):
     """The sample's glTF coordinates (+Y up) written as PLY/OBJ read back with up_axis="+y"."""
     scene = trimesh.load(SAMPLE, force="scene")
     path = tmp_path / f"apartment.{ext}"
@@ -35,7 +33,7 @@ def test_formats_render_the_same(tmp_path, ext):
     else:
         trimesh.util.concatenate(scene.dump()).export(path)
     cam = Camera.look_at([4.2, 3.0, 1.5], [0.0, 2.0, 1.3], fov=1.2, width=64, height=48)
-    ref, _ = render_view(load_mesh(SAMPLE), cam, ["depth_zbuffer"])
+    ref, _ = render_view(apartment_mesh, cam, ["depth_zbuffer"])
     got, _ = render_view(load_mesh(path, up_axis=None if ext == "gltf" else "+y"), cam, ["depth_zbuffer"])
     assert np.abs(ref["depth_zbuffer"].astype(int) - got["depth_zbuffer"]).max() <= 1
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import REPO
+from conftest import APARTMENT, APARTMENT_CAMERAS
 from labelgen.cli import main
 from labelgen.core._errors import LabelgenError
 from labelgen.labels import Param, all_params
@@ -23,16 +23,47 @@ def test_defaults_are_valid():
     assert set(sample) == set(SAMPLE_PARAMS)
 
 
-@pytest.mark.parametrize("param", [p for p in EVERY if p.type in (int, float)], ids=lambda p: p.name)
-@pytest.mark.parametrize("bad", ["nan", math.nan, "-inf", "1e400", "abc", ""])
+GARBAGE = ["nan", math.nan, "-inf", "1e400", "abc", ""]
+
+
+def _takes_infinity(param, bad) -> bool:
+    """Whether ``bad`` is an infinity that ``param``'s range takes: a float parameter with
+    ``allow_inf`` and no bound on that side (view_distance's far end)."""
+    if not (param.allow_inf and param.type is float):
+        return False
+    return (bad == "1e400" and param.high is None) or (bad == "-inf" and param.low is None)
+
+
+NUMERIC = [p for p in EVERY if p.type in (int, float)]
+REFUSED = [pytest.param(p, bad, id=f"{p.name}-{bad!r}") for p in NUMERIC for bad in GARBAGE
+           if not _takes_infinity(p, bad)]
+TAKEN = [pytest.param(p, bad, id=f"{p.name}-{bad!r}") for p in NUMERIC for bad in GARBAGE
+         if _takes_infinity(p, bad)]
+
+
+def test_the_infinities_taken_are_the_intended_ones():
+    """Every numeric parameter with every garbage value is in REFUSED or TAKEN (neither test
+    passes a case unchecked); TAKEN holds only view_distance's open far end, so a range that
+    starts taking infinity is added here knowingly."""
+    assert {(c.values[0].name, c.values[1]) for c in TAKEN} == {("view_distance", "1e400")}
+
+
+@pytest.mark.parametrize(("param", "bad"), REFUSED)
 def test_nan_inf_and_garbage_never_pass(param, bad):
-    if param.allow_inf and bad == "1e400" or (param.allow_inf and bad == "-inf" and param.low is None):
-        return  # an open range that takes infinity (view_distance's far end)
     value = [bad] * param.count if param.count > 1 else bad
     known = {param.name: param}
     with pytest.raises(LabelgenError) as err:
         resolve_params({param.name: value}, known)
     assert str(err.value).startswith(param.flag + ": ")
+
+
+@pytest.mark.parametrize(("param", "bad"), TAKEN)
+def test_infinity_passes_where_the_range_is_open(param, bad):
+    """An infinity on a side the range leaves open (``allow_inf``) is taken, as that infinity."""
+    value = [bad] * param.count if param.count > 1 else bad
+    inf = math.inf if bad == "1e400" else -math.inf
+    want = (inf,) * param.count if param.count > 1 else inf
+    assert resolve_params({param.name: value}, {param.name: param}) == {param.name: want}
 
 
 @pytest.mark.parametrize("param", [p for p in EVERY if p.type in (int, float)
@@ -64,9 +95,7 @@ def test_unknown_parameter_is_a_key_error():
 
 @pytest.mark.parametrize("command", ["render", "derive"])
 def test_cli_depth_units_zero_is_refused(tmp_path, capsys, command):
-    sample = REPO / "sample_meshes"
-    src = ([str(sample / "apartment.glb"), "--cameras", str(sample / "apartment_cameras.json")]
-           if command == "render" else [str(tmp_path)])
+    src = [str(APARTMENT), "--cameras", str(APARTMENT_CAMERAS)] if command == "render" else [str(tmp_path)]
     assert main([command, *src, "--out", str(tmp_path / "out"), "--depth-units-per-meter", "0"]) == 2
     err = capsys.readouterr().err
     assert err == "labelgen: error: --depth-units-per-meter: must be a finite number in (0, inf), got 0\n"

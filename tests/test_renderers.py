@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from conftest import REPO
-from labelgen import load_mesh, make_renderer, read_cameras, render_view
+from conftest import APARTMENT_CAMERAS
+from labelgen import make_renderer, read_cameras, render_view
 
 
 def _opengl_context_or_skip():
@@ -21,18 +21,18 @@ def _opengl_context_or_skip():
 
 
 @pytest.fixture(scope="module")
-def renderers():
+def renderers(apartment_mesh, apartment_curvature):
+    """Both renderers of the shared apartment (whose curvature principal_curvature reads)."""
     import os
 
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # as PyrenderRenderer does, before pyrender loads
     _opengl_context_or_skip()
-    mesh = load_mesh(REPO / "sample_meshes" / "apartment.glb")
-    return make_renderer(mesh, "open3d"), make_renderer(mesh, "pyrender")
+    return make_renderer(apartment_mesh, "open3d"), make_renderer(apartment_mesh, "pyrender")
 
 
 def test_pyrender_matches_ray_casting(renderers):
     ray, gl = renderers
-    cams = read_cameras(REPO / "sample_meshes" / "apartment_cameras.json", resolution="160x120")
+    cams = read_cameras(APARTMENT_CAMERAS, resolution="160x120")
     for cam in cams:
         a, b = ray.render(cam), gl.render(cam)
         # pixel centres on shared edges may see either triangle (measured: >= 99.85 % the same)

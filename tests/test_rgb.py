@@ -189,14 +189,13 @@ def test_background_parameter_parsing():
         colour("300,0,0")
 
 
-def test_sample_apartment():
-    from conftest import REPO
+def test_sample_apartment(apartment_mesh):
+    from conftest import APARTMENT_CAMERAS
     from labelgen import read_cameras
 
-    path = REPO / "sample_meshes" / "apartment.glb"
-    mesh = load_mesh(path)
+    mesh = apartment_mesh
     assert "rgb" in default_render_tasks(mesh)
-    cams = read_cameras(REPO / "sample_meshes" / "apartment_cameras.json", resolution="80x60")
+    cams = read_cameras(APARTMENT_CAMERAS, resolution="80x60")
     flat = {tuple(int(x) for x in c[:3]) for _, g in mesh.parts if g.visual.kind == "vertex"
             for c in np.unique(np.asarray(g.visual.vertex_colors), axis=0)}
     painted = 0

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 LIBRARY = r"""
@@ -54,6 +56,7 @@ def _run(code):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_import_and_library_calls_have_no_process_wide_side_effects():
     state = _run(LIBRARY)
     assert state["env"] is None and state["env_after_call"] is None
@@ -61,6 +64,7 @@ def test_import_and_library_calls_have_no_process_wide_side_effects():
     assert state["threads"] == ["MainThread"]
 
 
+@pytest.mark.slow
 def test_the_command_line_uses_openmp_and_one_opencv_thread():
     state = _run(COMMAND_LINE)
     assert state == {"rc": 0, "layer": "omp", "cv2_threads": 1}

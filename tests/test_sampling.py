@@ -149,6 +149,7 @@ def test_nonfixated_lists_match_projection_and_line_of_sight(sampled):
     assert len(listed) == n_checked
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes(tmp_path, sampled):
     """Same seed, same bytes: in this process and in a fresh one (its own hash seed and caches)."""
     import subprocess
@@ -307,12 +308,9 @@ def test_cli_sample(tmp_path, capsys):
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
-def test_bundled_sample_apartment():
-    """The project's sample apartment (sample_meshes/apartment.glb), when present."""
-    path = Path(__file__).resolve().parents[1] / "sample_meshes" / "apartment.glb"
-    from labelgen.io._meshes import load_mesh
-
-    mesh = load_mesh(path)
+def test_bundled_sample_apartment(apartment_mesh):
+    """The project's sample apartment (sample_meshes/apartment.glb)."""
+    mesh = apartment_mesh
     cfg = SampleConfig(num_cameras=12, num_points=15, resolution=(64, 48), seed=3)
     res = sample_building(mesh, cfg)
     assert len(res.point_locations) == 15

@@ -396,6 +396,7 @@ def _ari_2d(images):
     return [ari(labseg._segment_unsup2d({"rgb": im}, params2d()), ref.reference_2d(im)) for im in images]
 
 
+@pytest.mark.slow
 def test_ari_2d_real_and_synthetic(shipped):
     images = [rectangles_rgb(), textured_rgb(), textured_rgb(seed=7), shipped("rgb")]
     scores = _ari_2d(images)
@@ -481,6 +482,7 @@ sys.stdout.write(encode_png(out["segment_unsup2d"]).hex() + " " + encode_png(out
 """
 
 
+@pytest.mark.slow
 def test_deterministic_across_runs_and_processes():
     depth, normal, edge = planes_25d()
     sources = {"rgb": textured_rgb(), "depth_zbuffer": depth, "normal": normal, "edge_occlusion": edge}

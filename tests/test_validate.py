@@ -254,6 +254,7 @@ def test_component_preset_is_used_unless_overridden(reference, tmp_path, capsys)
     assert rc == 0
 
 
+@pytest.mark.slow
 def test_fit_recovers_the_taskonomy_parameters(view, tmp_path, capsys):
     out = tmp_path / "rep"
     rc, err = _run([view, "--report", out, "--fit", "--preset", "clevr",
@@ -293,6 +294,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
     assert rc == 2
 
 
+@pytest.mark.slow
 def test_workers_give_the_same_report(reference, tmp_path, capsys):
     for b in ("b1", "b2"):
         shutil.copytree(reference / "taskonomy", tmp_path / "root" / b)
@@ -308,15 +310,14 @@ def test_workers_give_the_same_report(reference, tmp_path, capsys):
 
 # -- against the mesh -------------------------------------------------------------------
 
-def test_rendered_apartment_validates_against_its_mesh(tmp_path, capsys):
+@pytest.mark.slow
+def test_rendered_apartment_validates_against_its_mesh(tmp_path, capsys, apartment_path, apartment_mesh):
     import trimesh
 
-    from labelgen.io._meshes import load_mesh
+    from conftest import APARTMENT_CAMERAS
 
-    from conftest import REPO
-
-    mesh = REPO / "sample_meshes" / "apartment.glb"
-    cams = json.loads((REPO / "sample_meshes" / "apartment_cameras.json").read_text())[:2]
+    mesh = apartment_path
+    cams = json.loads(APARTMENT_CAMERAS.read_text())[:2]
     (tmp_path / "cams.json").write_text(json.dumps(cams))
     assert main(["render", str(mesh), "--cameras", str(tmp_path / "cams.json"), "--resolution", "96",
                  "--out", str(tmp_path / "apt"), "--quiet"]) == 0
@@ -332,7 +333,7 @@ def test_rendered_apartment_validates_against_its_mesh(tmp_path, capsys):
             assert r["exact"] == 1.0, r
     assert rep["summary"]["files"] == len(rep["files"]) == 2 * 16
     # the same mesh moved by 5 cm: the depth no longer matches
-    apt = load_mesh(mesh)  # in the +Z-up world the labels were rendered in (the GLB is +Y up)
+    apt = apartment_mesh  # in the +Z-up world the labels were rendered in (the GLB is +Y up)
     trimesh.Trimesh(apt.vertices + [0.05, 0.0, 0.0], apt.faces, process=False).export(tmp_path / "moved.ply")
     rc, _ = _run([tmp_path / "apt", "--mesh", tmp_path / "moved.ply", "--report", tmp_path / "rep2",
                   "--tasks", "depth_zbuffer,depth_euclidean,edge_texture"], capsys)
@@ -345,6 +346,7 @@ def test_rendered_apartment_validates_against_its_mesh(tmp_path, capsys):
 
 # -- the report in a real browser -------------------------------------------------------
 
+@pytest.mark.slow
 def test_report_loads_in_headless_chromium(view, tmp_path, capsys):
     import re
     import subprocess

@@ -150,13 +150,12 @@ def test_render_point_info_recomputes_vanishing_points_on_fov_override(sample_fi
     assert out["field_of_view_rads"] == 1.0 and out["resolution"] == [640, 480]
 
 
-def test_manhattan_estimate_on_bundled_sample_apartment():
-    path = Path(__file__).resolve().parents[1] / "sample_meshes" / "apartment.glb"
+def test_manhattan_estimate_on_bundled_sample_apartment(apartment_mesh):
     from scipy.spatial.transform import Rotation
 
-    from labelgen.io._meshes import Mesh, load_mesh
+    from labelgen.io._meshes import Mesh
 
-    mesh = load_mesh(path)
+    mesh = apartment_mesh
     for deg in (0.0, 7.3, -38.2, 44.9, 60.0):
         rot = Rotation.from_euler("z", deg, degrees=True).as_matrix()
         est = estimate_manhattan_rotation(Mesh(mesh.vertices @ rot.T, mesh.faces))

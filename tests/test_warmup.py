@@ -9,11 +9,7 @@ import pytest
 
 from labelgen.engine import _warmup as warmup
 from labelgen.camera._cameras import Camera
-from labelgen.io._meshes import load_mesh
 from labelgen.engine import render_building
-
-ROOT = Path(__file__).resolve().parents[1]
-APARTMENT = ROOT / "sample_meshes" / "apartment.glb"
 
 
 def test_synthetic_view_computes_every_image_label():
@@ -41,9 +37,10 @@ def _digests(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
-def test_render_with_warmup_is_byte_identical(tmp_path, monkeypatch, workers):
-    mesh = load_mesh(APARTMENT)
+def test_render_with_warmup_is_byte_identical(tmp_path, monkeypatch, workers, apartment_mesh_copy):
+    mesh = apartment_mesh_copy  # its own: render_building hands it to worker processes
     cams = [Camera.look_at([4.2, 3.0, 1.5], [0.0, 2.0, 1.3], fov=1.2, width=96, height=64, point=str(k))
             for k in range(2)]
     tasks = ["depth_zbuffer", "normal", "rgb", "edge_texture", "keypoints2d", "segment_unsup2d"]

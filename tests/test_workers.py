@@ -19,12 +19,11 @@ from labelgen.camera import Camera
 from labelgen.engine import ViewWriter, render_building
 from labelgen.engine import _workers
 from labelgen.engine._jobs import _render_one
-from labelgen.io._meshes import load_mesh
 from labelgen.engine._pipeline import resolve_params
 from labelgen.render._renderers import make_renderer
 
-ROOT = Path(__file__).resolve().parents[1]
-APARTMENT = ROOT / "sample_meshes" / "apartment.glb"
+from conftest import APARTMENT, APARTMENT_CAMERAS
+
 TASKS = ["depth_zbuffer", "normal", "reshading"]
 TIMEOUT = 600
 
@@ -48,8 +47,8 @@ class _Bar:
 
 
 @pytest.fixture(scope="module")
-def renderer():
-    return make_renderer(load_mesh(APARTMENT), threads=1)
+def renderer(apartment_mesh):
+    return make_renderer(apartment_mesh, threads=1)
 
 
 def test_shared_views_are_each_rendered_once_with_the_same_bytes(tmp_path, renderer, monkeypatch):
@@ -91,8 +90,9 @@ def test_a_failing_view_stops_the_job_with_its_error(tmp_path, renderer, monkeyp
                              (TASKS, resolve_params(), ViewWriter(tmp_path)), lambda r: None, False, None, _Bar())
 
 
-def test_render_building_with_more_workers_than_views(tmp_path):
-    mesh = load_mesh(APARTMENT)
+@pytest.mark.slow
+def test_render_building_with_more_workers_than_views(tmp_path, apartment_mesh_copy):
+    mesh = apartment_mesh_copy  # its own: render_building hands it to worker processes
     cams = _cameras(2)
     render_building(mesh, cams, tmp_path / "one", tasks=TASKS, cache=False)
     summary = render_building(mesh, cams, tmp_path / "three", tasks=TASKS, workers=3, cache=False)
@@ -102,6 +102,7 @@ def test_render_building_with_more_workers_than_views(tmp_path):
 
 # -- worker processes forked from the command line's process ----------------------------
 
+@pytest.mark.slow
 def test_fork_is_safe_only_before_thread_pools_start():
     """In a fresh process workers may be forked; not once Numba's threading layer (a parallel
     kernel) or an Open3D scene has started threads, nor while another Python thread runs."""
@@ -133,7 +134,7 @@ print(fork_is_safe())
 
 
 def _camera_file(folder: Path, n: int, size: int) -> Path:
-    poses = json.loads((ROOT / "sample_meshes" / "apartment_cameras.json").read_text())
+    poses = json.loads(APARTMENT_CAMERAS.read_text())
     poses = [dict(p, camera_id=f"{p['camera_id']}-{k}", resolution=size) for k in range(-(-n // len(poses)))
              for p in poses][:n]
     path = folder / "cameras.json"
@@ -149,6 +150,7 @@ def _render_cmd(cameras, out, *extra):
 CLI_TASKS = "depth_zbuffer,normal,rgb,principal_curvature,segment_unsup2d,keypoints2d"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", ["2", "3"])
 def test_cli_forks_its_workers_and_writes_the_same_bytes(tmp_path, workers):
     cams = _camera_file(tmp_path, 9, 64)
@@ -175,6 +177,7 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the worker")
 def test_a_killed_worker_stops_the_job_with_one_line_and_no_partial_view(tmp_path):
     n = 400
@@ -229,7 +232,8 @@ def test_a_view_is_removed_only_once_a_process_began_writing_it(tmp_path, render
     assert _digests(tmp_path) == {}
 
 
-def test_forked_workers_wait_for_the_warm_up_and_write_the_same_bytes(tmp_path):
+@pytest.mark.slow
+def test_forked_workers_wait_for_the_warm_up_and_write_the_same_bytes(tmp_path, apartment_mesh, apartment_curvature):
     """A cold cache (forced here): the forked worker waits until this process has warmed up the
     kernels (labelgen.engine._warmup) before its first view; same bytes as one process."""
     code = """
@@ -263,10 +267,11 @@ print(safe, started[0] is not None, s.views)
     tasks = ["depth_zbuffer", "rgb", "principal_curvature", "edge_texture", "segment_unsup2d"]
     cams = [Camera.look_at([4.2, 3.0, 1.5], [0.0, 0.4 * k, 1.3], fov=1.2, width=64, height=48, point=str(k))
             for k in range(5)]
-    render_building(load_mesh(APARTMENT), cams, tmp_path / "one", tasks=tasks)
+    render_building(apartment_mesh, cams, tmp_path / "one", tasks=tasks)  # one process, the shared curvature
     assert _digests(tmp_path / "one") == _digests(tmp_path / "two")
 
 
+@pytest.mark.slow
 def test_workers_after_a_parallel_kernel_are_spawned_and_write_the_same_bytes(tmp_path):
     """A process that has run a parallel kernel (rgb shading) spawns its workers (a forked one
     would be stopped by Numba's OpenMP layer); same bytes as one process."""
