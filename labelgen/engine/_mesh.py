@@ -9,15 +9,13 @@ data, so it crosses process boundaries (spawned workers, Dask) and loads there t
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from labelgen.core._errors import LabelgenError
-from labelgen.io._meshes import UP_AXES, Mesh, default_up_axis, file_hash, load_mesh, referenced_files
+from labelgen.io._meshes import UP_AXES, Mesh, default_up_axis, load_mesh, mesh_key, referenced_files
 
 __all__ = ["MeshSpec"]
 
@@ -110,19 +108,9 @@ class MeshSpec:
     @cached_property
     def key(self) -> str:
         """SHA-256 over the up axes and the name (relative to its mesh's folder) and content of
-        every file in :meth:`files` (a missing referenced file counts as missing)."""
-        parts = []
-        for role, path in self.files():
-            base = self.path.parent if role == "mesh" else self.semantic.parent
-            try:
-                digest = file_hash(path)
-            except FileNotFoundError:
-                digest = "missing"
-            except OSError as err:
-                raise LabelgenError(path, f"cannot read: {err.strerror or err}") from None
-            parts.append([role, os.path.relpath(path, base), digest])
-        desc = {"up_axis": self.up_axis, "semantic_up_axis": self.semantic_up_axis, "files": parts}
-        return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()
+        every file in :meth:`files` (:func:`labelgen.io._meshes.mesh_key`; a missing referenced
+        file counts as missing)."""
+        return mesh_key(self.path, self.up_axis, self.semantic, self.semantic_up_axis)
 
     def load(self) -> Mesh:
         """Read the mesh (and attach the semantic mesh): a :class:`~labelgen.io.Mesh` whose

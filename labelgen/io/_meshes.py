@@ -59,7 +59,8 @@ class Mesh:
     faces : (M, 3) int64
     parts : list of (face_offset, trimesh.Trimesh), the objects merged into this mesh
     path : the file it was read from, or None
-    content_hash : hex digest of the file's bytes and up axis (or of the arrays for in-memory meshes)
+    content_hash : :func:`mesh_key` of the files read and the up axis (or a digest of the arrays for
+        in-memory meshes): the key of the per-mesh disk cache
     cache : per-mesh results computed once (e.g. per-vertex curvature), keyed by name
     up_axis : the file's up axis it was read with ("+z": as stored; "+y": turned to +Z up).
         The geometry in ``parts`` keeps the file's own coordinates (it serves materials and UVs).
@@ -207,6 +208,29 @@ def referenced_files(path: str | os.PathLike) -> list[Path]:
     return out
 
 
+def mesh_key(path, up_axis: str, semantic=None, semantic_up_axis: str | None = None) -> str:
+    """SHA-256 over the up axes and the name (relative to its mesh's folder) and content of every
+    file reading the mesh (and the semantic mesh) reads (:func:`referenced_files`; a missing one
+    counts as missing): the key of the per-mesh disk cache and of batch journals."""
+    import json
+
+    parts = []
+    for role, mesh in (("mesh", path), ("semantic", semantic)):
+        if mesh is None:
+            continue
+        mesh = Path(mesh)
+        for f in [mesh] + referenced_files(mesh):
+            try:
+                digest = file_hash(f)
+            except FileNotFoundError:
+                digest = "missing"
+            except OSError as err:
+                raise LabelgenError(f, f"cannot read: {err.strerror or err}") from None
+            parts.append([role, os.path.relpath(f, mesh.parent), digest])
+    desc = {"up_axis": up_axis, "semantic_up_axis": semantic_up_axis, "files": parts}
+    return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()
+
+
 def file_hash(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -241,13 +265,12 @@ def load_mesh(path: str | os.PathLike, up_axis: str | None = None) -> Mesh:
         raise LabelgenError(path, f"unsupported mesh format '{path.suffix}' (expected one of {', '.join(SUPPORTED)})")
     try:
         check_fits_in_memory(path, path.stat().st_size)
-        digest = file_hash(path)
     except OSError as err:
         raise LabelgenError(path, f"cannot read: {err.strerror or err}") from None
+    digest = mesh_key(path, up_axis)
     try:
         geometry = trimesh.load(path, force="scene", process=False)
-        mesh = Mesh.from_trimesh(geometry, path, digest if up_axis == "+z" else
-                                 hashlib.sha256(f"{digest} up {up_axis}".encode()).hexdigest())
+        mesh = Mesh.from_trimesh(geometry, path, digest)
         if up_axis == "+y":
             mesh.vertices = y_up_to_z_up(mesh.vertices)
             mesh.cache.clear()
