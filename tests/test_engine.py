@@ -213,26 +213,74 @@ def test_validate_building_records_a_badly_named_file_and_goes_on(tmp_path, glb_
 
 # -- a cold cache -----------------------------------------------------------------------------
 
-@pytest.mark.slow
-def test_a_panorama_render_with_a_cold_kernel_cache(tmp_path):
-    """The warm-up renders a small copy of the first camera; a panorama's is 2H x H. Forced cold
-    here (a really empty cache costs a minute of compiling); the warm-up processes run for real."""
-    code = """
+COLD = """
 import sys
 from labelgen.engine import _warmup
-_warmup.cache_is_cold = lambda modules=None: True
+started = []
+real_start = _warmup.start
+def start(tasks, params=None, processes=None):
+    _warmup.cache_is_cold = lambda modules=None: True
+    started.append(sorted(tasks))
+    return real_start(tasks, params, processes)
+_warmup.start = start
 from labelgen.cli import main
-sys.exit(main(sys.argv[1:]))
+rc = main(sys.argv[1:])
+print(started)
+sys.exit(rc)
 """
-    out = tmp_path / "pano"
-    args = ["render", str(APARTMENT), "--cameras", str(CAMERAS), "--out", str(out), "--camera-model",
-            "equirectangular", "--resolution", "32", "--tasks", "depth_euclidean,normal,edge_texture", "--quiet"]
-    res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr
-    assert "Traceback" not in res.stderr
-    files = sorted(p.name for p in (out / "depth_euclidean").glob("*.png"))
+
+
+def _cold_render(cameras, out, tasks):
+    """``labelgen render`` in a fresh process with the kernel cache taken as cold (a really empty
+    cache costs a minute of compiling); the warm-up processes run for real. Returns the run and
+    the tasks the warm-up was started for."""
+    args = ["render", str(APARTMENT), "--cameras", str(cameras), "--out", str(out), "--resolution", "32",
+            "--tasks", tasks, "--quiet"]
+    res = subprocess.run([sys.executable, "-c", COLD, *args], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    return res, json.loads(res.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+
+def test_the_warm_up_renders_a_small_panorama_of_a_panorama(apartment_mesh):
+    """The mesh labels are warmed on a small copy of the first camera: 64x32 for a panorama (a
+    32x32 one is no panorama: 2H x H), and the render succeeds."""
+    import multiprocessing
+
+    from labelgen.engine import _warmup, render_labels, resolve_params
+
+    pano = Camera.look_at([4.2, 3.0, 1.5], [0, 2, 1.3], width=128, height=64, model="equirectangular")
+    made = []
+
+    def render(renderer, camera, tasks, params):
+        made.append((camera.model, camera.width, camera.height, sorted(render_labels(renderer, camera, tasks,
+                                                                                        params)[0])))
+
+    idle = _warmup.Warmup([], {}, multiprocessing.Value("i", 0), [])  # no image labels to warm here
+    _warmup.warm_mesh_labels(make_renderer(apartment_mesh), pano, ["depth_euclidean", "normal", "edge_texture"],
+                             resolve_params(), idle, render)
+    assert made == [("equirectangular", 64, 32, ["depth_euclidean", "normal"])]
+
+
+@pytest.mark.slow
+def test_a_panorama_render_with_a_cold_kernel_cache(tmp_path):
+    """The warm-up renders a small copy of the first camera, 2H x H for a panorama; and it
+    compiles only what some camera makes (a panorama has no image-derived labels)."""
+    poses = json.loads(CAMERAS.read_text())
+    pano = tmp_path / "pano.json"
+    pano.write_text(json.dumps([dict(p, camera_model="equirectangular") for p in poses]))
+    res, started = _cold_render(pano, tmp_path / "pano", "depth_euclidean,normal,edge_texture")
+    files = sorted(p.name for p in (tmp_path / "pano" / "depth_euclidean").glob("*.png"))
     assert len(files) == 10 and all("_view_equirectangular_" in f for f in files)
     assert "skipped edge_texture on 10 views" in res.stderr  # an image label: no panorama
+    assert started == [["depth_euclidean", "normal"]]
+    # a panorama first, then perspective views: the image labels are warmed up, and the mesh
+    # labels on a small copy of the panorama
+    mixed = tmp_path / "mixed.json"
+    mixed.write_text(json.dumps([dict(poses[0], camera_model="equirectangular")] + poses[1:]))
+    res, started = _cold_render(mixed, tmp_path / "mixed", "depth_euclidean,normal,edge_texture")
+    assert started == [["depth_euclidean", "edge_texture", "normal"]]
+    assert len(list((tmp_path / "mixed" / "edge_texture").glob("*.png"))) == 9
+    assert len(list((tmp_path / "mixed" / "normal").glob("*_view_equirectangular_*.png"))) == 1
 
 
 # -- batch settings ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from labelgen.engine._workers import ViewFiles, WorkerSetup, run_views
 from labelgen.io import _cache as mesh_cache
 from labelgen.io._images import check_writable
 from labelgen.io._meshes import Mesh
-from labelgen.render._panorama import check_unique_points
+from labelgen.render._panorama import check_unique_points, split_tasks
 from labelgen.render._renderers import make_renderer
 
 __all__ = ["render_view", "render_building", "derive_building"]
@@ -122,8 +122,10 @@ def render_building(mesh, cameras: list[Camera], out, tasks=None, params: dict[s
         params = resolve_params(params)
         out = check_writable(out)
         writer = ViewWriter(out)
-        # a cold Numba cache: compile the kernels in parallel before the first view (labelgen.engine._warmup)
-        cold = warmup.start(tasks, params) if cameras else None
+        # a cold Numba cache: compile the kernels in parallel before the first view (labelgen.engine._warmup),
+        # those of the labels some camera makes (panoramas have no image-derived labels)
+        made = sorted({t for cam in cameras for t in split_tasks(tasks, cam)[0]}, key=tasks.index)
+        cold = warmup.start(made, params) if cameras else None
 
         def prepare(forking):
             if workers > 1 and cache:
