@@ -19,14 +19,33 @@ from labelgen.core._runtime import configure
 COMMANDS = {"render": _render, "derive": _derive, "tasks": _tasks, "sample": _sample, "batch": _batch,
             "validate": _validate}
 
+#: each command's documentation page (the last line of its ``--help``)
+DOCS = {None: "README.md", "render": "docs/render.md", "derive": "docs/render.md", "tasks": "docs/labels.md",
+        "sample": "docs/sampling.md", "batch": "docs/batch.md", "validate": "docs/validate.md"}
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, keeping the epilog's paragraphs (blank-line separated) apart."""
+
+    def _fill_text(self, text, width, indent):
+        return "\n\n".join(super(_HelpFormatter, self)._fill_text(part, width, indent)
+                            for part in text.split("\n\n"))
+
+
+def _docs_line(parser: argparse.ArgumentParser, command: str | None):
+    line = f"Documentation: {DOCS[command]} (in the labelgen source tree)"
+    parser.epilog = f"{parser.epilog.rstrip()}\n\n{line}" if parser.epilog else line
+    parser.formatter_class = _HelpFormatter
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labelgen", description=(
         "Taskonomy / Omnidata mid-level vision labels from meshes and cameras."))
     parser.add_argument("--version", action="version", version=f"labelgen {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in COMMANDS.values():
-        module.add_parser(sub)
+    for name, module in COMMANDS.items():
+        _docs_line(module.add_parser(sub), name)
+    _docs_line(parser, None)
     return parser
 
 

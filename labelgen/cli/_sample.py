@@ -12,7 +12,6 @@ EPILOG = """\
 Writes DIR/point_info/point_{P}_view_{V}_domain_point_info.json (one fixated view per point and
 camera that sees it), DIR/nonfixated/point_{P}_view_all_domain_nonfixatedpose.json and
 DIR/camera_poses.json. Render labels for the views with: labelgen render MESH --cameras DIR --out DIR.
-See docs/sampling.md.
 """
 
 
