@@ -194,7 +194,7 @@ def fit_fov_from_depths(zbuffer: np.ndarray, euclidean: np.ndarray) -> float | N
 
 
 def fit_fov_from_normals(zbuffer: np.ndarray, normal: np.ndarray, step: int = 2,
-                         max_median_angle: float = 10.0) -> float | None:
+                         max_median_angle: float = 10.0, max_pixels: int = 40000) -> float | None:
     """Horizontal field of view (radians) that makes the normals of the back-projected depth
     parallel to the shipped normals, or None when the two do not fit together.
 
@@ -204,8 +204,8 @@ def fit_fov_from_normals(zbuffer: np.ndarray, normal: np.ndarray, step: int = 2,
     shipped normal ``(nx, ny, nz)``, ``n(f) x nz = (nx, ny) x n_z(f)`` gives two equations
     linear in ``f`` per pixel: ``f Z_u nz + nx g = 0`` and ``f Z_v nz + ny g = 0``,
     ``g = u Z_u + v Z_v + Z``. Derivatives are central differences over ``step`` pixels, on
-    pixels whose depth is locally planar (second difference within one unit plus 5 %); ``f``
-    is their Huber-weighted least-squares solution. The fit is accepted when the median angle
+    pixels whose depth is locally planar (second difference within one unit plus 5 %; at most
+    ``max_pixels`` of them, evenly spread); ``f`` is their Huber-weighted least-squares solution. The fit is accepted when the median angle
     between the implied and the shipped normals is below ``max_median_angle`` degrees.
     """
     if zbuffer.ndim != 2 or normal.ndim != 3 or normal.shape[:2] != zbuffer.shape or normal.shape[2] != 3:
@@ -225,8 +225,13 @@ def fit_fov_from_normals(zbuffer: np.ndarray, normal: np.ndarray, step: int = 2,
         & valid[2 * k:h, k:w - k]
     ok &= np.abs((right - Dc) - (Dc - left)) <= 1.0 + 0.05 * np.abs(right - left)
     ok &= np.abs((down - Dc) - (Dc - up)) <= 1.0 + 0.05 * np.abs(down - up)
-    if np.count_nonzero(ok) < 200:
+    count = int(np.count_nonzero(ok))
+    if count < 200:
         return None
+    if count > max_pixels:  # every n-th usable pixel: the same fit, a fraction of the time
+        keep = np.zeros(count, bool)
+        keep[::-(-count // max_pixels)] = True
+        ok[ok] = keep
     du = ((right - left) / (2 * k))[ok]
     dv = ((down - up) / (2 * k))[ok]
     u = np.broadcast_to((np.arange(k, w - k) - (w - 1) / 2.0)[None, :], Dc.shape)[ok]

@@ -295,7 +295,7 @@ def _fitted_views(fitted: dict) -> str:
         cls = " class='dissent'" if ("canny_sigma", name) in dissent else ""
         rows.append(f"<tr><td>{html.escape(name)}</td><td class='l'>{fov_txt}</td>"
                     f"<td{cls}>{_short(sigma) if sigma is not None else '&ndash;'}</td></tr>")
-    said = "; ".join(f"{html.escape(k)}: {len(v)} view{'s' if len(v) != 1 else ''} differ from the building's "
+    said = "; ".join(f"{html.escape(k)}: {len(v)} view{'s differ' if len(v) != 1 else ' differs'} from the building's "
                      f"{html.escape(_short(fitted.get(k)))} ({html.escape(', '.join(v))})"
                      for k, v in (fitted.get("dissenters") or {}).items())
     return ("<details open><summary>fitted per view" + (f" &mdash; {said}" if said else "") + "</summary>"
