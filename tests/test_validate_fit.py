@@ -21,7 +21,8 @@ from labelgen.cli import main
 from labelgen.engine._pipeline import LazySources, compute_view
 from labelgen.io._images import read_png, write_png
 from labelgen.validate import validate_building
-from labelgen.validate._fit import fit_canny_sigma, fit_fov_from_depths, fit_fov_from_normals
+from labelgen.validate._fit import fit_canny_sigma
+from labelgen.validate._fov import fit_fov_from_depths, fit_fov_from_normals
 
 FOVS = (45.0, 70.0, 95.0, 120.0)  # degrees, one per view
 W, H = 160, 120
