@@ -177,3 +177,40 @@ def test_omnidata_samples_done_when(reference, tmp_path, capsys):
     # the one failure left without --fit: Replica's view made with another canny_sigma
     assert rc == 1 and [(r["component"], r["label"], r["point"]) for r in plain if r["verdict"] == "failed"] == \
         [("replica", "edge_texture", "202")]
+
+
+def test_fit_on_damaged_files_goes_on(tmp_path, capsys, monkeypatch):
+    """Files of different sizes, which the fit cannot use: passed over; the validation reports
+    them (one line each), and a fit that fails keeps the value with its reason."""
+    rng = np.random.default_rng(0)
+    b = tmp_path / "dmg"
+    b.mkdir()
+    files = {"depth_zbuffer": rng.integers(1000, 3000, (32, 32)).astype(np.uint16),
+             "normal": rng.integers(0, 255, (16, 16, 3)).astype(np.uint8),
+             "edge_occlusion": rng.integers(0, 255, (32, 32)).astype(np.uint16),
+             "segment_unsup25d": rng.integers(0, 5, (32, 32)).astype(np.uint8),
+             "keypoints3d": rng.integers(0, 5, (32, 32)).astype(np.uint16),
+             "rgb": rng.integers(0, 255, (32, 30, 3)).astype(np.uint8),
+             "edge_texture": rng.integers(0, 255, (32, 32)).astype(np.uint16)}
+    for name, arr in files.items():
+        write_png(b / f"point_0_view_0_domain_{name}.png", arr)
+    out = tmp_path / "rep"
+    rc = main(["validate", str(b), "--fit", "--report", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    assert all(ln.startswith("labelgen: ") for ln in err.splitlines())
+    recs = {r["label"]: r for r in json.loads((out / "report.json").read_text())["files"]}
+    assert recs["segment_unsup25d"]["error"] == "wrong size: 32x32, its input normal is 16x16"
+    assert recs["edge_texture"]["error"] == "wrong size: 32x32, its input rgb is 30x32"
+
+    import labelgen.validate._fit as fit
+
+    def broken(*a, **k):
+        raise ValueError("no luck")
+
+    monkeypatch.setattr(fit, "fit_canny_sigma", broken)
+    write_png(b / "point_1_view_0_domain_rgb.png", files["rgb"][:, :30])
+    write_png(b / "point_1_view_0_domain_edge_texture.png", files["edge_texture"][:, :30])
+    report = validate_building(b, fit=True, tasks=["edge_texture", "edge_occlusion"])
+    assert report.buildings[0].fitted["not_fitted"] == {"canny_sigma": "ValueError: no luck"}
+    assert report.buildings[0].params["canny_sigma"] == 3.0

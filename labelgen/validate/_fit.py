@@ -90,12 +90,15 @@ class FitResult:
     dissenters : per parameter, the views whose own value differs from the building's.
     computed : per view, labels recomputed while fitting with that view's final parameters:
         ``{label: (fingerprint, array)}`` (the validation reuses them).
+    not_fitted : parameters (``"fov point_P_view_V"`` for a view's field of view) whose fit
+        failed on what ships, with the reason; they keep their values.
     """
 
     params: dict[str, Any] = field(default_factory=dict)
     views: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     dissenters: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     computed: dict[tuple[str, str], dict[str, tuple]] = field(default_factory=dict)
+    not_fitted: dict[str, str] = field(default_factory=dict)
 
     def view_params(self, pv) -> dict[str, Any]:
         """The label parameters fitted for view ``pv`` (not its field of view)."""
@@ -109,6 +112,8 @@ class FitResult:
             out["views"] = {view_name(pv): dict(v) for pv, v in sorted(self.views.items(), key=_view_order)}
         if self.dissenters:
             out["dissenters"] = {k: [view_name(pv) for pv in v] for k, v in self.dissenters.items()}
+        if self.not_fitted:
+            out["not_fitted"] = dict(self.not_fitted)
         return out
 
 
@@ -117,13 +122,17 @@ def _view_order(item):
 
 
 def _load(files, names, point, view, params):
-    """The arrays (and camera) ``names`` of one view, or None if any is missing or unreadable."""
+    """The arrays (and camera) ``names`` of one view, or None if any is missing or unreadable or
+    the images differ in size."""
     src = view_sources(files, point, view, params=params)
     try:
-        return {("camera" if n == "point_info" else n): src["camera" if n == "point_info" else n]
+        data = {("camera" if n == "point_info" else n): src["camera" if n == "point_info" else n]
                 for n in names}
     except (KeyError, LabelgenError):
         return None
+    if len({a.shape[:2] for a in data.values() if isinstance(a, np.ndarray)}) > 1:
+        return None
+    return data
 
 
 def _pick(views, names, n, params):
@@ -318,70 +327,79 @@ def _as_record(m: dict) -> dict:
     return rec
 
 
+def _unexpected(err: Exception) -> str:
+    return err.problem if isinstance(err, LabelgenError) else f"{type(err).__name__}: {err}"
+
+
 def fit_building(views: dict[tuple[str, str], dict[str, Path]], params: dict[str, Any], fov=None,
                  tasks=None, fixed=(), quiet=True, max_views: int = 3, thresholds=None) -> FitResult:
-    """Fitted parameters of one building (see the module's documentation)."""
-    params = resolve_params(params)
+    """Fitted parameters of one building (see the module's documentation).
+
+    The fit is best effort: files it cannot use (unreadable, of different sizes) are passed
+    over, and a parameter whose fit fails on what ships keeps its value, with the reason in
+    :attr:`FitResult.not_fitted` (the validation then reports the files themselves)."""
+    state = {"params": resolve_params(params)}
     fixed = set(fixed)
     out = FitResult()
+    fovs: dict[tuple, float] = {}
 
     def wanted(label):
         return tasks is None or label in tasks
 
-    if "depth_units_per_meter" not in fixed:
-        samples = _pick(views, ("depth_zbuffer", "point_info"), max_views, params)
-        units = fit_depth_units(samples)
-        if units is not None:
-            out.params["depth_units_per_meter"] = units
-            params = resolve_params({**params, "depth_units_per_meter": units})
+    def use(name, value):
+        out.params[name] = value
+        state["params"] = resolve_params({**state["params"], name: value})
 
-    # per view: the field of view of views without a camera
-    fovs: dict[tuple, float] = {}
-    if fov is None:
+    def depth_units():
+        units = fit_depth_units(_pick(views, ("depth_zbuffer", "point_info"), max_views, state["params"]))
+        if units is not None:
+            use("depth_units_per_meter", units)
+
+    def fields_of_view():  # per view: the field of view of views without a camera
         for pv, files in sorted(views.items(), key=_view_order):
             if "point_info" in files or not _needs_camera(files, tasks):
                 continue
-            found = _fit_fov(pv, files, params)
+            try:
+                found = _fit_fov(pv, files, state["params"])
+            except Exception as err:  # noqa: BLE001 - this view only; its files are validated anyway
+                out.not_fitted[f"fov {view_name(pv)}"] = _unexpected(err)
+                continue
             if found is None:
                 continue
             value, method, kp = found
             fovs[pv] = value
             out.views.setdefault(pv, {}).update(fov=value, fov_from=method)
             if kp is not None:
-                out.computed.setdefault(pv, {})["keypoints3d"] = (fingerprint("keypoints3d", params, value), kp)
+                out.computed.setdefault(pv, {})["keypoints3d"] = (
+                    fingerprint("keypoints3d", state["params"], value), kp)
 
-    # per view: canny_sigma; the building's consensus
-    if "canny_sigma" not in fixed and wanted("edge_texture"):
-        sigmas = {}
+    def canny():  # per view, then the building's consensus
+        params, sigmas = state["params"], {}
         for pv, files in sorted(views.items(), key=_view_order):
             if not {"rgb", "edge_texture"} <= set(files):
                 continue
             data = _load(files, ("rgb", "edge_texture"), pv[0], pv[1], params)
-            if data is None:
-                continue
-            s = fit_canny_sigma(data["rgb"], data["edge_texture"], params, thresholds)
+            s = fit_canny_sigma(data["rgb"], data["edge_texture"], params, thresholds) if data else None
             if s is not None:
                 sigmas[pv] = s
         if sigmas:
             agreed = float(consensus(sigmas, float(params["canny_sigma"])))
-            out.params["canny_sigma"] = agreed
-            params = resolve_params({**params, "canny_sigma": agreed})
+            use("canny_sigma", agreed)
             for pv, s in sigmas.items():
                 out.views.setdefault(pv, {})["canny_sigma"] = s
             others = [pv for pv, s in sorted(sigmas.items(), key=_view_order) if s != agreed]
             if others:
                 out.dissenters["canny_sigma"] = others
 
-    # per building: confirmed on one view, searched there only when not confirmed
-    def cameras(pv, files):
-        data = _load(files, ("depth_zbuffer", "keypoints3d"), pv[0], pv[1], params)
+    def camera_sample(pv, files):
+        data = _load(files, ("depth_zbuffer", "keypoints3d"), pv[0], pv[1], state["params"])
         if data is None:
             return None
         if fov is not None:  # given: every view's camera has it
             cam_fov = fov
         elif "point_info" in files:
             try:
-                cam_fov = view_sources(files, pv[0], pv[1], params=params)["camera"].fov
+                cam_fov = view_sources(files, pv[0], pv[1], params=state["params"])["camera"].fov
             except LabelgenError:
                 return None
         elif pv in fovs:
@@ -390,46 +408,53 @@ def fit_building(views: dict[tuple[str, str], dict[str, Path]], params: dict[str
             return None
         return pv, dict(data, fov=float(cam_fov))
 
-    if "support_size" not in fixed and wanted("keypoints3d"):
+    def support_size():  # per building: confirmed on one view, searched there only when not confirmed
         order = sorted(views.items(), key=lambda kv: (_fov_rank(kv, out), _view_order(kv)))
-        samples = []
         for pv, files in order:
-            if "keypoints3d" in files and "depth_zbuffer" in files:
-                got = cameras(pv, files)
-                if got is not None:
-                    samples.append(got)
-                    break
-        if samples:
-            value, pv, ours = _confirm(
-                "keypoints3d", samples, params, thresholds, "support_size",
-                SUPPORT_SIZES, lambda d, p: _keypoints3d(d["depth_zbuffer"], d["fov"], p))
-            out.params["support_size"] = float(value)
-            params = resolve_params({**params, "support_size": value})
-            out.computed.setdefault(pv, {})["keypoints3d"] = (
-                fingerprint("keypoints3d", params, samples[0][1]["fov"]), ours)
+            sample = camera_sample(pv, files) if {"keypoints3d", "depth_zbuffer"} <= set(files) else None
+            if sample is not None:
+                break
+        else:
+            return
+        value, pv, ours = _confirm("keypoints3d", [sample], state["params"], thresholds, "support_size",
+                                   SUPPORT_SIZES, lambda d, p: _keypoints3d(d["depth_zbuffer"], d["fov"], p))
+        use("support_size", float(value))
+        out.computed.setdefault(pv, {})["keypoints3d"] = (
+            fingerprint("keypoints3d", state["params"], sample[1]["fov"]), ours)
 
-    if "seg25d_edge_weight" not in fixed and wanted("segment_unsup25d"):
+    def seg25d_edge_weight():
         need = ("segment_unsup25d", "depth_zbuffer", "normal", "edge_occlusion")
-        samples = [(pv, d) for pv, _, d in _pick(views, need, 1, params)]
+        samples = [(pv, d) for pv, _, d in _pick(views, need, 1, state["params"])]
         if samples:
             value, pv, ours = _confirm(
-                "segment_unsup25d", samples, params, thresholds, "seg25d_edge_weight", SEG25D_EDGE_WEIGHTS,
-                lambda d, p: compute_view(["segment_unsup25d"], LazySources(
+                "segment_unsup25d", samples, state["params"], thresholds, "seg25d_edge_weight",
+                SEG25D_EDGE_WEIGHTS, lambda d, p: compute_view(["segment_unsup25d"], LazySources(
                     depth_zbuffer=d["depth_zbuffer"], normal=d["normal"], edge_occlusion=d["edge_occlusion"]),
                     p)[0]["segment_unsup25d"])
-            out.params["seg25d_edge_weight"] = float(value)
-            params = resolve_params({**params, "seg25d_edge_weight": value})
-            out.computed.setdefault(pv, {})["segment_unsup25d"] = (fingerprint("segment_unsup25d", params, None), ours)
+            use("seg25d_edge_weight", float(value))
+            out.computed.setdefault(pv, {})["segment_unsup25d"] = (
+                fingerprint("segment_unsup25d", state["params"], None), ours)
 
-    if "doh_integral" not in fixed and wanted("keypoints2d"):
-        samples = [(pv, d) for pv, _, d in _pick(views, ("keypoints2d", "rgb"), 1, params)]
+    def doh_integral():
+        samples = [(pv, d) for pv, _, d in _pick(views, ("keypoints2d", "rgb"), 1, state["params"])]
         if samples:
             value, pv, ours = _confirm(
-                "keypoints2d", samples, params, thresholds, "doh_integral", DOH_INTEGRALS,
+                "keypoints2d", samples, state["params"], thresholds, "doh_integral", DOH_INTEGRALS,
                 lambda d, p: compute_view(["keypoints2d"], LazySources(rgb=d["rgb"]), p)[0]["keypoints2d"])
-            out.params["doh_integral"] = value
-            params = resolve_params({**params, "doh_integral": value})
-            out.computed.setdefault(pv, {})["keypoints2d"] = (fingerprint("keypoints2d", params, None), ours)
+            use("doh_integral", value)
+            out.computed.setdefault(pv, {})["keypoints2d"] = (fingerprint("keypoints2d", state["params"], None), ours)
+
+    steps = [("depth_units_per_meter", True, depth_units), ("fov", fov is None, fields_of_view),
+             ("canny_sigma", wanted("edge_texture"), canny), ("support_size", wanted("keypoints3d"), support_size),
+             ("seg25d_edge_weight", wanted("segment_unsup25d"), seg25d_edge_weight),
+             ("doh_integral", wanted("keypoints2d"), doh_integral)]
+    for name, wanted_here, step in steps:
+        if name in fixed or not wanted_here:
+            continue
+        try:
+            step()
+        except Exception as err:  # noqa: BLE001 - a fit that fails on what ships: the value stays as it was
+            out.not_fitted[name] = _unexpected(err)
     return out
 
 
