@@ -125,6 +125,10 @@ def test_canny_sigma_per_view_with_consensus_and_dissenters(rendered, tmp_path, 
         (dst / "edge_texture").mkdir(exist_ok=True)
         write_png(dst / "edge_texture" / f"{name}_domain_edge_texture.png", edges)
         assert fit_canny_sigma(rgb, edges, {"canny_sigma": 2.0, "canny_truncate": 4.0}) == sigma
+    rgb = _load(rendered, names[0], "rgb")
+    for sigma in (0.3, 2.35, 6.0):  # off the 0.25 grid: found by the 0.05 steps around the best
+        edges = compute_view(["edge_texture"], LazySources(rgb=rgb), {"canny_sigma": sigma})[0]["edge_texture"]
+        assert fit_canny_sigma(rgb, edges, {"canny_sigma": 3.0, "canny_truncate": 4.0}) == sigma
     out = tmp_path / "rep"
     rc = main(["validate", str(dst), "--report", str(out), "--tasks", "edge_texture", "--quiet"])
     assert rc == 1  # the default sigma (3) fails the odd view

@@ -26,7 +26,7 @@ Per view:
 - **canny_sigma** of each view with rgb and edge_texture: edge_texture is local (a Gaussian of
   radius ``int(truncate * sigma + 0.5)`` then a 3x3 Sobel), so it is recomputed on a crop (the
   most textured of nine windows, with a margin that makes its inside exact): the current value
-  first, then a grid (0.25 to 5 by 0.25), then 0.05 steps around the best. The building's
+  first, then a grid (0.25 to 8 by 0.25), then 0.05 steps around the best. The building's
   value is the consensus (the value most views have); the views that disagree are named, and
   each view is validated with its own value.
 
@@ -64,7 +64,7 @@ from labelgen.validate._fov import (_keypoints3d, fit_fov_from_depths, fit_fov_f
 from labelgen.validate._view import fingerprint
 
 #: canny_sigma grid (then 0.05 steps around the best when none reproduces the file).
-CANNY_SIGMAS = tuple(0.25 * k for k in range(1, 21))
+CANNY_SIGMAS = tuple(0.25 * k for k in range(1, 33))
 SUPPORT_SIZES = (0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0)
 SEG25D_EDGE_WEIGHTS = (10.0, 0.0)
 DOH_INTEGRALS = ("float64", "float32")
@@ -198,7 +198,8 @@ def fit_canny_sigma(rgb: np.ndarray, shipped: np.ndarray, params, thresholds=Non
         return None
     h, w = shipped.shape
     truncate = float(params["canny_truncate"])
-    margin = int(truncate * CANNY_SIGMAS[-1] + 0.5) + 2
+    current = float(params["canny_sigma"])
+    margin = int(truncate * max(CANNY_SIGMAS[-1] + 0.25, current) + 0.5) + 2  # the kernel's radius, Sobel's pixel
     inner = min(CANNY_CROP, h, w)
     y, x = _textured_window(shipped, inner)
     y0, x0 = max(0, y - margin), max(0, x - margin)
@@ -226,12 +227,11 @@ def fit_canny_sigma(rgb: np.ndarray, shipped: np.ndarray, params, thresholds=Non
         e, w1, _ = score(sigma)
         return e >= th["min_exact"] and w1 >= th["min_within1"]
 
-    current = float(params["canny_sigma"])
     if good(current):
         return current
     best = max(CANNY_SIGMAS, key=score)
     if not good(best):
-        best = max(np.round(np.arange(best - 0.25, best + 0.2501, 0.05), 4), key=score)
+        best = max([x for x in np.round(np.arange(best - 0.25, best + 0.2501, 0.05), 4) if x > 0], key=score)
         best = max((best, current), key=score)
     return float(round(best, 4))
 

@@ -215,6 +215,9 @@ def render_html(report: dict, kept: dict) -> str:
         parts.append("<div class='params'>parameters: " + (", ".join(shown) if shown else "Taskonomy defaults")
                      + f"; preset: {html.escape(str(report.get('presets', {}).get(key) or 'none'))}</div>")
         parts.append(_fitted_views(fitted))
+        if fitted.get("not_fitted"):
+            parts.append("<div class='params'>not fitted (the value above is kept): " + "; ".join(
+                f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in fitted["not_fitted"].items()) + "</div>")
         parts.append("<table class='summary'><tr><th>label</th><th>files</th><th>passed</th><th>failed</th>"
                      "<th>unchecked</th><th>median exact</th><th>median within 1</th><th>median ARI</th>"
                      "<th>median Pearson r</th></tr>")
