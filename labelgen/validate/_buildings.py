@@ -101,7 +101,7 @@ def _check_thresholds(thresholds):
                 raise LabelgenError("--threshold", f"{label}:{key} must be a number, got {value!r}")
 
 
-def _building_params(building: Building, params, preset, fit, fov, tasks, quiet, thresholds):
+def _building_params(building: Building, params, preset, fit, fov, tasks, quiet, thresholds, max_pixels=None):
     """The building's parameters, its :class:`~labelgen.validate._fit.FitResult` (None without
     ``fit``) and its preset's name."""
     name = preset if preset is not None else preset_name(building.component)
@@ -113,7 +113,7 @@ def _building_params(building: Building, params, preset, fit, fov, tasks, quiet,
         from labelgen.validate._fit import fit_building
 
         fitted = fit_building(building.views, resolved, fov=fov, tasks=tasks, fixed=set(params or {}),
-                              quiet=quiet, thresholds=thresholds)
+                              quiet=quiet, thresholds=thresholds, max_pixels=max_pixels)
         resolved = resolve_params({**resolved, **fitted.params})
     return resolved, fitted, preset_name(name) if name else None
 
@@ -198,7 +198,7 @@ def validate_buildings(buildings: list[Building], mesh=None, tasks=None, params=
     report = ValidationReport()
     all_jobs = []
     for b in buildings:
-        bparams, fitted, used = _building_params(b, params, preset, fit, fov, tasks, quiet, thresholds)
+        bparams, fitted, used = _building_params(b, params, preset, fit, fov, tasks, quiet, thresholds, max_pixels)
         jobs = [_view_job(b, pv, files, tasks, bparams, fitted, thresholds, fov, bool(keep_worst), max_pixels)
                 for pv, files in sorted(b.views.items(), key=lambda kv: _view_key(kv[0]))]
         all_jobs.append(jobs)

@@ -121,10 +121,10 @@ def _view_order(item):
     return tuple((0, int(x), "") if x.isdigit() else (1, 0, x) for x in item[0])
 
 
-def _load(files, names, point, view, params):
+def _load(files, names, point, view, params, max_pixels=None):
     """The arrays (and camera) ``names`` of one view, or None if any is missing or unreadable or
     the images differ in size."""
-    src = view_sources(files, point, view, params=params)
+    src = view_sources(files, point, view, params=params, max_pixels=max_pixels)
     try:
         data = {("camera" if n == "point_info" else n): src["camera" if n == "point_info" else n]
                 for n in names}
@@ -135,11 +135,11 @@ def _load(files, names, point, view, params):
     return data
 
 
-def _pick(views, names, n, params):
+def _pick(views, names, n, params, max_pixels=None):
     out = []
     for (p, v), files in sorted(views.items(), key=_view_order):
         if all(k in files for k in names):
-            data = _load(files, names, p, v, params)
+            data = _load(files, names, p, v, params, max_pixels)
             if data is not None:
                 out.append(((p, v), files, data))
         if len(out) >= n:
@@ -260,10 +260,10 @@ def _needs_camera(files, tasks) -> bool:
             or ({"depth_zbuffer", "depth_euclidean"} <= set(files) and wanted(DEPTH_CHECK)))
 
 
-def _fit_fov(pv, files, params) -> tuple[float, str, np.ndarray | None] | None:
+def _fit_fov(pv, files, params, max_pixels=None) -> tuple[float, str, np.ndarray | None] | None:
     """(fov, method, keypoints3d recomputed with it or None) of one view without point_info."""
     p, v = pv
-    src = view_sources(files, p, v, params=params)
+    src = view_sources(files, p, v, params=params, max_pixels=max_pixels)
 
     def get(name):
         try:
@@ -332,7 +332,8 @@ def _unexpected(err: Exception) -> str:
 
 
 def fit_building(views: dict[tuple[str, str], dict[str, Path]], params: dict[str, Any], fov=None,
-                 tasks=None, fixed=(), quiet=True, max_views: int = 3, thresholds=None) -> FitResult:
+                 tasks=None, fixed=(), quiet=True, max_views: int = 3, thresholds=None,
+                 max_pixels: int | None = None) -> FitResult:
     """Fitted parameters of one building (see the module's documentation).
 
     The fit is best effort: files it cannot use (unreadable, of different sizes) are passed
@@ -351,7 +352,7 @@ def fit_building(views: dict[tuple[str, str], dict[str, Path]], params: dict[str
         state["params"] = resolve_params({**state["params"], name: value})
 
     def depth_units():
-        units = fit_depth_units(_pick(views, ("depth_zbuffer", "point_info"), max_views, state["params"]))
+        units = fit_depth_units(_pick(views, ("depth_zbuffer", "point_info"), max_views, state["params"], max_pixels))
         if units is not None:
             use("depth_units_per_meter", units)
 
@@ -360,7 +361,7 @@ def fit_building(views: dict[tuple[str, str], dict[str, Path]], params: dict[str
             if "point_info" in files or not _needs_camera(files, tasks):
                 continue
             try:
-                found = _fit_fov(pv, files, state["params"])
+                found = _fit_fov(pv, files, state["params"], max_pixels)
             except Exception as err:  # noqa: BLE001 - this view only; its files are validated anyway
                 out.not_fitted[f"fov {view_name(pv)}"] = _unexpected(err)
                 continue
@@ -378,7 +379,7 @@ def fit_building(views: dict[tuple[str, str], dict[str, Path]], params: dict[str
         for pv, files in sorted(views.items(), key=_view_order):
             if not {"rgb", "edge_texture"} <= set(files):
                 continue
-            data = _load(files, ("rgb", "edge_texture"), pv[0], pv[1], params)
+            data = _load(files, ("rgb", "edge_texture"), pv[0], pv[1], params, max_pixels)
             s = fit_canny_sigma(data["rgb"], data["edge_texture"], params, thresholds) if data else None
             if s is not None:
                 sigmas[pv] = s
@@ -392,14 +393,15 @@ def fit_building(views: dict[tuple[str, str], dict[str, Path]], params: dict[str
                 out.dissenters["canny_sigma"] = others
 
     def camera_sample(pv, files):
-        data = _load(files, ("depth_zbuffer", "keypoints3d"), pv[0], pv[1], state["params"])
+        data = _load(files, ("depth_zbuffer", "keypoints3d"), pv[0], pv[1], state["params"], max_pixels)
         if data is None:
             return None
         if fov is not None:  # given: every view's camera has it
             cam_fov = fov
         elif "point_info" in files:
             try:
-                cam_fov = view_sources(files, pv[0], pv[1], params=state["params"])["camera"].fov
+                cam_fov = view_sources(files, pv[0], pv[1], params=state["params"],
+                                       max_pixels=max_pixels)["camera"].fov
             except LabelgenError:
                 return None
         elif pv in fovs:
@@ -424,7 +426,7 @@ def fit_building(views: dict[tuple[str, str], dict[str, Path]], params: dict[str
 
     def seg25d_edge_weight():
         need = ("segment_unsup25d", "depth_zbuffer", "normal", "edge_occlusion")
-        samples = [(pv, d) for pv, _, d in _pick(views, need, 1, state["params"])]
+        samples = [(pv, d) for pv, _, d in _pick(views, need, 1, state["params"], max_pixels)]
         if samples:
             value, pv, ours = _confirm(
                 "segment_unsup25d", samples, state["params"], thresholds, "seg25d_edge_weight",
@@ -436,7 +438,7 @@ def fit_building(views: dict[tuple[str, str], dict[str, Path]], params: dict[str
                 fingerprint("segment_unsup25d", state["params"], None), ours)
 
     def doh_integral():
-        samples = [(pv, d) for pv, _, d in _pick(views, ("keypoints2d", "rgb"), 1, state["params"])]
+        samples = [(pv, d) for pv, _, d in _pick(views, ("keypoints2d", "rgb"), 1, state["params"], max_pixels)]
         if samples:
             value, pv, ours = _confirm(
                 "keypoints2d", samples, state["params"], thresholds, "doh_integral", DOH_INTEGRALS,

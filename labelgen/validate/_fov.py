@@ -51,11 +51,12 @@ def fit_fov_from_normals(zbuffer: np.ndarray, normal: np.ndarray, step: int = 2,
     A pixel ``(u, v)`` (from the image centre, OpenCV axes: v down) at z-buffer depth ``Z``
     back-projects to ``Z (u / f, v / f, 1)``; the cross product of its derivatives along the
     rows and columns is parallel to ``n(f) = (-f Z_u, -f Z_v, u Z_u + v Z_v + Z)``. With the
-    shipped normal ``(nx, ny, nz)``, ``n(f) x nz = (nx, ny) x n_z(f)`` gives two equations
-    linear in ``f`` per pixel: ``f Z_u nz + nx g = 0`` and ``f Z_v nz + ny g = 0``,
-    ``g = u Z_u + v Z_v + Z``. Derivatives are central differences over ``step`` pixels, on
-    pixels whose depth is locally planar (second difference within one unit plus 5 %; at most
-    ``max_pixels`` of them, evenly spread); ``f`` is their Huber-weighted least-squares solution. The fit is accepted when the median angle
+    shipped normal ``(nx, ny, nz)``, being parallel means ``n_x(f) nz = nx n_z(f)`` and
+    ``n_y(f) nz = ny n_z(f)``: two equations linear in ``f`` per pixel, ``f Z_u nz + nx g = 0``
+    and ``f Z_v nz + ny g = 0`` with ``g = u Z_u + v Z_v + Z``. Derivatives are central
+    differences over ``step`` pixels, on pixels whose depth is locally planar (second
+    difference within one unit plus 5 %; at most ``max_pixels`` of them, evenly spread); ``f``
+    is their Huber-weighted least-squares solution. The fit is accepted when the median angle
     between the implied and the shipped normals is below ``max_median_angle`` degrees.
     """
     if zbuffer.ndim != 2 or normal.ndim != 3 or normal.shape[:2] != zbuffer.shape or normal.shape[2] != 3:

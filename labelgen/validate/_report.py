@@ -195,7 +195,8 @@ def render_html(report: dict, kept: dict) -> str:
         parts.append(f"<tr class='{cls}'><td><a href='#b-{_anchor(key)}'>{html.escape(key)}</a></td>"
                      f"<td class='l'>{html.escape(comp or '-')}</td>"
                      f"<td class='l'>{html.escape(str(report.get('presets', {}).get(key) or '-'))}</td>"
-                     f"<td>{len(idx)}</td><td>{np_}</td><td>{nf}</td><td>{nu}</td><td class='status'>{status}</td></tr>")
+                     f"<td>{len(idx)}</td><td>{np_}</td><td>{nf}</td><td>{nu}</td>"
+                     f"<td class='status'>{status}</td></tr>")
     parts.append("</table>")
     rows_by_building: dict[str, list[dict]] = {}
     for row in summary["by_label"]:
@@ -205,7 +206,8 @@ def render_html(report: dict, kept: dict) -> str:
         idx = buildings[key]
         nf, np_, nu = count(idx, "failed"), count(idx, "passed"), count(idx, "unchecked")
         cls = "fail" if nf else ("ok" if np_ else "unchecked")
-        title = (f"FAILED {nf} of {len(idx)}" if nf else f"all {np_} checked files passed" if np_ else "nothing checked")
+        title = (f"FAILED {nf} of {len(idx)}" if nf
+                 else f"all {np_} checked files passed" if np_ else "nothing checked")
         parts.append(f"<h2 id='b-{_anchor(key)}' class='{cls}'>{html.escape(key)} &mdash; {title}"
                      + (f", {nu} unchecked" if nu else "") + "</h2>")
         params = report["params"].get(key, {})
