@@ -42,11 +42,38 @@ def _integral(x, out):
             out[i, j] = out[i, j - 1] + out[i, j]
 
 
-def integral_image(image: np.ndarray) -> np.ndarray:
-    """float64 integral image (cumulative sums along axis 0, then axis 1, as scikit-image)."""
+@njit(cache=True)
+def _integral32(x, out):
+    h, w = x.shape
+    for j in range(w):
+        out[0, j] = np.float32(x[0, j])
+    for i in range(1, h):
+        for j in range(w):
+            out[i, j] = np.float32(out[i - 1, j] + np.float32(x[i, j]))
+    for i in range(h):
+        for j in range(1, w):
+            out[i, j] = np.float32(out[i, j - 1] + out[i, j])
+
+
+def integral_image(image: np.ndarray, dtype="float64") -> np.ndarray:
+    """Integral image (cumulative sums along axis 0, then axis 1, as scikit-image), returned
+    as float64.
+
+    ``dtype`` is the precision the sums are held in: ``"float64"`` (a float64 grey image, as
+    Taskonomy's keypoints2d), or ``"float32"`` (the image rounded to float32 and every partial
+    sum rounded to float32, as scikit-image's ``integral_image`` -- ``cumsum`` -- does on a
+    float32 image: Omnidata's Replica keypoints2d; its error grows towards the bottom-right).
+    """
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"image must be 2D, got shape {image.shape}")
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    if dtype == "float32":
+        out32 = np.empty(image.shape, np.float32)
+        if image.size:
+            _integral32(np.ascontiguousarray(image), out32)
+        return out32.astype(np.float64)
     out = np.empty(image.shape, np.float64)
     if image.size:
         _integral(np.ascontiguousarray(image), out)
@@ -196,7 +223,8 @@ def hessian_det(integral: np.ndarray, sigma: float, float32_intermediate: bool =
     return out
 
 
-def hessian_det_max(image: np.ndarray, sigmas, float32_intermediate: bool = True) -> np.ndarray:
+def hessian_det_max(image: np.ndarray, sigmas, float32_intermediate: bool = True,
+                    integral_dtype: str = "float64") -> np.ndarray:
     """Per-pixel maximum over ``sigmas`` of :func:`hessian_det` of ``image``'s integral image.
 
     This is Taskonomy's ``keypoints2d`` before encoding (``blob_doh`` before non-maximum
@@ -210,6 +238,8 @@ def hessian_det_max(image: np.ndarray, sigmas, float32_intermediate: bool = True
         Scales, each >= 1.
     float32_intermediate : bool, optional
         See :func:`hessian_det`.
+    integral_dtype : {"float64", "float32"}, optional
+        Precision of the integral image (see :func:`integral_image`).
 
     Returns
     -------
@@ -221,7 +251,7 @@ def hessian_det_max(image: np.ndarray, sigmas, float32_intermediate: bool = True
     sizes = [int(3 * s) for s in sigmas]
     if min(sizes) < 3:
         raise ValueError(f"every sigma must be at least 1, got {min(sigmas)}")
-    S = integral_image(image)
+    S = integral_image(image, integral_dtype)
     out = np.empty(S.shape, np.float64)
     if S.size:
         for k, size in enumerate(sizes):

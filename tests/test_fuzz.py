@@ -340,6 +340,11 @@ def _validate(inp, out, base, extra):
     return ["validate", str(inp), "--report", str(out), "--quiet", *extra]
 
 
+def _validate_fit(inp, out, base, extra):
+    """The same with --fit: the fit reads the same files first and must not stop on them."""
+    return _validate(inp, out, base, extra) + ["--fit"]
+
+
 def _batch_mesh(inp, out, base, extra):
     """A jobs file (written beside the input) that renders the malformed mesh."""
     jobs = inp.parent / "jobs.json"
@@ -354,7 +359,7 @@ READERS: dict[str, list[tuple[str, Callable]]] = {
     "mesh": [("render", _render_mesh), ("sample", _sample_mesh), ("batch", _batch_mesh)],
     "mesh-rgb": [("render", _render_mesh_rgb)],
     "cameras": [("render", _render_cameras), ("derive", _derive_cameras)],
-    "building": [("derive", _derive), ("validate", _validate)],
+    "building": [("derive", _derive), ("validate", _validate), ("validate-fit", _validate_fit)],
     "rooms": [("sample", _sample_rooms)],
 }
 

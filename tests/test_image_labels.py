@@ -176,7 +176,7 @@ def test_derive_bad_inputs(tmp_path, capsys):
     write_png(b / "point_2_view_0_domain_depth_zbuffer.png", (depth >> 8).astype(np.uint8))  # 8-bit
     import cv2
     rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
-    cv2.imwrite(str(b / "point_3_view_0_domain_rgb.png"), rgba)               # RGBA
+    cv2.imwrite(str(b / "point_3_view_0_domain_rgb.png"), rgba)               # RGBA, opaque: read as RGB
     write_png(b / "point_3_view_0_domain_depth_zbuffer.png", depth)           # good depth
     write_png(b / "point_4_view_0_domain_rgb.png", rgb[:, :, 0])              # grey
     write_png(b / "point_5_view_0_domain_rgb.png", rgb)                       # size mismatch
@@ -194,19 +194,25 @@ def test_derive_bad_inputs(tmp_path, capsys):
 
     assert has("point_2_view_0_domain_rgb.png", "corrupt or truncated PNG")
     assert has("point_2_view_0_domain_depth_zbuffer.png", "must be a 16-bit grey image, this file is 8-bit grey")
-    assert has("point_3_view_0_domain_rgb.png", "8-bit RGBA")
-    assert has("point_4_view_0_domain_rgb.png", "8-bit grey")
+    assert has("point_4_view_0_domain_rgb.png", "rgb must be an 8-bit RGB image, this file is 8-bit grey")
     assert has("point_5_view_0_domain", "differ in size")
     assert has("point_6_view_0_domain_rgb.png", "not a PNG")
-    assert has("point_7_view_0_domain_rgb.png", "16-bit RGB")
-    assert len(lines) == 7
-    assert "labelgen: 7 failures" in err
-    # the good view, and the good depth of view 3, were still processed; nothing else written
+    assert has("point_7_view_0_domain_rgb.png", "rgb must be an 8-bit RGB image, this file is 16-bit RGB")
+    assert len(lines) == 6
+    assert "labelgen: 6 failures" in err
+    # an opaque RGBA rgb is what Omnidata ships (CLEVR): read, with a note
+    assert "note: 1 rgb file: 8-bit RGBA with an opaque alpha channel: the alpha channel is dropped" in err
+    # the good views were still processed; nothing else written
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
     assert written == ["edge_occlusion/point_1_view_0_domain_edge_occlusion.png",
                        "edge_occlusion/point_3_view_0_domain_edge_occlusion.png",
                        "edge_texture/point_1_view_0_domain_edge_texture.png",
-                       "keypoints2d/point_1_view_0_domain_keypoints2d.png"]
+                       "edge_texture/point_3_view_0_domain_edge_texture.png",
+                       "keypoints2d/point_1_view_0_domain_keypoints2d.png",
+                       "keypoints2d/point_3_view_0_domain_keypoints2d.png"]
+    # (cv2.imwrite took the array as BGRA: the file's RGB is the array's channels reversed)
+    assert np.array_equal(read_png(out / "edge_texture" / "point_3_view_0_domain_edge_texture.png"),
+                          encode_unit16(edge_texture(np.ascontiguousarray(rgb[:, :, ::-1]))))
     assert not list(out.rglob("*.part"))
     # views without depth are skipped for edge_occlusion and counted
     assert "skipped edge_occlusion on 3 views: no depth_zbuffer file" in err

@@ -96,15 +96,33 @@ def _by_label(report_dir):
     return rep, {r["label"]: r for r in rep["files"]}
 
 
+MESH_LABELS = {"depth_zbuffer", "depth_euclidean", "normal", "reshading", "principal_curvature", "rgb"}
+
+
 def test_shipped_view_passes_every_label_it_can_recompute(reference, tmp_path, capsys):
     out = tmp_path / "rep"
     rc, err = _run([reference / "taskonomy", "--report", out], capsys)
     assert rc == 0, err
     rep, recs = _by_label(out)
-    assert set(recs) == {"edge_texture", "keypoints2d", "edge_occlusion", "keypoints3d", "point_info",
-                         "depth_euclidean_vs_depth_zbuffer"}
-    assert all(r["passed"] for r in rep["files"])
-    assert rep["summary"]["failed"] == 0 and rep["summary"]["files"] == 6
+    checked = {k for k, r in recs.items() if r["verdict"] != "unchecked"}
+    assert checked == {"edge_texture", "keypoints2d", "edge_occlusion", "keypoints3d", "point_info",
+                       "depth_euclidean_vs_depth_zbuffer"}
+    assert all(recs[k]["passed"] and recs[k]["verdict"] == "passed" for k in checked)
+    # every other shipped file has a record too: unchecked, with the reason (no mesh given)
+    assert set(recs) - checked == MESH_LABELS
+    assert all(recs[k]["reason"] == "rendered from the mesh: give --mesh to check it" and not recs[k]["passed"]
+               and recs[k]["error"] is None for k in MESH_LABELS)
+    s = rep["summary"]
+    assert (s["files"], s["passed"], s["failed"], s["unchecked"]) == (12, 6, 0, 6)
+    assert s["by_component"] == [{"component": None, "buildings": 1, "files": 12, "passed": 6, "failed": 0,
+                                  "unchecked": 6, "labels": {k: {"files": 1, "passed": int(k in checked),
+                                                                 "failed": 0, "unchecked": int(k not in checked)}
+                                                             for k in sorted(recs)}}]
+    # --strict counts the unchecked files as failures
+    rc, _ = _run([reference / "taskonomy", "--report", out, "--strict"], capsys)
+    assert rc == 1
+    rc, _ = _run([reference / "taskonomy", "--report", out, "--strict", "--tasks", ",".join(checked)], capsys)
+    assert rc == 0
     # the same fractions as the files derive writes
     main(["derive", str(reference / "taskonomy"), "--out", str(tmp_path / "d"), "--quiet",
           "--tasks", "edge_texture,keypoints2d,edge_occlusion,keypoints3d"])
@@ -148,14 +166,57 @@ def test_truncated_keypoints2d_fails_with_reason_others_pass(view, tmp_path, cap
     assert all(r["passed"] for r in rep["files"] if r["label"] != "keypoints2d")
 
 
-def test_missing_input_is_a_failure_with_its_reason(view, tmp_path, capsys):
+def test_missing_input_is_unchecked_with_its_reason(view, tmp_path, capsys):
     (view / f"{PREFIX}rgb.png").unlink()
     out = tmp_path / "rep"
     rc, _ = _run([view, "--report", out, "--tasks", "edge_texture,edge_occlusion"], capsys)
+    assert rc == 0  # nothing failed: a file that cannot be checked is not a damaged file
+    rep, recs = _by_label(out)
+    r = recs["edge_texture"]
+    assert r["verdict"] == "unchecked" and r["reason"] == "missing input: rgb file"
+    assert not r["passed"] and r["error"] is None
+    assert recs["edge_occlusion"]["passed"] and recs["edge_occlusion"]["verdict"] == "passed"
+    assert (rep["summary"]["passed"], rep["summary"]["failed"], rep["summary"]["unchecked"]) == (1, 0, 1)
+    row = next(x for x in rep["summary"]["by_label"] if x["label"] == "edge_texture")
+    assert (row["files"], row["passed"], row["failed"], row["unchecked"]) == (1, 0, 0, 1)
+    html = (out / "index.html").read_text()
+    assert "NO FAILURES" in html and "<ul class='unchecked'>" in html and "missing input: rgb file" in html
+    rc, _ = _run([view, "--report", out, "--tasks", "edge_texture,edge_occlusion", "--strict"], capsys)
     assert rc == 1
-    _, recs = _by_label(out)
-    assert recs["edge_texture"]["error"] == "missing input: rgb file"
-    assert recs["edge_occlusion"]["passed"]
+    # the Python API gives the same verdicts
+    report = validate_building(view, tasks=["edge_texture", "edge_occlusion"])
+    assert [(r["label"], r["verdict"], r["reason"]) for r in report.records] == \
+        [(r["label"], r["verdict"], r["reason"]) for r in rep["files"]]
+    assert report.passed and report.ok() and not report.ok(strict=True)
+    assert report.counts == {"passed": 1, "failed": 0, "unchecked": 1}
+
+
+def test_three_verdicts_and_exit_codes(view, tmp_path, capsys):
+    """One view with a passing, a failing and an unchecked file: exit 1 because of the failure
+    only; without it, 0 (and 1 with --strict)."""
+    (view / f"{PREFIX}point_info.json").unlink()  # keypoints3d: no camera, so unchecked
+    path = view / f"{PREFIX}edge_texture.png"
+    good = read_png(path)
+    bad = good.copy()
+    bad[:100] ^= 0x4000
+    write_png(path, bad)
+    out = tmp_path / "rep"
+    tasks = "edge_texture,edge_occlusion,keypoints3d"
+    rc, err = _run([view, "--report", out, "--tasks", tasks], capsys)
+    assert rc == 1
+    rep, recs = _by_label(out)
+    assert {k: r["verdict"] for k, r in recs.items()} == {"edge_texture": "failed", "edge_occlusion": "passed",
+                                                          "keypoints3d": "unchecked"}
+    assert recs["edge_texture"]["error"].startswith("exact") and recs["edge_texture"]["reason"] is None
+    assert "point_info" in recs["keypoints3d"]["reason"] and recs["keypoints3d"]["error"] is None
+    assert [recs[k]["passed"] for k in ("edge_texture", "edge_occlusion", "keypoints3d")] == [False, True, False]
+    write_png(path, good)
+    rc, _ = _run([view, "--report", out, "--tasks", tasks], capsys)
+    assert rc == 0
+    rc, _ = _run([view, "--report", out, "--tasks", tasks, "--strict"], capsys)
+    assert rc == 1
+    rc, _ = _run([view, "--report", out, "--tasks", tasks, "--strict", "--fov", "1.1805"], capsys)
+    assert rc == 0
 
 
 def test_wrong_type_is_a_failure(view, tmp_path, capsys):
@@ -275,12 +336,18 @@ def test_fit_estimates_the_field_of_view_without_point_info(view, tmp_path, caps
                     "--support-size", "0.3"], capsys)
     assert rc == 0, err
     rep, recs = _by_label(out)
-    assert rep["params"]["building"]["fov"] == pytest.approx(fov, abs=2e-3)
+    fitted = rep["fitted"]["building"]["views"]["point_202_view_5"]
+    assert fitted["fov"] == pytest.approx(fov, abs=2e-3) and fitted["fov_from"] == "depths"
+    assert "fov" not in rep["params"]["building"]
     assert recs["keypoints3d"]["pearson"] > 0.99
-    # without --fit or --fov, keypoints3d lacks its camera
+    assert recs["keypoints3d"]["notes"] == [f"field of view {fitted['fov']:.4f} rad "
+                                            f"({np.degrees(fitted['fov']):.2f} degrees) fitted for this view from "
+                                            "depth_zbuffer and depth_euclidean"]
+    # without --fit or --fov, keypoints3d lacks its camera: unchecked, not failed
     rc, _ = _run([view, "--report", out, "--tasks", "keypoints3d"], capsys)
     _, recs = _by_label(out)
-    assert rc == 1 and recs["keypoints3d"]["error"] == "missing input: point_info file"
+    assert rc == 0 and recs["keypoints3d"]["verdict"] == "unchecked"
+    assert recs["keypoints3d"]["reason"].startswith("missing input: point_info file")
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys):

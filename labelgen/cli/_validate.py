@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections import Counter
 from pathlib import Path
 
 from labelgen.cli import _args
@@ -39,8 +40,10 @@ def add_parser(sub):
     v = sub.add_parser(
         "validate", help="check shipped label files against their recomputation (JSON + HTML report)",
         description="Recompute each label file of a building (folder, Omnidata download or per-domain "
-                    "layout) from its inputs (and, with --mesh, from the mesh) and compare. Exit status: "
-                    "0 all passed, 1 some failed, 2 bad input.")
+                    "layout) from its inputs (and, with --mesh, from the mesh) and compare. Each file is "
+                    "passed, failed, or unchecked (with the reason: an input is missing, or the label cannot "
+                    "be recomputed from what ships). Exit status: 0 nothing failed, 1 some file failed (or, "
+                    "with --strict, was left unchecked), 2 bad input.")
     v.add_argument("path", metavar="PATH", help="building folder, a folder of them, or a download root")
     v.add_argument("--mesh", default=None, metavar="MESH", help="mesh of the building: check the mesh-rendered labels too")
     v.add_argument("--tasks", type=_args.tasks_arg, default=None, metavar="T1,T2,...",
@@ -50,8 +53,11 @@ def add_parser(sub):
                    help=f"parameters of a dataset component: {', '.join(PRESETS)} (default: from the "
                         "download layout's component folder, else Taskonomy)")
     v.add_argument("--fit", action="store_true",
-                   help="estimate canny_sigma, depth_units_per_meter, support_size (and the field of view "
-                        "without point_info) per building on a few views, then validate with them")
+                   help="estimate parameters from the shipped files first: per view the field of view (views "
+                        "without point_info) and canny_sigma; per building depth_units_per_meter, support_size, "
+                        "seg25d_edge_weight and doh_integral (confirmed on one view, searched only if not)")
+    v.add_argument("--strict", action="store_true",
+                   help="count files that could not be checked (unchecked) as failures in the exit status")
     v.add_argument("--report", default="validation", metavar="DIR", help="report folder (default: validation)")
     v.add_argument("--fov", type=float, default=None, metavar="RADIANS", help="field of view for views without point_info")
     _args.add_limit_args(v)
@@ -98,8 +104,8 @@ def run(args) -> int:
                                 max_pixels=args.max_pixels, up_axis=args.up_axis)
     report = result.to_dict()
     page = write_report(result, out)
-    failed = [r for r in report["files"] if not r["passed"]]
-    for r in failed:  # files that could not be checked at all: one error line each, as derive does
+    failed = [r for r in report["files"] if r["verdict"] == "failed"]
+    for r in failed:  # files that could not be read at all: one error line each, as derive does
         if r["error"] and r.get("file") and r["exact"] is None and r["ari"] is None and r["pearson"] is None \
                 and not r.get("fields"):
             print(f"labelgen: error: {r['file']}: {r['error']}", file=sys.stderr)
@@ -110,7 +116,10 @@ def run(args) -> int:
                   file=sys.stderr)
         if len(failed) > 20:
             print(f"labelgen: ... and {len(failed) - 20} more failures", file=sys.stderr)
+        reasons = Counter(r["reason"] for r in report["files"] if r["verdict"] == "unchecked")
+        for reason, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])):
+            print(f"labelgen: unchecked: {n} file{'s' if n != 1 else ''}: {reason}", file=sys.stderr)
     s = report["summary"]
     print(f"labelgen: validated {len(buildings)} building(s): {s['files']} files, {s['passed']} passed, "
-          f"{s['failed']} failed; report: {page}", file=sys.stderr)
-    return 1 if failed else 0
+          f"{s['failed']} failed, {s['unchecked']} unchecked; report: {page}", file=sys.stderr)
+    return 0 if result.ok(strict=args.strict) else _args.EXIT_FAILURES

@@ -15,11 +15,15 @@ from labelgen.labels import Label, Param, all_labels, all_params, get_label
 
 
 class LazySources(Mapping):
-    """A mapping whose values are produced on first access by zero-argument loaders."""
+    """A mapping whose values are produced on first access by zero-argument loaders.
+
+    ``notes``: what was noted while loading values (``{name: [note]}``; see
+    :func:`labelgen.engine.view_sources`)."""
 
     def __init__(self, loaders: dict[str, Callable[[], Any]] | None = None, **values):
         self._loaders = dict(loaders or {})
         self._values = dict(values)
+        self.notes: dict[str, list[str]] = {}
 
     def __getitem__(self, key):
         if key not in self._values:

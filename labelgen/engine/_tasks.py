@@ -22,23 +22,30 @@ class Summary:
     files : files written.
     skipped : ``{(task, reason): number of views}`` of tasks that could not be made.
     failures : one message per failure (``"<file>: <problem>"``), in the order they happened.
+    notes : ``{(domain, note): number of files}`` of input files read as shipped rather than as
+        encoded (JPEG data under a ``.png`` name, an RGBA rgb; see
+        :func:`labelgen.engine._sources.read_shipped`).
     """
 
     views: int = 0
     files: int = 0
     skipped: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
+    notes: Counter = field(default_factory=Counter)
 
     def add(self, other: "Summary"):
         self.views += other.views
         self.files += other.files
         self.skipped.update(other.skipped)
         self.failures.extend(other.failures)
+        self.notes.update(other.notes)
 
     def lines(self) -> list[str]:
         out = [f"{self.views} views, {self.files} files written"]
         for (task, reason), n in sorted(self.skipped.items()):
             out.append(f"skipped {task} on {n} views: {reason}")
+        for (domain, note), n in sorted(self.notes.items()):
+            out.append(f"note: {n} {domain} file{'s' if n != 1 else ''}: {note}")
         if self.failures:
             out.append(f"{len(self.failures)} failures")
         return out
@@ -46,7 +53,8 @@ class Summary:
     def to_dict(self) -> dict:
         return {"views": self.views, "files": self.files,
                 "skipped": {f"{t}: {r}": n for (t, r), n in sorted(self.skipped.items())},
-                "failures": list(self.failures)}
+                "failures": list(self.failures),
+                "notes": {f"{d}: {note}": n for (d, note), n in sorted(self.notes.items())}}
 
 
 def check_tasks(tasks: Iterable[str] | None) -> list[str] | None:

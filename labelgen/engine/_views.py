@@ -46,6 +46,8 @@ def derive_labels(files: dict[str, Path], point, view, tasks, params, fov=None, 
     """Encoded arrays of ``tasks`` for one view of a building folder, from its ``files``, and a
     :class:`Summary` of the tasks skipped and the failures (its ``views`` and ``files`` left 0).
 
+    Input files are read by their content (:func:`labelgen.engine._sources.read_shipped`: JPEG
+    data under a ``.png`` name, an RGBA rgb), each such file counted in the summary's ``notes``.
     Each input file that cannot be used is reported (one failure per file) and the tasks that
     need it are not made; the other tasks of the view still are. Inputs of different sizes fail
     the whole view.
@@ -57,7 +59,7 @@ def derive_labels(files: dict[str, Path], point, view, tasks, params, fov=None, 
             summary.skipped[(task, reason)] += 1
         if not tasks:
             return {}, summary
-    sources = view_sources(files, point, view, fov, max_pixels=max_pixels)
+    sources = view_sources(files, point, view, fov, max_pixels=max_pixels, params=params)
     order, skipped = plan(tasks, sources)
     registry = all_labels()
     for task, reason in skipped.items():
@@ -74,6 +76,9 @@ def derive_labels(files: dict[str, Path], point, view, tasks, params, fov=None, 
             good[r] = sources[r]
         except LabelgenError as err:
             summary.failures.append(str(err))
+    for name, notes in sorted(sources.notes.items()):
+        for note in notes:
+            summary.notes[(name, note)] += 1
     try:
         check_sizes(good, files)
         labels, _ = compute_view([t for t in tasks if t not in skipped], LazySources(**good), params)

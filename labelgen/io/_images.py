@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from labelgen.core._errors import LabelgenError
+from labelgen.core._limits import check_image_size, png_size
 
 # OpenCV's thread count and log level are set by labelgen.core._runtime.configure, not on import.
 
@@ -203,6 +204,89 @@ def encode_png(image: np.ndarray) -> bytes:
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     """Write an image as PNG atomically (see :func:`encode_png`)."""
     write_bytes_atomic(path, encode_png(image))
+
+
+_JPEG_SIGNATURE = b"\xff\xd8\xff"
+# JPEG start-of-frame markers (baseline, progressive, lossless ...; not DHT C4, JPG C8, DAC CC)
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the start-of-frame segment of JPEG ``data``, or None if none is found
+    (read from the header: a small file may decode to a huge image)."""
+    i = 2
+    n = len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD9)):  # segments without a length
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if marker in _JPEG_SOF:
+            if i + 9 > n or length < 7:
+                return None
+            h = int.from_bytes(data[i + 5:i + 7], "big")
+            w = int.from_bytes(data[i + 7:i + 9], "big")
+            return (w, h) if w and h else None
+        if marker == 0xDA or length < 2:  # scan data before any frame header
+            return None
+        i += 2 + length
+    return None
+
+
+def image_kind(path: str | os.PathLike) -> tuple[str | None, tuple[int, int] | None]:
+    """What a file holds by its content, whatever its name: ``("png" | "jpeg" | None, (width,
+    height) from its header or None)``. Nothing is decoded."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+    except OSError as err:
+        raise LabelgenError(path, f"cannot read: {err.strerror or err}") from None
+    if head[:8] == _PNG_SIGNATURE:
+        return "png", png_size(path)
+    if head[:3] == _JPEG_SIGNATURE:
+        size = jpeg_size(head)
+        if size is None and len(head) == 65536:  # a frame header after 64 KiB of metadata
+            size = jpeg_size(Path(path).read_bytes())
+        return "jpeg", size
+    return None, None
+
+
+def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[np.ndarray, str]:
+    """An image file read by its content: ``(array, kind)``.
+
+    PNG data is read as :func:`read_png` reads it (``kind`` ``"png"``); JPEG data, whatever the
+    file's name (Omnidata ships BlendedMVG's rgb as JPEG data in ``.png`` files), is decoded as
+    8-bit grey or RGB (``kind`` ``"jpeg"``). The size in the header is checked against the
+    limits (:mod:`labelgen.core._limits`) before decoding. Anything else raises
+    :class:`LabelgenError` naming the file ("not a PNG file", "corrupt or truncated JPEG").
+    """
+    kind, size = image_kind(path)
+    if kind is None:
+        raise LabelgenError(path, "not a PNG file (nor JPEG data)")
+    if size is not None:
+        check_image_size(size[0], size[1], path, max_pixels)
+    if kind == "png":
+        return read_png(path), kind
+    if size is None:
+        raise LabelgenError(path, "corrupt or truncated JPEG (no frame header)")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        raise LabelgenError(path, f"cannot read: {err.strerror or err}") from None
+    if b"\xff\xd9" not in data[-4096:].tobytes():  # OpenCV decodes a cut-off file without a word
+        raise LabelgenError(path, "corrupt or truncated JPEG (no end-of-image marker)")
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None or image.shape[1::-1] != tuple(size):
+        raise LabelgenError(path, "corrupt or truncated JPEG")
+    if image.ndim == 3:
+        image = image[:, :, ::-1] if image.shape[2] == 3 else image
+    return np.ascontiguousarray(image), kind
 
 
 def read_png(path: str | os.PathLike) -> np.ndarray:

@@ -7,19 +7,26 @@ with the shipped file. The view's metadata is checked too: the vanishing points 
 pose-derived point_info fields against the camera, ``depth_euclidean`` against
 ``depth_zbuffer`` given the camera, and ``mask_valid`` against the depth.
 
-Each check gives one record (a dict, as in ``report.json``'s ``"files"``)::
+Each shipped file and each check gives one record (a dict, as in ``report.json``'s ``"files"``)::
 
-    {"building", "component", "point", "view", "label", "passed", "exact", "within1",
-     "max_abs", "bbox", "ari", "pearson", "median_abs", "fields", "error", "file"}
+    {"building", "component", "point", "view", "label", "verdict", "passed", "exact", "within1",
+     "max_abs", "bbox", "ari", "pearson", "median_abs", "fields", "error", "reason", "notes", "file"}
+
+``verdict`` is one of three: ``"passed"``; ``"failed"`` (the file is wrong: ``error`` says
+why); ``"unchecked"`` (nothing is known against the file: an input is missing, or the label
+cannot be recomputed from what ships, e.g. a mesh label without the mesh; ``reason`` says
+which). ``passed`` is True only for ``"passed"``. ``notes`` say how the file or its input was
+read (JPEG data under a ``.png`` name, an RGBA rgb) and which fitted value was used.
 
 Metrics that do not apply are None. Metrics by kind (see :mod:`labelgen.validate._metrics`):
 images: ``exact``, ``within1`` (fractions of pixels), ``max_abs``, ``bbox`` (``[x0, y0, x1,
 y1]`` of the largest differing region); segmentations: ``ari`` (ids are never compared);
 ``keypoints3d``: ``pearson`` and ``median_abs`` (and the image metrics); ``point_info``:
 ``fields`` (max abs error per field) and ``max_abs`` (the largest of them). A file that cannot
-be read, has the wrong type or size, lacks an input, or whose name holds no valid point or view
-identifier fails with ``error`` saying why; the others go on. Passing is decided by
-:data:`DEFAULT_THRESHOLDS` (per label; changed with ``thresholds``).
+be read, has the wrong type or size, or whose name holds no valid point or view
+identifier fails with ``error`` saying why; a file whose input is missing or unreadable is
+unchecked; the others go on. Passing is decided by :data:`DEFAULT_THRESHOLDS` (per label;
+changed with ``thresholds``).
 """
 
 from labelgen.engine._layout import Building, find_buildings

@@ -17,7 +17,8 @@ from labelgen.engine._workers import WorkerSetup, run_views
 from labelgen.io._meshes import Mesh
 from labelgen.engine._pipeline import resolve_params
 from labelgen.engine._tasks import check_tasks
-from labelgen.validate._checks import CHECKS, THRESHOLD_KEYS, new_record
+from labelgen.validate._checks import (CHECKS, DEPTH_CHECK, FAILED, PASSED, THRESHOLD_KEYS, UNCHECKED, VERDICTS, fail,
+                                      new_record)
 from labelgen.validate._presets import preset_name, preset_params
 from labelgen.validate._view import ViewJob, validate_view
 
@@ -25,7 +26,9 @@ from labelgen.validate._view import ViewJob, validate_view
 
 @dataclass
 class BuildingResult:
-    """One building's part of a :class:`ValidationReport`."""
+    """One building's part of a :class:`ValidationReport`: the parameters used, what was fitted
+    (``fitted``: report.json's form, see :meth:`labelgen.validate._fit.FitResult.to_dict`), the
+    preset, its records."""
 
     building: Building
     params: dict[str, Any]
@@ -66,9 +69,23 @@ class ValidationReport:
         return summarize(self.records)
 
     @property
+    def counts(self) -> dict[str, int]:
+        """Number of records of each verdict: ``{"passed": n, "failed": n, "unchecked": n}``."""
+        out = {v: 0 for v in VERDICTS}
+        for r in self.records:
+            out[r["verdict"]] += 1
+        return out
+
+    @property
     def passed(self) -> bool:
-        """True when every file passed."""
-        return all(r["passed"] for r in self.records)
+        """True when no file failed (files that could not be checked are ``unchecked``, not
+        failed: see :meth:`ok` for the strict reading)."""
+        return all(r["verdict"] != FAILED for r in self.records)
+
+    def ok(self, strict: bool = False) -> bool:
+        """No file failed and, when ``strict``, none was left unchecked (``labelgen validate``'s
+        exit status 0, with and without ``--strict``)."""
+        return all(r["verdict"] == PASSED or (r["verdict"] == UNCHECKED and not strict) for r in self.records)
 
     def to_dict(self) -> dict:
         """The ``report.json`` object."""
@@ -84,19 +101,51 @@ def _check_thresholds(thresholds):
                 raise LabelgenError("--threshold", f"{label}:{key} must be a number, got {value!r}")
 
 
-def _building_params(building: Building, params, preset, fit, fov, tasks, quiet):
+def _building_params(building: Building, params, preset, fit, fov, tasks, quiet, thresholds, max_pixels=None):
+    """The building's parameters, its :class:`~labelgen.validate._fit.FitResult` (None without
+    ``fit``) and its preset's name."""
     name = preset if preset is not None else preset_name(building.component)
     values = preset_params(name) if name is not None else {}
     values.update(params or {})
     resolved = resolve_params(values)
-    fitted: dict[str, Any] = {}
+    fitted = None
     if fit:
         from labelgen.validate._fit import fit_building
 
         fitted = fit_building(building.views, resolved, fov=fov, tasks=tasks, fixed=set(params or {}),
-                              quiet=quiet)
-        resolved = resolve_params({**resolved, **{k: v for k, v in fitted.items() if k != "fov"}})
+                              quiet=quiet, thresholds=thresholds, max_pixels=max_pixels)
+        resolved = resolve_params({**resolved, **fitted.params})
     return resolved, fitted, preset_name(name) if name else None
+
+
+def _view_job(b: Building, pv, files, tasks, bparams, fitted, thresholds, fov, keep, max_pixels) -> ViewJob:
+    """One view's job: the building's parameters, and what was fitted for this view (its own
+    canny_sigma, its field of view) with a note on the records that use it."""
+    p, v = pv
+    params, notes, pre = bparams, {}, {}
+    # a given field of view is for every view; else point_info's, else the one fitted for this view
+    view_fov = fov if fov is not None or "point_info" in files else None
+    if fitted is not None:
+        own = fitted.view_params(pv)
+        if own:
+            params = resolve_params({**bparams, **own})
+        if own.get("canny_sigma", bparams["canny_sigma"]) != bparams["canny_sigma"]:
+            notes["edge_texture"] = [f"canny_sigma {own['canny_sigma']:g} fitted for this view (the building's "
+                                     f"consensus: {bparams['canny_sigma']:g})"]
+        info = fitted.views.get(pv, {})
+        if view_fov is None and "fov" in info:
+            view_fov = info["fov"]
+            said = (f"field of view {info['fov']:.4f} rad ({math.degrees(info['fov']):.2f} degrees) fitted for this "
+                    f"view from {_FOV_FROM.get(info['fov_from'], info['fov_from'])}")
+            for label in ("keypoints3d", DEPTH_CHECK):
+                notes[label] = [said]
+        pre = fitted.computed.get(pv, {})
+    return ViewJob(files, b.name, b.component, p, v, tasks, params, thresholds, view_fov, keep=keep,
+                   max_pixels=max_pixels, notes=notes, precomputed=pre)
+
+
+_FOV_FROM = {"depths": "depth_zbuffer and depth_euclidean", "normals": "depth_zbuffer and normal",
+             "keypoints3d": "the keypoints3d correlation"}
 
 
 def _validate_one(renderer, job: ViewJob):
@@ -149,19 +198,16 @@ def validate_buildings(buildings: list[Building], mesh=None, tasks=None, params=
     report = ValidationReport()
     all_jobs = []
     for b in buildings:
-        bparams, fitted, used = _building_params(b, params, preset, fit, fov, tasks, quiet)
-        # a fitted field of view is for the views without point_info; a given one for all
-        jobs = [ViewJob(files, b.name, b.component, p, v, tasks, bparams, thresholds,
-                        fov if fov is not None or "point_info" in files else fitted.get("fov"),
-                        keep=bool(keep_worst), max_pixels=max_pixels)
-                for (p, v), files in sorted(b.views.items(), key=lambda kv: _view_key(kv[0]))]
+        bparams, fitted, used = _building_params(b, params, preset, fit, fov, tasks, quiet, thresholds, max_pixels)
+        jobs = [_view_job(b, pv, files, tasks, bparams, fitted, thresholds, fov, bool(keep_worst), max_pixels)
+                for pv, files in sorted(b.views.items(), key=lambda kv: _view_key(kv[0]))]
         all_jobs.append(jobs)
         bad = []
         for path, problem in b.bad_files:
             r = new_record(b.name, b.component, "?", "?", label_of_file(path.name), path)
-            r["error"] = f"bad file name: {problem}"
+            fail(r, f"bad file name: {problem}")
             bad.append(r)
-        report.buildings.append(BuildingResult(b, bparams, fitted, used, bad))
+        report.buildings.append(BuildingResult(b, bparams, fitted.to_dict() if fitted is not None else {}, used, bad))
     flat = [j for jobs in all_jobs for j in jobs]
     owner = iter([res for res, jobs in zip(report.buildings, all_jobs) for _ in jobs])
     kept = report.kept
@@ -227,7 +273,8 @@ def validate_building(path, mesh=None, tasks=None, params=None, preset=None, fit
         ``mask_valid_vs_depth_zbuffer``) to check; default all that can be.
     params : label parameters (override the preset's).
     preset : a component's parameter set (see :mod:`labelgen.validate._presets`).
-    fit : estimate parameters from a few views first (see :mod:`labelgen.validate._fit`).
+    fit : estimate parameters first (see :mod:`labelgen.validate._fit`): per view the field of
+        view of views without point_info and canny_sigma, per building the others.
     workers : processes.
     fov : field of view (radians) for views without point_info.
     thresholds : ``{label or "*": {key: value}}`` overriding :data:`DEFAULT_THRESHOLDS`.
@@ -240,8 +287,10 @@ def validate_building(path, mesh=None, tasks=None, params=None, preset=None, fit
     Returns
     -------
     ValidationReport
-        Its ``records`` in view order (a badly named file is a failed record, and the others go
-        on), its ``summary``; :func:`labelgen.validate.write_report` writes it as JSON and HTML.
+        Its ``records`` in view order, each with its ``verdict`` (``"passed"``, ``"failed"``,
+        or ``"unchecked"`` with its ``reason``; a badly named file is a failed record, and the
+        others go on), its ``summary``, ``passed`` (no file failed) and ``ok(strict)``;
+        :func:`labelgen.validate.write_report` writes it as JSON and HTML.
     """
     path = Path(path)
     b = scan_building(path, component) if path.is_dir() else None
@@ -251,31 +300,43 @@ def validate_building(path, mesh=None, tasks=None, params=None, preset=None, fit
                               max_pixels=max_pixels, up_axis=up_axis)
 
 
+def _count(records) -> dict[str, int]:
+    out = {"files": len(records)}
+    for v in VERDICTS:
+        out[v] = sum(r["verdict"] == v for r in records)
+    return out
+
+
 def summarize(records: list[dict]) -> dict:
-    """Counts and medians per building and label, and totals."""
+    """Counts of the three verdicts in all, per component (and per label in it), and per
+    building and label (with median metrics)."""
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         groups.setdefault((r["component"], r["building"], r["label"]), []).append(r)
     rows = []
     for (comp, bname, label), rs in sorted(groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1], kv[0][2])):
-        row = {"building": bname, "component": comp, "label": label, "files": len(rs),
-               "passed": sum(r["passed"] for r in rs), "failed": sum(not r["passed"] for r in rs)}
+        row = {"building": bname, "component": comp, "label": label, **_count(rs)}
         for m in ("exact", "within1", "ari", "pearson", "max_abs"):
             vals = [r[m] for r in rs if r[m] is not None]
             row[f"median_{m}"] = float(np.median(vals)) if vals else None
         rows.append(row)
-    return {"files": len(records), "passed": sum(r["passed"] for r in records),
-            "failed": sum(not r["passed"] for r in records), "by_label": rows}
+    comps: dict[str | None, list[dict]] = {}
+    for r in records:
+        comps.setdefault(r["component"], []).append(r)
+    by_component = []
+    for comp, rs in sorted(comps.items(), key=lambda kv: kv[0] or ""):
+        labels: dict[str, list[dict]] = {}
+        for r in rs:
+            labels.setdefault(r["label"], []).append(r)
+        by_component.append({"component": comp, "buildings": len({r["building"] for r in rs}), **_count(rs),
+                             "labels": {k: _count(v) for k, v in sorted(labels.items())}})
+    return {**_count(records), "by_component": by_component, "by_label": rows}
 
 
 def report_dict(results: list[BuildingResult]) -> dict:
     """The report.json object of per-building results."""
     records = [r for res in results for r in res.records]
-    params = {}
-    for res in results:
-        params[res.key] = dict(res.params)
-        if "fov" in res.fitted:
-            params[res.key]["fov"] = res.fitted["fov"]
+    params = {res.key: dict(res.params) for res in results}
     return {"labelgen_version": __version__, "params": params,
             "presets": {r.key: r.preset for r in results},
             "fitted": {r.key: r.fitted for r in results},

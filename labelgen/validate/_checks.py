@@ -57,15 +57,42 @@ def thresholds_for(label: str, overrides: dict | None = None) -> dict[str, float
     return base
 
 
+#: The three verdicts of a record.
+PASSED, FAILED, UNCHECKED = "passed", "failed", "unchecked"
+VERDICTS = (PASSED, FAILED, UNCHECKED)
+
+
 def new_record(building, component, point, view, label, file=None) -> dict:
+    """A record not yet judged (``verdict`` "failed" until a check sets it)."""
     return {"building": building, "component": component, "point": str(point), "view": str(view),
-            "label": label, "passed": False, "exact": None, "within1": None, "max_abs": None,
+            "label": label, "verdict": FAILED, "passed": False, "exact": None, "within1": None, "max_abs": None,
             "bbox": None, "ari": None, "pearson": None, "median_abs": None, "fields": None,
-            "error": None, "file": None if file is None else str(file)}
+            "error": None, "reason": None, "notes": [], "file": None if file is None else str(file)}
+
+
+def fail(rec: dict, error: str) -> dict:
+    """``rec`` failed: the file is wrong (unreadable, wrong type or size, or off its definition)."""
+    rec.update(verdict=FAILED, passed=False, error=error, reason=None)
+    return rec
+
+
+def unchecked(rec: dict, reason: str) -> dict:
+    """``rec`` could not be checked: an input is missing or unusable, or the label cannot be
+    recomputed from what ships (``reason`` says which); nothing is known against the file."""
+    rec.update(verdict=UNCHECKED, passed=False, error=None, reason=reason)
+    return rec
+
+
+def note(rec: dict, *notes: str) -> dict:
+    """Add notes (how a file was read, which fitted value was used) to ``rec``, each once."""
+    for n in notes:
+        if n not in rec["notes"]:
+            rec["notes"].append(n)
+    return rec
 
 
 def _judge(rec: dict, th: dict) -> dict:
-    """Set ``passed`` (and ``error`` with the failed criterion) from the metrics."""
+    """Set ``verdict`` and ``passed`` (and ``error`` with the failed criteria) from the metrics."""
     fails = []
     for key, metric in (("min_exact", "exact"), ("min_within1", "within1"), ("min_ari", "ari"),
                         ("min_pearson", "pearson")):
@@ -76,7 +103,24 @@ def _judge(rec: dict, th: dict) -> dict:
     rec["passed"] = not fails and rec["error"] is None
     if fails and rec["error"] is None:
         rec["error"] = "; ".join(fails)
+    rec["verdict"] = PASSED if rec["passed"] else FAILED
     return rec
+
+
+def meets(label: str, rec: dict, thresholds=None) -> bool:
+    """Whether a record's metrics meet ``label``'s thresholds (without touching ``rec``)."""
+    return _judge(dict(rec, error=None), thresholds_for(label, thresholds))["passed"]
+
+
+def metrics(label: str, shipped: np.ndarray, recomputed: np.ndarray) -> dict:
+    """The metrics of ``label``'s kind (arrays of the same shape)."""
+    if label in SEGMENTATIONS:
+        return {"ari": adjusted_rand_index(shipped, recomputed)}
+    out = image_agreement(shipped, recomputed)
+    if label == "keypoints3d":
+        out["pearson"] = pearson(shipped, recomputed)
+        out["median_abs"] = median_abs_difference(shipped, recomputed)
+    return out
 
 
 def compare(label: str, shipped: np.ndarray, recomputed: np.ndarray, rec: dict, thresholds=None) -> dict:
@@ -151,6 +195,7 @@ def check_point_info(info: dict, camera: Camera, rec: dict, thresholds=None) -> 
             bad.append(f"{key} off by {err:.3g} (tolerance {tol:.3g})")
     rec["error"] = "; ".join(bad) if bad else None
     rec["passed"] = not bad
+    rec["verdict"] = PASSED if rec["passed"] else FAILED
     return rec
 
 

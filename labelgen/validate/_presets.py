@@ -20,8 +20,22 @@ f69ff3aedf983cb34c490a0afd0d29fdd83f6a1c), whose comments give per-component val
   (the diffuse reflectance, 0.8, is the same everywhere).
 
 "all" is used for HM3D, Replica, Hypersim and BlendedMVG, which the file does not name
-separately. Only the Taskonomy preset has been confirmed on shipped files here (the shared
-sample); the Omnidata values are what the annotator's settings say.
+separately.
+
+Measured on shipped files (Omnidata's published samples, ``shared/reference/omnidata``; see
+docs/validate.md for each preset and parameter, measured or taken from the settings):
+
+- HM3D (5 views): ``canny_sigma`` 0.5, not the settings' 3.0 ("all"): every edge_texture
+  file is reproduced exactly with 0.5 and on 1 % of its pixels with 3.0.
+  ``seg25d_edge_weight`` 0: the segment_unsup25d files were made without the occlusion-edge
+  channel (adjusted Rand index 0.99-1.0 against 0.85-0.95 with it). ``depth_units_per_meter``
+  512 and ``support_size`` 0.3 are confirmed (edge_occlusion exact, which rescales depth by
+  its units; keypoints3d Pearson r >= 0.99 with each view's fitted field of view).
+- Replica (point 47 view 25, the one view with most labels): ``doh_integral`` float32:
+  keypoints2d is exact only with a float32 integral image. canny_sigma 3.0 ("all") reproduces
+  that view; another view (point 202 view 22) was made with 1.0, so Replica's sigma varies
+  and ``--fit`` fits it per view. ``support_size`` 0.3, 512 depth units per metre (from
+  the view's camera distance), the segmentation parameters: confirmed.
 """
 from __future__ import annotations
 
@@ -34,8 +48,8 @@ _OMNIDATA_ALL = {"lamp_energy": 2.5}
 #: Preset name -> parameters that differ from the label defaults.
 PRESETS: dict[str, dict[str, Any]] = {
     "taskonomy": {},
-    "hm3d": dict(_OMNIDATA_ALL),
-    "replica": dict(_OMNIDATA_ALL),
+    "hm3d": {**_OMNIDATA_ALL, "canny_sigma": 0.5, "seg25d_edge_weight": 0.0},
+    "replica": {**_OMNIDATA_ALL, "doh_integral": "float32"},
     "replica_gso": {"canny_sigma": 2.0, "support_size": 0.2, "lamp_energy": 2.0},
     "hypersim": dict(_OMNIDATA_ALL),
     "google_scanned_objects": {"depth_units_per_meter": 65536 / 0.5, "canny_sigma": 1.0,

@@ -2,9 +2,12 @@
 
 The HTML page embeds its images (PNG data URIs), so it can be moved or mailed on its own. It
 shows, from the top: one line per building (a failing building is a red row), then for each
-building the parameters used (preset, fitted and given ones) and a table per label (files,
-passed, failed, median metrics; red when any file fails), then the worst files of each label
-with thumbnails side by side: shipped | recomputed | difference heat-map.
+building the parameters used (preset, fitted and given ones; what was fitted per view, with
+the views that disagree with the building's value), a table per label (files, passed, failed,
+unchecked, median metrics; red when any file fails, grey when none could be checked), then the
+worst files of each label with thumbnails side by side: shipped | recomputed | difference
+heat-map, then the unchecked files in grey with their reasons, and the notes on how files were
+read.
 
 No timestamps or absolute paths are written, so the same validation gives the same bytes.
 """
@@ -123,8 +126,12 @@ h2.ok{background:#e4f5e4}h2.fail{background:#fbdada}
 table{border-collapse:collapse;margin:.4em 0}td,th{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:right}
 th{background:#f2f2f2}td:first-child,th:first-child,td.l{text-align:left}
 tr.fail td{background:#fde8e8}tr.ok td.status{color:#17702a;font-weight:600}tr.fail td.status{color:#b00;font-weight:700}
+tr.unchecked td{background:#eeeeee;color:#666}tr.unchecked td.status{color:#666;font-weight:600}
+h2.unchecked{background:#e6e6e6}ul.unchecked{color:#666}ul.unchecked b{color:#444}ul.notes{color:#445}
+td.dissent{color:#a05a00;font-weight:700}
 .banner{font-size:1.25em;padding:.5em .8em;border-radius:6px;margin:.6em 0;font-weight:600}
 .banner.ok{background:#d9f2d9;color:#145a20}.banner.fail{background:#f8caca;color:#8a0000}
+.banner.unchecked{background:#e4ece4;color:#145a20}
 .params{font:12px monospace;color:#444}.params b{color:#000}
 .worst{display:flex;flex-wrap:wrap;gap:14px}.card{border:1px solid #ccc;border-radius:6px;padding:6px;width:max-content}
 .card.fail{border-color:#d33;background:#fff5f5}.card img{image-rendering:pixelated;display:block}
@@ -157,10 +164,14 @@ def render_html(report: dict, kept: dict) -> str:
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>labelgen validation report</title>",
              f"<style>{_CSS}</style></head><body>",
              f"<h1>labelgen validation report</h1><div class='params'>labelgen {html.escape(report['labelgen_version'])}</div>"]
-    ok = summary["failed"] == 0
-    parts.append(f"<div class='banner {'ok' if ok else 'fail'}' id='verdict'>"
-                 f"{'ALL PASSED' if ok else 'FAILURES'}: {summary['passed']} of {summary['files']} files passed, "
-                 f"{summary['failed']} failed</div>")
+    nu = summary.get("unchecked", 0)
+    if summary["failed"]:
+        banner, head = "fail", "FAILURES"
+    else:
+        banner, head = ("unchecked", "NO FAILURES") if nu else ("ok", "ALL PASSED")
+    parts.append(f"<div class='banner {banner}' id='verdict'>{head}: {summary['passed']} of {summary['files']} "
+                 f"files passed, {summary['failed']} failed, {nu} unchecked"
+                 + (" (could not be checked: reasons in grey below)" if nu else "") + "</div>")
     buildings: dict[str, list[int]] = {}
     for i, r in enumerate(records):
         key = r["building"] if r["component"] is None else f"{r['component']}/{r['building']}"
@@ -169,17 +180,23 @@ def render_html(report: dict, kept: dict) -> str:
         buildings.setdefault(key, [])
     # one line per building, failing ones first
     parts.append("<table id='buildings'><tr><th>building</th><th>component</th><th>preset</th><th>files</th>"
-                 "<th>passed</th><th>failed</th><th>status</th></tr>")
-    order = sorted(buildings, key=lambda k: (-sum(not records[i]["passed"] for i in buildings[k]), k))
+                 "<th>passed</th><th>failed</th><th>unchecked</th><th>status</th></tr>")
+
+    def count(idx, verdict):
+        return sum(records[i]["verdict"] == verdict for i in idx)
+
+    order = sorted(buildings, key=lambda k: (-count(buildings[k], "failed"), k))
     for key in order:
         idx = buildings[key]
-        nf = sum(not records[i]["passed"] for i in idx)
+        nf, np_, nu = count(idx, "failed"), count(idx, "passed"), count(idx, "unchecked")
         comp = records[idx[0]]["component"] if idx else None
-        status = "FAIL" if nf else ("OK" if idx else "nothing checked")
-        parts.append(f"<tr class='{'fail' if nf else 'ok'}'><td><a href='#b-{_anchor(key)}'>{html.escape(key)}</a></td>"
+        cls = "fail" if nf else ("ok" if np_ else "unchecked")
+        status = "FAIL" if nf else ("OK" if np_ else "nothing checked")
+        parts.append(f"<tr class='{cls}'><td><a href='#b-{_anchor(key)}'>{html.escape(key)}</a></td>"
                      f"<td class='l'>{html.escape(comp or '-')}</td>"
                      f"<td class='l'>{html.escape(str(report.get('presets', {}).get(key) or '-'))}</td>"
-                     f"<td>{len(idx)}</td><td>{len(idx) - nf}</td><td>{nf}</td><td class='status'>{status}</td></tr>")
+                     f"<td>{len(idx)}</td><td>{np_}</td><td>{nf}</td><td>{nu}</td>"
+                     f"<td class='status'>{status}</td></tr>")
     parts.append("</table>")
     rows_by_building: dict[str, list[dict]] = {}
     for row in summary["by_label"]:
@@ -187,27 +204,37 @@ def render_html(report: dict, kept: dict) -> str:
         rows_by_building.setdefault(key, []).append(row)
     for key in order:
         idx = buildings[key]
-        nf = sum(not records[i]["passed"] for i in idx)
-        parts.append(f"<h2 id='b-{_anchor(key)}' class='{'fail' if nf else 'ok'}'>{html.escape(key)} &mdash; "
-                     f"{'FAILED ' + str(nf) + ' of ' + str(len(idx)) if nf else 'all ' + str(len(idx)) + ' passed'}</h2>")
+        nf, np_, nu = count(idx, "failed"), count(idx, "passed"), count(idx, "unchecked")
+        cls = "fail" if nf else ("ok" if np_ else "unchecked")
+        title = (f"FAILED {nf} of {len(idx)}" if nf
+                 else f"all {np_} checked files passed" if np_ else "nothing checked")
+        parts.append(f"<h2 id='b-{_anchor(key)}' class='{cls}'>{html.escape(key)} &mdash; {title}"
+                     + (f", {nu} unchecked" if nu else "") + "</h2>")
         params = report["params"].get(key, {})
         fitted = report.get("fitted", {}).get(key, {}) or {}
         shown = [f"<b>{html.escape(k)}={html.escape(_short(v))}</b>" + (" (fitted)" if k in fitted else "")
                  for k, v in params.items() if k in fitted or defaults.get(k) != v]
         parts.append("<div class='params'>parameters: " + (", ".join(shown) if shown else "Taskonomy defaults")
                      + f"; preset: {html.escape(str(report.get('presets', {}).get(key) or 'none'))}</div>")
+        parts.append(_fitted_views(fitted))
+        if fitted.get("not_fitted"):
+            parts.append("<div class='params'>not fitted (the value above is kept): " + "; ".join(
+                f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in fitted["not_fitted"].items()) + "</div>")
         parts.append("<table class='summary'><tr><th>label</th><th>files</th><th>passed</th><th>failed</th>"
-                     "<th>median exact</th><th>median within 1</th><th>median ARI</th><th>median Pearson r</th></tr>")
+                     "<th>unchecked</th><th>median exact</th><th>median within 1</th><th>median ARI</th>"
+                     "<th>median Pearson r</th></tr>")
         for row in rows_by_building.get(key, []):
-            parts.append(f"<tr class='{'fail' if row['failed'] else 'ok'}'><td>{html.escape(row['label'])}</td>"
+            rcls = "fail" if row["failed"] else ("ok" if row["passed"] else "unchecked")
+            parts.append(f"<tr class='{rcls}'><td>{html.escape(row['label'])}</td>"
                          f"<td>{row['files']}</td><td>{row['passed']}</td><td>{row['failed']}</td>"
+                         f"<td>{row.get('unchecked', 0)}</td>"
                          f"<td>{_fmt(row['median_exact'])}</td><td>{_fmt(row['median_within1'])}</td>"
                          f"<td>{_fmt(row['median_ari'], 'r')}</td><td>{_fmt(row['median_pearson'], 'r')}</td></tr>")
         parts.append("</table>")
         cards = [i for i in idx if i in kept]
-        bad_cards = [i for i in cards if not records[i]["passed"]]
-        good_cards = [i for i in cards if records[i]["passed"]]
-        errors = [i for i in idx if i not in kept and not records[i]["passed"]]
+        bad_cards = [i for i in cards if records[i]["verdict"] == "failed"]
+        good_cards = [i for i in cards if records[i]["verdict"] == "passed"]
+        errors = [i for i in idx if i not in kept and records[i]["verdict"] == "failed"]
         if bad_cards or errors:
             parts.append("<h3>failed files</h3>")
         if bad_cards:
@@ -221,8 +248,64 @@ def render_html(report: dict, kept: dict) -> str:
         if good_cards:
             parts.append(f"<details><summary>worst passing files ({len(good_cards)})</summary><div class='worst'>"
                          + "".join(_card(records[i], kept[i]) for i in good_cards) + "</div></details>")
+        parts.append(_unchecked([records[i] for i in idx if records[i]["verdict"] == "unchecked"]))
+        parts.append(_notes([records[i] for i in idx]))
     parts.append("</body></html>\n")
     return "".join(parts)
+
+
+def _views_text(recs, limit=12) -> str:
+    names = [f"{r['label']} point {r['point']} view {r['view']}" for r in recs]
+    more = f", ... and {len(names) - limit} more" if len(names) > limit else ""
+    return html.escape(", ".join(names[:limit])) + more
+
+
+def _unchecked(recs) -> str:
+    """The unchecked files in grey, grouped by reason."""
+    if not recs:
+        return ""
+    by_reason: dict[str, list] = {}
+    for r in recs:
+        by_reason.setdefault(r.get("reason") or "not checked", []).append(r)
+    items = "".join(f"<li><b>{html.escape(reason)}</b> ({len(rs)} file{'s' if len(rs) != 1 else ''}): "
+                    f"{_views_text(rs)}</li>" for reason, rs in sorted(by_reason.items(), key=lambda kv: -len(kv[1])))
+    return f"<h3>unchecked files ({len(recs)})</h3><ul class='unchecked'>{items}</ul>"
+
+
+def _notes(recs) -> str:
+    """Notes on the records (how files were read, fitted values used), grouped by note."""
+    by_note: dict[str, list] = {}
+    for r in recs:
+        for n in r.get("notes") or ():
+            by_note.setdefault(n, []).append(r)
+    if not by_note:
+        return ""
+    items = "".join(f"<li>{html.escape(n)}: {_views_text(rs, 6)}</li>" for n, rs in sorted(by_note.items()))
+    return f"<details><summary>notes ({len(by_note)})</summary><ul class='notes'>{items}</ul></details>"
+
+
+def _fitted_views(fitted: dict) -> str:
+    """The per-view part of what was fitted: a table of views (field of view, canny_sigma), the
+    values that disagree with the building's in bold orange."""
+    views = fitted.get("views") or {}
+    if not views:
+        return ""
+    dissent = {(k, v) for k, vs in (fitted.get("dissenters") or {}).items() for v in vs}
+    rows = []
+    for name, vals in views.items():
+        fov = vals.get("fov")
+        fov_txt = f"{fov:.4f} rad ({math.degrees(fov):.2f}&deg;) from {html.escape(vals.get('fov_from', '?'))}" \
+            if fov is not None else "&ndash;"
+        sigma = vals.get("canny_sigma")
+        cls = " class='dissent'" if ("canny_sigma", name) in dissent else ""
+        rows.append(f"<tr><td>{html.escape(name)}</td><td class='l'>{fov_txt}</td>"
+                    f"<td{cls}>{_short(sigma) if sigma is not None else '&ndash;'}</td></tr>")
+    said = "; ".join(f"{html.escape(k)}: {len(v)} view{'s differ' if len(v) != 1 else ' differs'} from the building's "
+                     f"{html.escape(_short(fitted.get(k)))} ({html.escape(', '.join(v))})"
+                     for k, v in (fitted.get("dissenters") or {}).items())
+    return ("<details open><summary>fitted per view" + (f" &mdash; {said}" if said else "") + "</summary>"
+            "<table class='fitted'><tr><th>view</th><th>field of view</th><th>canny_sigma</th></tr>"
+            + "".join(rows) + "</table></details>")
 
 
 def _card(r, arrays) -> str:
@@ -247,6 +330,8 @@ def _metrics(r):
         bits.append("region " + html.escape(json.dumps(r["bbox"])))
     if r["error"]:
         bits.append(html.escape(r["error"]))
+    for n in r.get("notes") or ():
+        bits.append("<i>" + html.escape(n) + "</i>")
     return (" &mdash; " + "; ".join(bits)) if bits else ""
 
 

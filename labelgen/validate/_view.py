@@ -1,8 +1,14 @@
 """Validating one view: each shipped file recomputed (image-derived labels from the view's own
-files, mesh-rendered labels from the mesh) and compared, then the metadata checks."""
+files, mesh-rendered labels from the mesh) and compared, then the metadata checks.
+
+Every shipped file of the view gets one record with one of three verdicts (see
+:mod:`labelgen.validate`): ``passed``, ``failed`` (the file is wrong: unreadable, of the wrong
+type or size, or off its definition) or ``unchecked`` (an input is missing or unusable, or
+the label cannot be recomputed from what ships: a mesh label without the mesh).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +21,14 @@ from labelgen.engine._sources import missing_files as _missing_files, view_sourc
 from labelgen.engine._views import render_labels
 from labelgen.labels import all_labels
 from labelgen.validate._checks import (DEPTH_CHECK, MASK_CHECK, POINT_INFO, check_point_info, compare,
-                                       euclidean_from_zbuffer, mask_from_depth, new_record)
+                                       euclidean_from_zbuffer, fail, mask_from_depth, new_record, note,
+                                       unchecked)
 from labelgen.validate._report import thumbnails
+
+#: Why a mesh-rendered label is not checked without the mesh.
+NEEDS_MESH = "rendered from the mesh: give --mesh to check it"
+NO_CAMERA = "missing input: point_info file (or a field of view: --fov, or --fit to estimate it)"
+
 
 @dataclass
 class ViewJob:
@@ -33,6 +45,18 @@ class ViewJob:
     fov: float | None = None
     keep: bool = False  # return report thumbnails (labelgen.validate._report.thumbnails) of each compared file
     max_pixels: int | None = None  # largest image read (labelgen.core._limits; --max-pixels)
+    #: notes to add to the records of some labels (``{label: [note]}``: fitted values used)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    #: labels the fit already recomputed with this view's final parameters:
+    #: ``{label: (fingerprint, array)}`` (see :func:`fingerprint`)
+    precomputed: dict[str, tuple] = field(default_factory=dict)
+
+
+def fingerprint(label: str, params: dict, fov: float | None) -> tuple:
+    """What a recomputation of ``label`` depends on besides the view's files: its parameters'
+    values and, for a label that needs the camera, the field of view."""
+    lab = all_labels()[label]
+    return tuple((p.name, params[p.name]) for p in lab.params) + ((("fov", fov),) if "camera" in lab.requires else ())
 
 
 def _is_mesh_label(lab) -> bool:
@@ -48,15 +72,32 @@ def _fov_camera(sources, fov):
     return make
 
 
+def _input_notes(lab, sources) -> list[str]:
+    """Notes on how the label's input files were read (``"input rgb: JPEG data ..."``)."""
+    out = []
+    for req in lab.requires:
+        for n in sources.notes.get(req, ()):
+            out.append(f"input {req}: {n}")
+    return out
+
+
+def _camera_fov(sources) -> float | None:
+    try:
+        return float(sources["camera"].fov) if "camera" in sources else None
+    except LabelgenError:
+        return None
+
+
 def validate_view(job: ViewJob, renderer=None) -> tuple[list[dict], dict[str, tuple]]:
     """Records of one view and, if ``job.keep``, the thumbnails of each compared file by label."""
     registry = all_labels()
     files = job.files
-    sources = view_sources(files, job.point, job.view, job.fov, max_pixels=job.max_pixels)
+    sources = view_sources(files, job.point, job.view, job.fov, max_pixels=job.max_pixels, params=job.params)
     if "camera" not in sources and job.fov is not None and files:
         files_only = sources
         sources = LazySources({**{k: (lambda k=k: files_only[k]) for k in files_only},
                                "camera": _fov_camera(files_only, job.fov)})
+        sources.notes = files_only.notes
     wanted = set(job.tasks) if job.tasks is not None else None
     records: list[dict] = []
     kept: dict[str, tuple] = {}
@@ -78,25 +119,37 @@ def validate_view(job: ViewJob, renderer=None) -> tuple[list[dict], dict[str, tu
         try:
             shipped = sources[name]
         except LabelgenError as err:
-            rec["error"] = err.problem
+            fail(rec, err.problem)
             continue
+        finally:
+            note(rec, *sources.notes.get(name, ()))
         _, skipped = plan([name], sources)
         if name in skipped:
             missing = _missing_files(lab, sources, registry)
-            rec["error"] = "missing input: " + (", ".join(sorted(missing)) + " file" if missing else skipped[name])
+            if missing == {"point_info"}:
+                unchecked(rec, NO_CAMERA)
+            else:
+                unchecked(rec, "missing input: " + (", ".join(sorted(missing)) + " file" if missing
+                                                    else skipped[name]))
             continue
         bad = _input_size_mismatch(lab, sources, shipped)
         if bad:
-            rec["error"] = bad
+            note(rec, *_input_notes(lab, sources))
+            fail(rec, bad)
             continue
+        pre = job.precomputed.get(name)
         try:
-            ours, _ = compute_view([name], sources, job.params)
-        except LabelgenError as err:
-            rec["error"] = f"input {err}"
+            if pre is not None and pre[0] == fingerprint(name, job.params, _camera_fov(sources)):
+                ours = {name: pre[1]}
+            else:
+                ours, _ = compute_view([name], sources, job.params)
+        except LabelgenError as err:  # an input file that cannot be used: its own record says why
+            unchecked(rec, f"cannot read its input: {err}")
             continue
-        except Exception as err:  # a file no recipe can handle: a failure of this file only
-            rec["error"] = f"cannot recompute: {type(err).__name__}: {err}"
+        except Exception as err:  # a file no recipe can handle: this file only, and nothing known against it
+            unchecked(rec, f"cannot recompute: {type(err).__name__}: {err}")
             continue
+        note(rec, *_input_notes(lab, sources))
         compare(name, shipped, ours[name], rec, job.thresholds)
         if job.keep:
             kept[name] = thumbnails(name, shipped, ours[name])
@@ -106,18 +159,27 @@ def validate_view(job: ViewJob, renderer=None) -> tuple[list[dict], dict[str, tu
             continue
         if name in targets and (name in mesh_targets or not _is_mesh_label(registry[name])):
             continue  # recomputed and compared above
-        try:  # not recomputed here (a mesh label without --mesh, an input file): still readable?
+        # not recomputed here (a mesh label without --mesh, an input file): readable, the right size?
+        rec = rec_for(name)
+        try:
             arr = sources[name]
         except LabelgenError as err:
-            rec_for(name)["error"] = err.problem
+            fail(rec, err.problem)
             continue
+        finally:
+            note(rec, *sources.notes.get(name, ()))
         size = _view_size(sources, files)
         if size is not None and isinstance(arr, np.ndarray) and arr.shape[:2] != size:
-            rec_for(name)["error"] = (f"wrong size: {arr.shape[1]}x{arr.shape[0]}, the view's other images are "
-                                      f"{size[1]}x{size[0]}")
+            fail(rec, f"wrong size: {arr.shape[1]}x{arr.shape[0]}, the view's other images are "
+                      f"{size[1]}x{size[0]}")
+            continue
+        unchecked(rec, NEEDS_MESH if name in registry and _is_mesh_label(registry[name])
+                  else "an input only: no label definition to recompute it by")
     if mesh_targets:
         _validate_mesh_labels(job, sources, mesh_targets, renderer, rec_for, kept)
     _metadata_checks(job, sources, wanted, rec_for, kept)
+    for r in records:
+        note(r, *job.notes.get(r["label"], ()))
     return records, kept
 
 
@@ -161,23 +223,25 @@ def _validate_mesh_labels(job, sources, names, renderer, rec_for, kept):
         try:
             shipped[name] = sources[name]
         except LabelgenError as err:
-            recs[name]["error"] = err.problem
+            fail(recs[name], err.problem)
+        finally:
+            note(recs[name], *sources.notes.get(name, ()))
     live = [n for n in names if n in shipped]
     if not live:
         return
     if "camera" not in sources or "point_info" not in job.files:
         for n in live:
-            recs[n]["error"] = "missing input: point_info file"
+            unchecked(recs[n], "missing input: point_info file (the camera to render from)")
         return
     try:
         ours, skipped = render_labels(renderer, sources["camera"], live, job.params)
     except LabelgenError as err:
         for n in live:
-            recs[n]["error"] = f"input {err}"
+            unchecked(recs[n], f"cannot render: {err}")
         return
     for n in live:
         if n in skipped:
-            recs[n]["error"] = f"cannot render from this mesh: {skipped[n]}"
+            unchecked(recs[n], f"cannot render from this mesh: {skipped[n]}")
             continue
         compare(n, shipped[n], ours[n], recs[n], job.thresholds)
         if job.keep:
@@ -196,24 +260,33 @@ def _metadata_checks(job, sources, wanted, rec_for, kept):
             camera = sources["camera"]
             check_point_info(camera.info, camera, rec, job.thresholds)
         except LabelgenError as err:
-            rec["error"] = err.problem
-    if {"depth_euclidean", "depth_zbuffer"} <= set(files) and want(DEPTH_CHECK) and "camera" in sources:
+            fail(rec, err.problem)
+    if {"depth_euclidean", "depth_zbuffer"} <= set(files) and want(DEPTH_CHECK):
         rec = rec_for(DEPTH_CHECK)
-        try:
-            z, e, cam = sources["depth_zbuffer"], sources["depth_euclidean"], sources["camera"]
-            pred = euclidean_from_zbuffer(z, cam.fov)
-            compare(DEPTH_CHECK, e, pred, rec, job.thresholds)
-            if job.keep:
-                kept[DEPTH_CHECK] = thumbnails(DEPTH_CHECK, e, pred)
-        except LabelgenError as err:
-            rec["error"] = f"input {err}"
+        if "camera" not in sources:
+            unchecked(rec, "no field of view: no point_info file (give --fov, or --fit to estimate it)")
+        else:
+            try:
+                z, e, cam = sources["depth_zbuffer"], sources["depth_euclidean"], sources["camera"]
+            except LabelgenError as err:
+                unchecked(rec, f"cannot read its input: {err}")
+            else:
+                if z.shape != e.shape:
+                    fail(rec, f"wrong size: depth_euclidean is {e.shape[1]}x{e.shape[0]}, depth_zbuffer "
+                              f"{z.shape[1]}x{z.shape[0]}")
+                else:
+                    pred = euclidean_from_zbuffer(z, cam.fov)
+                    compare(DEPTH_CHECK, e, pred, rec, job.thresholds)
+                    if job.keep:
+                        kept[DEPTH_CHECK] = thumbnails(DEPTH_CHECK, e, pred)
     if {"mask_valid", "depth_zbuffer"} <= set(files) and want(MASK_CHECK):
         rec = rec_for(MASK_CHECK)
         try:
             m, z = sources["mask_valid"], sources["depth_zbuffer"]
+        except LabelgenError as err:
+            unchecked(rec, f"cannot read its input: {err}")
+        else:
             pred = mask_from_depth(z)
             compare(MASK_CHECK, m, pred, rec, job.thresholds)
             if job.keep:
                 kept[MASK_CHECK] = thumbnails(MASK_CHECK, m, pred)
-        except LabelgenError as err:
-            rec["error"] = f"input {err}"
