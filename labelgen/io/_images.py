@@ -223,3 +223,33 @@ def read_png(path: str | os.PathLike) -> np.ndarray:
     if image.ndim == 3:
         image = image[:, :, ::-1] if image.shape[2] == 3 else image[:, :, [2, 1, 0, 3]]
     return np.ascontiguousarray(image)
+
+
+_JPEG_SIGNATURE = b"\xff\xd8\xff"
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a label image by its content, whatever its name says: a PNG as :func:`read_png`
+    does, or JPEG data (some Omnidata rgb files are JPEG under a ``.png`` name) as (H, W) grey
+    or (H, W, 3) RGB uint8.
+
+    Raises :class:`LabelgenError` naming the file when it is missing, unreadable, corrupt, or
+    neither PNG nor JPEG.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as err:
+        raise LabelgenError(path, f"cannot read: {err.strerror or err}") from None
+    if not head.startswith(_JPEG_SIGNATURE):
+        if head != _PNG_SIGNATURE:
+            raise LabelgenError(path, "not a PNG or JPEG file")
+        return read_png(path)
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise LabelgenError(path, "corrupt or truncated JPEG")
+    if image.ndim == 3:
+        image = image[:, :, ::-1]
+    return np.ascontiguousarray(image)
