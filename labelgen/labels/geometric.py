@@ -77,7 +77,8 @@ def encode_unit_normals(normals: np.ndarray, valid: np.ndarray) -> np.ndarray:
     dequantised vector by its length), that code. Exact inverse of :func:`unit_normals` on every
     code within :data:`NORMAL_CODE_BAND` (checked on all of them) and every other code."""
     n = np.asarray(normals, dtype=np.float32)
-    code = np.rint((np.clip(n.astype(np.float64), -1.0, 1.0) + 1.0) * 127.5).astype(np.int16)
+    finite = np.where(np.isfinite(n), n, 0.0).astype(np.float64)
+    code = np.rint((np.clip(finite, -1.0, 1.0) + 1.0) * 127.5).astype(np.int16)
     unit = np.abs(np.sqrt(np.einsum("...c,...c->...", n.astype(np.float64), n.astype(np.float64))) - 1.0) < 1e-6
     todo = np.nonzero(valid & unit & ~np.all(unit_normals(code) == n, axis=-1))
     if todo[0].size:
