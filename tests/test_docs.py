@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REPO
 
-PAGES = ["docs/api.md"]
+PAGES = ["docs/api.md", "docs/training.md"]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
