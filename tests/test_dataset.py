@@ -206,7 +206,8 @@ def test_each_process_keeps_a_few_meshes(tmp_path, monkeypatch):
     cams.write_text(json.dumps(cam.point_info()))
     built = []
     real = _renderers.make_renderer
-    monkeypatch.setattr(_renderers, "make_renderer", lambda mesh, *a, **kw: built.append(mesh.path) or real(mesh, *a, **kw))
+    monkeypatch.setattr(_renderers, "make_renderer",
+                        lambda mesh, *a, **kw: built.append(mesh.path) or real(mesh, *a, **kw))
     monkeypatch.setattr(_workers, "_CURRENT", type(_workers._CURRENT)())
     ds = ViewDataset(paths, cameras=[cams] * 3, tasks=["depth_zbuffer"], cache_meshes=2)
     for i in (0, 1, 0, 2, 0, 1):

@@ -126,10 +126,14 @@ def test_normal_codes_round_trip_exactly_and_are_unit():
     near = np.concatenate(near).astype(np.uint8)
     assert len(near) > 300_000
     u = unit_normals(near)
+    n = near.astype(np.float64) / 127.5 - 1  # the kernel's arithmetic, in numpy
+    length = np.sqrt(n[:, 0] * n[:, 0] + n[:, 1] * n[:, 1] + n[:, 2] * n[:, 2])[:, None]
+    assert np.array_equal(u, (n / length).astype(np.float32))
     assert np.allclose(np.linalg.norm(u.astype(np.float64), axis=-1), 1.0, atol=1e-6)
     assert np.array_equal(encode_unit_normals(u, np.ones(len(u), bool)), near)
     rng = np.random.default_rng(0)
     other = np.concatenate(far).astype(np.uint8)
+    assert np.array_equal(unit_normals(other), (other / 127.5 - 1).astype(np.float32))
     assert np.array_equal(encode_unit_normals(unit_normals(other), np.ones(len(other), bool)), other)
     # a unit normal from a renderer encodes as the label's encoder writes it
     v = rng.normal(size=(1000, 3))

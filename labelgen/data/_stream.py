@@ -97,7 +97,8 @@ class ViewStream:
             u += workers
 
     def __repr__(self) -> str:
-        return f"ViewStream({len(self.buildings)} buildings, {self.views_per_sample} views per sample, seed {self.seed})"
+        return (f"ViewStream({len(self.buildings)} buildings, {self.views_per_sample} views per sample, "
+                f"seed {self.seed})")
 
     def __reduce__(self):
         state = self.__dict__.copy()

@@ -100,9 +100,10 @@ def _this_process() -> dict:
     pid = os.getpid()
     if _LOCAL["pid"] != pid:
         if _FORK["inherited"] == "omp":
-            raise LabelgenError(None, "this process was forked from one where Numba's OpenMP threads run (it made "
-                                      "labels before forking): use DataLoader(..., multiprocessing_context='spawn'), or "
-                                      "make no labels in the main process before the DataLoader starts its workers")
+            raise LabelgenError(None, "this process was forked from one where Numba's OpenMP threads run (it "
+                                      "made labels before forking): use DataLoader(..., multiprocessing_context="
+                                      "'spawn'), or make no labels in the main process before the DataLoader "
+                                      "starts its workers")
         import numba
 
         if _numba_layer() is None and not os.environ.get("NUMBA_THREADING_LAYER") \

@@ -65,9 +65,9 @@ def unit_normals(encoded: np.ndarray) -> np.ndarray:
     unit vector can have (:data:`NORMAL_CODE_BAND`); other codes (the invalid 128s, codes no
     normal encoder writes) are kept dequantised. :func:`encode_unit_normals` is its exact inverse.
     """
-    n = np.asarray(encoded).astype(np.float64) / 127.5 - 1.0
-    length = np.sqrt(np.einsum("...c,...c->...", n, n))[..., None]
-    return np.where(np.abs(length - 1.0) <= NORMAL_CODE_BAND, n / length, n).astype(np.float32)
+    codes = np.asarray(encoded)
+    flat = np.ascontiguousarray(codes.reshape(-1, 3), dtype=np.uint8)
+    return geometry.unit_normals(flat, NORMAL_CODE_BAND).reshape(codes.shape)
 
 
 def encode_unit_normals(normals: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -86,7 +86,7 @@ def encode_unit_normals(normals: np.ndarray, valid: np.ndarray) -> np.ndarray:
         best = base.copy()
         found = np.zeros(len(want), dtype=bool)
         for step in _NEIGHBOURS:
-            cand = np.clip(base + np.array(step, dtype=np.int16), 0, 255)
+            cand = np.clip(base + np.array(step, dtype=np.int16), 0, 255).astype(np.uint8)
             hit = ~found & np.all(unit_normals(cand) == want, axis=-1)
             best[hit] = cand[hit]
             found |= hit
