@@ -264,10 +264,12 @@ def test_bad_input_one_line_errors(tmp_path):
         with pytest.raises(LabelgenError, match=match) as info:
             ViewDataset(**kw)
         assert "\n" not in str(info.value)
-    few = ViewDataset(APARTMENT, num_views=40, resolution=32, sample={"num_points": 1, "max_views_per_point": 5},
-                      tasks=["depth_zbuffer"])
+    impossible = dict(resolution=32, sample={"num_points": 1, "max_views_per_point": 5}, tasks=["depth_zbuffer"])
+    few = ViewDataset(APARTMENT, num_views=40, **impossible)
     with pytest.raises(LabelgenError, match="sampling gave .* fewer than the 40"):
         few[0]
+    with pytest.raises(LabelgenError, match="3 samples in a row gave no views; the last: sampling gave"):
+        next(iter(ViewStream(APARTMENT, views_per_sample=40, **impossible)))
     plain = tmp_path / "plain.ply"
     v, f = box_mesh([-2, -2, -1], [2, 2, 2])
     import trimesh

@@ -39,7 +39,7 @@ def _convention(value) -> str:
 def intrinsics(camera: Camera) -> np.ndarray:
     """The 3x3 float64 ``K`` of a perspective camera (see the module documentation)."""
     if camera.model != "perspective":
-        raise LabelgenError(None, f"a {camera.model} camera has no pinhole K")
+        raise LabelgenError(None, f"{camera.model} cameras have no pinhole K")
     f = camera.focal
     return np.array([[f, 0.0, (camera.width - 1) / 2.0], [0.0, f, (camera.height - 1) / 2.0], [0.0, 0.0, 1.0]])
 

@@ -50,7 +50,7 @@ class ViewDataset:
     Items
     -----
     A dict: each task's array, ``valid`` (decoded: a dict of each task's (H, W) bool mask),
-    ``K`` (3x3) and ``cam_to_world`` (4x4) float32, ``building``, ``point``, ``view`` (str) and
+    ``K`` (3x3; NaN for panoramas) and ``cam_to_world`` (4x4) float32, ``building``, ``point``, ``view`` (str) and
     ``index`` (int). Index ``i`` gives the same building, camera and bytes in any process, with
     any number of DataLoader workers, on every run; encoded, they are the bytes ``labelgen render
     --cameras`` writes for :meth:`point_info` ``(i)``.

@@ -9,7 +9,7 @@ import numpy as np
 
 from labelgen.core._errors import LabelgenError
 from labelgen.data._inputs import building_seed, buildings_from, sample_options
-from labelgen.data._views import Options, camera_of, make_item
+from labelgen.data._views import Options, SamplingFailed, camera_of, make_item
 
 __all__ = ["ViewStream"]
 
@@ -37,7 +37,8 @@ class ViewStream:
     sample options, tasks and parameters are used; camera files are not), with
     ``views_per_sample`` (default 10) in place of ``num_views``. A sample that cannot give
     ``views_per_sample`` views (no point seen from enough cameras) is skipped with a warning
-    (logger ``labelgen``); errors while rendering stop the stream.
+    (logger ``labelgen``), and so is the next; ``max(3, 2 B)`` such samples in a row stop the
+    stream with an error, as do errors while rendering.
     """
 
     def __new__(cls, *args, **kwargs):
@@ -85,11 +86,17 @@ class ViewStream:
         worker, workers = _worker()
         u = worker
         n = self.views_per_sample
+        failed = 0
         while True:
             b, r = self.unit(u)
             try:
                 cameras = self.cameras(u)
-            except LabelgenError as err:  # this building and seed: no views; the stream goes on
+                failed = 0
+            except SamplingFailed as err:  # this building and seed: no views; the stream goes on
+                failed += 1
+                if failed >= max(3, 2 * len(self.buildings)):
+                    raise LabelgenError(err.where, f"{failed} samples in a row gave no views; the last: "
+                                                   f"{err.problem}") from None
                 log.warning("%s (round %d): sampling failed, skipped: %s", self.buildings[b].name, r, err)
                 cameras = []
             for j, cam in enumerate(cameras):

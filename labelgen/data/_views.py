@@ -34,7 +34,11 @@ from labelgen.engine._tasks import default_render_tasks
 from labelgen.engine._views import render_labels
 from labelgen.engine._workers import numba_threads, renderer_for
 
-__all__ = ["Options", "camera_of", "make_item", "worker_share"]
+__all__ = ["Options", "SamplingFailed", "camera_of", "make_item", "worker_share"]
+
+
+class SamplingFailed(LabelgenError):
+    """A building's sampling found fewer views than asked for (no point seen from enough cameras)."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,7 @@ class _Nothing:
 
 
 def _tasks(local, building: Building, mesh) -> list[str]:
-    key = (building.spec, building.tasks, id(mesh))
+    key = (building.spec, building.tasks)
     if key not in local["tasks"]:
         tasks = list(building.tasks) if building.tasks is not None else default_render_tasks(mesh)
         _, skipped = plan(tasks, {"gbuffer": None, "camera": None, "mesh": mesh})
@@ -164,13 +168,17 @@ def _sampled(local, building: Building, seed: int, renderer, threads: int, keep:
     samples: OrderedDict = local["samples"]
     if key not in samples:
         scene = getattr(renderer, "scene", None)
-        with _threads(threads):
-            result = sample_building(renderer.mesh, SampleConfig(**building.sample, seed=seed),
-                                     scene if isinstance(scene, RaycastScene) else None)
+        try:
+            with _threads(threads):
+                result = sample_building(renderer.mesh, SampleConfig(**building.sample, seed=seed),
+                                         scene if isinstance(scene, RaycastScene) else None)
+        except LabelgenError as err:
+            raise SamplingFailed(err.where, err.problem) from None
         cams = result.cameras()[:building.count]
         if len(cams) < building.count:
-            raise LabelgenError(building.spec.path, f"sampling gave {len(cams)} views, fewer than the {building.count} "
-                                                    "asked for: ask for fewer, or more points (num_points)")
+            raise SamplingFailed(building.spec.path, f"sampling gave {len(cams)} views, fewer than the "
+                                                     f"{building.count} asked for: ask for fewer, or more points "
+                                                     "(num_points)")
         while len(samples) >= 4 * keep:
             samples.popitem(last=False)
         samples[key] = cams
@@ -219,7 +227,8 @@ def make_item(building: Building, camera: Camera, opts: Options, index: int) -> 
             item[task] = _layout(labels[task], opts.channels_first)
     if opts.decode:
         item["valid"] = masks
-    item["K"] = intrinsics(camera).astype(np.float32)
+    pinhole = camera.model == "perspective"  # panoramas have no K
+    item["K"] = (intrinsics(camera) if pinhole else np.full((3, 3), np.nan)).astype(np.float32)
     item["cam_to_world"] = pose(camera, opts.convention).astype(np.float32)
     item.update(building=building.name, point=camera.point, view=camera.view, index=int(index))
     return item
