@@ -10,10 +10,11 @@ Python API (``docs/api.md``)::
 Whole jobs: :func:`render_building`, :func:`derive_building`, :func:`sample_building`,
 :func:`validate_building`, :func:`run_batch`. Training time: :class:`ViewDataset` and
 :class:`ViewStream` (views rendered on demand), :func:`read_label` / :func:`encode_label` (labels
-in physical units and back), :func:`camera_matrices` (K and pose). Subpackages, by job and stage: ``core`` (errors,
-identifiers, limits), ``io`` (PNG/JSON, meshes, cache), ``camera``, ``render`` (geometry
-buffers), ``labels``, ``engine`` (the per-view engine every job runs on), ``sample``,
-``validate``, ``batch``, ``data`` (training time) and ``cli``; ``labelgen.kernels`` holds the Numba kernels.
+in physical units and back), :func:`camera_matrices` (K and pose). Subpackages, by job and
+stage: ``core`` (errors, identifiers, limits), ``io`` (PNG/JSON, meshes, cache), ``camera``,
+``render`` (geometry buffers), ``labels``, ``engine`` (the per-view engine every job runs on),
+``sample``, ``validate``, ``batch``, ``data`` (training time) and ``cli``; ``labelgen.kernels``
+holds the Numba kernels.
 """
 from labelgen._version import __version__
 from labelgen.camera import Camera, read_cameras
