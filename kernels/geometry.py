@@ -202,3 +202,25 @@ def intersect_triangles(triangle, vertices, faces, location, rotation, focal):
             uv[j, i, 1] = v
             prim[j, i] = f
     return t_out, uv, prim
+
+
+@njit(cache=True)
+def unit_normals(codes, band):
+    """(N, 3) float32 normals of (N, 3) uint8 normal codes: ``n = c / 127.5 - 1`` (float64),
+    divided by its length ``sqrt(x*x + y*y + z*z)`` where that length is within ``band`` of 1,
+    else kept. The same arithmetic as the numpy expression in ``tests/test_units.py``."""
+    n = codes.shape[0]
+    out = np.empty((n, 3), dtype=np.float32)
+    for k in range(n):
+        x = codes[k, 0] / 127.5 - 1.0
+        y = codes[k, 1] / 127.5 - 1.0
+        z = codes[k, 2] / 127.5 - 1.0
+        length = np.sqrt(x * x + y * y + z * z)
+        if abs(length - 1.0) <= band:
+            x = x / length
+            y = y / length
+            z = z / length
+        out[k, 0] = np.float32(x)
+        out[k, 1] = np.float32(y)
+        out[k, 2] = np.float32(z)
+    return out

@@ -19,7 +19,7 @@ import logging
 import multiprocessing
 import os
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -90,7 +90,7 @@ class numba_threads:
 # -- per-process renderer ------------------------------------------------------------------
 
 _LOCK = threading.Lock()
-_CURRENT: dict[str, Any] = {}
+_CURRENT: OrderedDict = OrderedDict()  # (spec, backend, threads, pid) -> (file stamps, renderer), oldest first
 
 
 def _stamp(spec: MeshSpec) -> tuple:
@@ -104,19 +104,30 @@ def _stamp(spec: MeshSpec) -> tuple:
     return tuple(out)
 
 
-def renderer_for(spec: MeshSpec, backend: str = "open3d", threads: int = 0, mesh=None):
+def renderer_for(spec: MeshSpec, backend: str = "open3d", threads: int = 0, mesh=None, keep: int = 1):
     """The renderer of ``spec`` in this process, built once (from ``mesh``, the loaded mesh, when
-    given, else loaded from ``spec``) and kept while the same mesh files are asked for; another
-    mesh replaces it, so that a process holds one building at a time."""
+    given, else loaded from ``spec``) and kept while the same mesh files are asked for.
+
+    This process keeps the ``keep`` renderers used last (a batch worker one building at a time;
+    a training dataset a few): another mesh replaces the one used longest ago. A renderer made
+    before this process was forked is not used here (the child builds its own).
+    """
     from labelgen.render._renderers import make_renderer
 
-    ident = (spec, backend, _stamp(spec))
+    ident = (spec, backend, int(threads), os.getpid())
+    stamp = _stamp(spec)
     with _LOCK:
-        if _CURRENT.get("ident") != ident:
-            _CURRENT.clear()
-            _CURRENT.update(ident=ident, renderer=make_renderer(mesh if mesh is not None else spec.load(), backend,
-                                                                threads=threads))
-        return _CURRENT["renderer"]
+        for key in [k for k in _CURRENT if k[3] != ident[3]]:  # a forked parent's renderers
+            del _CURRENT[key]
+        entry = _CURRENT.get(ident)
+        if entry is None or entry[0] != stamp:
+            _CURRENT.pop(ident, None)
+            while _CURRENT and len(_CURRENT) >= max(1, int(keep)):
+                _CURRENT.popitem(last=False)
+            renderer = make_renderer(mesh if mesh is not None else spec.load(), backend, threads=threads)
+            _CURRENT[ident] = entry = (stamp, renderer)
+        _CURRENT.move_to_end(ident)
+        return entry[1]
 
 
 @dataclass

@@ -307,3 +307,4 @@ def read_png(path: str | os.PathLike) -> np.ndarray:
     if image.ndim == 3:
         image = image[:, :, ::-1] if image.shape[2] == 3 else image[:, :, [2, 1, 0, 3]]
     return np.ascontiguousarray(image)
+

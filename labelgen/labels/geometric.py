@@ -53,6 +53,48 @@ def decode_normal(encoded: np.ndarray, params: dict) -> np.ndarray:
     return out
 
 
+#: A code that rounds a unit vector has a dequantised length within 0.5 * sqrt(3) / 127.5 of 1.
+NORMAL_CODE_BAND = 0.5 * 3 ** 0.5 / 127.5
+_NEIGHBOURS = sorted(((a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1) if (a, b, c) != (0, 0, 0)),
+                     key=lambda o: sum(map(abs, o)))
+
+
+def unit_normals(encoded: np.ndarray) -> np.ndarray:
+    """(..., 3) float32 unit normals (OpenCV camera axes) of uint8 normal codes: each code
+    dequantised (``c / 127.5 - 1``) and divided by its length when that length is one a rounded
+    unit vector can have (:data:`NORMAL_CODE_BAND`); other codes (the invalid 128s, codes no
+    normal encoder writes) are kept dequantised. :func:`encode_unit_normals` is its exact inverse.
+    """
+    codes = np.asarray(encoded)
+    flat = np.ascontiguousarray(codes.reshape(-1, 3), dtype=np.uint8)
+    return geometry.unit_normals(flat, NORMAL_CODE_BAND).reshape(codes.shape)
+
+
+def encode_unit_normals(normals: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """uint8 (..., 3) codes of normals, ``invalid`` (128) where not ``valid``: ``rint((n + 1) *
+    127.5)`` (n clipped to [-1, 1]) as the label's encoder writes; where a unit vector is
+    exactly what :func:`unit_normals` gives for a neighbouring code (it divided a code's
+    dequantised vector by its length), that code. Exact inverse of :func:`unit_normals` on every
+    code within :data:`NORMAL_CODE_BAND` (checked on all of them) and every other code."""
+    n = np.asarray(normals, dtype=np.float32)
+    finite = np.where(np.isfinite(n), n, 0.0).astype(np.float64)
+    code = np.rint((np.clip(finite, -1.0, 1.0) + 1.0) * 127.5).astype(np.int16)
+    unit = np.abs(np.sqrt(np.einsum("...c,...c->...", n.astype(np.float64), n.astype(np.float64))) - 1.0) < 1e-6
+    todo = np.nonzero(valid & unit & ~np.all(unit_normals(code) == n, axis=-1))
+    if todo[0].size:
+        want, base = n[todo], code[todo]
+        best = base.copy()
+        found = np.zeros(len(want), dtype=bool)
+        for step in _NEIGHBOURS:
+            cand = np.clip(base + np.array(step, dtype=np.int16), 0, 255).astype(np.uint8)
+            hit = ~found & np.all(unit_normals(cand) == want, axis=-1)
+            best[hit] = cand[hit]
+            found |= hit
+        code[todo] = best
+    code[~np.asarray(valid, dtype=bool)] = INVALID_NORMAL
+    return code.astype(np.uint8)
+
+
 def _normal(inputs, params):
     gb = inputs["gbuffer"]
     return geometry.encode_normal(gb.normal, gb.valid(params["depth_units_per_meter"], INVALID_DEPTH), INVALID_NORMAL)
