@@ -11,10 +11,19 @@ running the same command again computes just those.
 
 Chunks are handed out in building order, a bounded number at a time, so workers stay on one
 building (whose mesh and renderer they keep) until its chunks run out.
+
+When the output takes no more files (no space left, read-only, no permission, the output
+folder gone: :class:`~labelgen.batch._work.StopBatch` from a worker, or the folder seen gone
+here), nothing more is handed out, the tasks in flight end, and :func:`run_batch` raises one
+:class:`StopBatch` naming the output folder and the problem; running the same command again
+once the output is writable finishes the batch. A damaged state file (journal, summary,
+sampled cameras) is reported as a warning and never trusted (see ``docs/batch.md``).
 """
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import math
 import os
 import shutil
@@ -27,10 +36,17 @@ from pathlib import Path
 from labelgen.batch import _work as work
 from labelgen.batch._executors import DaskExecutor, LocalExecutor, make_executor
 from labelgen.batch._jobs import Job, Layout, read_jobs
-from labelgen.core._errors import LabelgenError
+from labelgen.core._errors import LabelgenError, OutputError
 from labelgen.core._paths import check_identifier, inside
 
 MAX_LOSSES = 3  # a task whose worker died this many times is reported as failed
+
+log = logging.getLogger("labelgen")
+
+#: what to do after each reason the batch stopped
+_HINTS = {"no space left on device": "make space and run the same command again",
+          "disk quota exceeded": "make space and run the same command again",
+          work.VANISHED: "run the same command again to finish it there"}
 
 
 @dataclass
@@ -84,6 +100,25 @@ class Batch:
         self.workers = 1
         self.threads = 0
         self.bar = None
+        self.root_id = work.root_id(self.root)
+        self.stopped: work.StopBatch | None = None  # why the batch stopped (the output takes no more files)
+        self.warnings: list[str] = []
+
+    def warn(self, message: str):
+        """A damaged state file or the like: reported now (stderr) and in summary.json; the run goes on."""
+        self.warnings.append(message)
+        log.warning("warning: %s", message)
+
+    def stop(self, err: work.StopBatch):
+        """Stop handing out work: the output takes no more files (the first reason is kept)."""
+        if self.stopped is None:
+            self.stopped = err
+
+    def check_root(self):
+        """Stop when the output folder vanished (deleted, moved, unmounted) since the batch began."""
+        problem = work.root_problem(self.root, self.root_id)
+        if problem is not None:
+            self.stop(work.StopBatch(self.root, problem))
 
     # each job kind: what is done, what to submit
     def plan(self, state: BuildingState):
@@ -102,13 +137,18 @@ class Batch:
             state.failures.append(str(err))
             state.planned = True
         except OSError as err:  # an input or the journal vanished or became unreadable meanwhile
-            state.failures.append(f"{err.filename or job.label}: {err.strerror or err}")
+            stop = work.stopping_error(err, self.root, self.root_id) if err.errno in work.STOPPING else None
+            if stop is not None:
+                self.stop(stop)
+            else:
+                state.failures.append(f"{err.filename or job.label}: {err.strerror or err}")
             state.planned = True
         if state.planned and state.outstanding == 0:
             state.finished = time.perf_counter()
 
     def _base_spec(self, job: Job, **kw) -> dict:
-        return {"root": str(self.root), "building": job.building, "folder": self.layout.template(job),
+        return {"root": str(self.root), "root_id": self.root_id, "building": job.building,
+                "folder": self.layout.template(job),
                 "journal": str(self.layout.state(job, "journal")), "params": job.params, **kw}
 
     def _plan_render(self, state: BuildingState):
@@ -125,7 +165,11 @@ class Batch:
             spec["sample_dir"] = str(self.layout.state(job, "sample"))
             spec["sample_key"] = work.key_of({"mesh": mesh_key, "sample": job.sample,
                                               "resolution": job.resolution, "labelgen": self.version})
-            if not _sample_done(spec):
+            done, problem = work.sample_state(Path(spec["sample_dir"]), spec["sample_key"])
+            if problem:
+                self.warn(f"{problem}: damaged sampled-cameras file, not trusted; {job.building}'s cameras are "
+                          f"sampled again (the same ones, the sampling being seeded) and its views checked")
+            if done != "done":
                 self._queue_start(state, spec)
                 return
         self._plan_render_views(state, spec, prepared=False)
@@ -197,16 +241,25 @@ class Batch:
         state.planned = True
 
     def _count_done(self, state: BuildingState, views: list) -> list:
-        """Views not yet done (journal); counts the done ones."""
+        """Views not yet done (journal); counts the done ones. Where a journal file of the
+        building is damaged, every view is checked against its files by SHA-256, and the
+        damaged file is moved aside once reported."""
         journal = work.read_journal(self.layout.state(state.job, "journal"))
+        verify = bool(journal.damaged)
         todo = []
         for name, item, key in views:
-            rec = work.view_done(self.root, journal.get(name), key)
+            rec = work.view_done(self.root, journal.get(name), key, verify)
             if rec is None:
                 todo.append((name, item, key))
             else:
                 state.already_done += 1
                 state.skipped.update(f"{t}: {r}" for t, r in (rec.get("skipped") or {}).items())
+        for path, problem in journal.damaged:
+            aside = work.set_aside(path)
+            moved = f"moved to {aside.name}" if aside is not None else "could not be moved aside"
+            self.warn(f"{path}: damaged journal file ({problem}), not trusted; every view of {state.job.building} "
+                      f"was checked against its files on disk (SHA-256): {len(views) - len(todo)} kept, "
+                      f"{len(todo)} to compute; {moved}")
         state.views = len(views)
         if self.bar is not None:
             self.bar.total += len(views)
@@ -222,10 +275,12 @@ class Batch:
         state.planned = True
 
     # results
-    def handle(self, task: _Task, result=None, error: str | None = None):
+    def handle(self, task: _Task, result=None, error: str | None = None, stopped: bool = False):
         state = task.state
         state.outstanding -= 1
-        if error is not None:
+        if stopped:  # the batch stops: the task's views are computed by the next run
+            state.planned = True
+        elif error is not None:
             state.failures.append(error)
             state.planned = True
             if self.bar is not None:
@@ -279,15 +334,6 @@ def _resolved(params):
     return resolve_params(params)
 
 
-def _sample_done(spec) -> bool:
-    import json
-
-    try:
-        return json.loads((Path(spec["sample_dir"]) / "done.json").read_text()).get("key") == spec["sample_key"]
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
 # -- the run -------------------------------------------------------------------------------
 
 @dataclass
@@ -298,9 +344,11 @@ class BatchResult:
     ``{"views", "computed", "already_done", "files", "skipped", "failures", "seconds",
     "worker_peak_rss_mb", "worker_losses"}`` (``worker_losses``: times a task of the building
     was lost with its worker and run again or, the MAX_LOSSES-th time, reported failed).
+    ``warnings``: damaged state files found (each reported, not trusted, the run going on).
     """
 
     buildings: dict[str, dict] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[str]:
@@ -309,7 +357,34 @@ class BatchResult:
 
     def to_dict(self) -> dict:
         """The ``summary.json`` object."""
-        return {"buildings": self.buildings}
+        return {"buildings": self.buildings, "warnings": list(self.warnings)}
+
+
+def check_summary(path: Path) -> str | None:
+    """What is wrong with an earlier run's ``summary.json`` (None: nothing, or no such file).
+    The summary is a report and is never read to plan a run; a damaged one is reported and
+    replaced at the end of the run."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        return f"cannot read: {err.strerror or err}"
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return "truncated or not valid JSON"
+    if (not isinstance(data, dict) or not isinstance(data.get("buildings"), dict)
+            or not all(isinstance(b, dict) and isinstance(b.get("views"), int) for b in data["buildings"].values())):
+        return "not a batch summary"
+    return None
+
+
+def _output_error(root: Path, err: OSError, what: str) -> LabelgenError:
+    problem = work.STOPPING.get(err.errno)
+    if problem is not None:
+        return work.StopBatch(root, f"{what}: {problem}", err.errno)
+    return LabelgenError(root, f"{what}: {err.strerror or err}")
 
 
 def run_batch(jobs, root, scheduler: str = "local", address: str | None = None, workers: int = 1,
@@ -339,6 +414,16 @@ def run_batch(jobs, root, scheduler: str = "local", address: str | None = None, 
     Returns
     -------
     BatchResult
+
+    Raises
+    ------
+    StopBatch
+        (an :class:`~labelgen.core.OutputError`, exit status 1) when the output takes no more
+        files: no space left, a read-only file system, no permission, or ``root`` deleted or
+        moved while the batch ran. One message names ``root`` and the problem; the tasks in
+        flight have ended, every file under a final name is whole and every journal record
+        true, and the same call finishes the batch once the output is writable again. Its
+        ``result`` is the :class:`BatchResult` so far.
     """
     if chunk_views is not None and (isinstance(chunk_views, bool) or not isinstance(chunk_views, int)
                                     or chunk_views < 1):
@@ -348,10 +433,16 @@ def run_batch(jobs, root, scheduler: str = "local", address: str | None = None, 
     try:
         (root / ".labelgen").mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise LabelgenError(root, f"cannot create output folder: {err.strerror or err}") from None
+        raise _output_error(root, err, "cannot create output folder") from None
     if not os.access(root, os.W_OK):
-        raise LabelgenError(root, "output folder is not writable")
+        ro = hasattr(os, "statvfs") and bool(os.statvfs(root).f_flag & getattr(os, "ST_RDONLY", 1))
+        raise work.StopBatch(root, "output folder is not writable" + (": read-only file system" if ro else ""))
     batch = Batch(jobs, root, layout, force, chunk_views)
+    summary_path = inside(root, root / ".labelgen" / "summary.json")
+    problem = check_summary(summary_path)
+    if problem:
+        batch.warn(f"{summary_path}: damaged summary of an earlier run ({problem}); ignored (a summary is "
+                   f"only a report, never used to plan) and written anew at the end of this run")
     own = executor is None
     if own:
         executor = make_executor(scheduler, workers, address)
@@ -361,13 +452,52 @@ def run_batch(jobs, root, scheduler: str = "local", address: str | None = None, 
     finally:
         if own:
             executor.close()
+    _remove_stale_parts(batch)
     names = [s.job.building for s in batch.states]
-    result = BatchResult()
+    result = BatchResult(warnings=list(batch.warnings))
     for s in batch.states:
         name = s.job.building if names.count(s.job.building) == 1 else f"{s.job.component}/{s.job.building}"
         result.buildings[name] = s.summary()
-    work.write_bytes_atomic(inside(root, root / ".labelgen" / "summary.json"), work.json_bytes(result.to_dict()))
+    try:
+        work.write_bytes_atomic(summary_path, work.json_bytes(result.to_dict()), root)
+    except OutputError as err:
+        if batch.stopped is None:
+            batch.stop(work.stopping_error(err, root, batch.root_id) or err)
+    if batch.stopped is not None:
+        raise _stopped_error(batch, result)
     return result
+
+
+def _stopped_error(batch: Batch, result: BatchResult) -> LabelgenError:
+    """The one error :func:`run_batch` raises when the batch stopped (see there)."""
+    err = batch.stopped
+    if not isinstance(err, work.StopBatch):  # a failed summary write, not about the whole output
+        return err
+    what = ""
+    if err.file:
+        try:
+            what = f" (writing {Path(err.file).relative_to(batch.root).as_posix()})"
+        except ValueError:
+            what = f" (writing {err.file})"
+    hint = _HINTS.get(err.problem, "make it writable and run the same command again")
+    out = work.StopBatch(batch.root, f"{err.problem}{what}; the batch stopped, the files written are whole and "
+                                     f"kept: {hint}", err.errno, err.file)
+    out.result = result
+    return out
+
+
+def _remove_stale_parts(batch: Batch) -> None:
+    """Temporary files that writers killed (or failing) in this run left: in every building's
+    folders, journal and sampled cameras, once no task runs."""
+    if work.root_problem(batch.root, batch.root_id) is not None:
+        return
+    work.remove_stale_parts(batch.root / ".labelgen")
+    for state in batch.states:
+        job = state.job
+        for folder in batch.root.glob(batch.layout.template(job).replace("{domain}", "*")):
+            work.remove_stale_parts(folder)
+        for what in ("journal", "sample"):
+            work.remove_stale_parts(batch.layout.state(job, what), recursive=True)
 
 
 def _drive(batch: Batch, executor, quiet: bool):
@@ -384,8 +514,11 @@ def _drive(batch: Batch, executor, quiet: bool):
 
         postfix()
         while True:
-            # hand out work: ready chunks first, then start the next building
-            while len(running) < window:
+            if batch.stopped is None:
+                batch.check_root()
+            # hand out work: ready chunks first, then start the next building (none once stopped:
+            # the tasks in flight end, and the run with them)
+            while len(running) < window and batch.stopped is None:
                 if batch.chunks:
                     task = batch.chunks.popleft()
                 elif batch.starts:
@@ -409,15 +542,24 @@ def _drive(batch: Batch, executor, quiet: bool):
                     err = cancelled
                 if err is None:
                     batch.handle(task, fut.result())
+                elif isinstance(err, work.StopBatch):
+                    batch.stop(err)
+                    batch.handle(task, stopped=True)
                 elif executor.lost(err):
                     lost = True
-                    batch.lose(task)
+                    if batch.stopped is None:
+                        batch.lose(task)
+                    else:
+                        batch.handle(task, stopped=True)
                 elif isinstance(err, LabelgenError):
                     batch.handle(task, error=str(err))
                 else:
                     batch.handle(task, error=f"{task.state.job.label}: {task.kind} failed: {type(err).__name__}: {err}")
             if lost:  # the executor says which other tasks in flight the lost worker took with it
                 for task in executor.recover(running):
-                    batch.lose(task, failed=False)
+                    if batch.stopped is None:
+                        batch.lose(task, failed=False)
+                    else:
+                        batch.handle(task, stopped=True)
             postfix()
         batch.bar = None

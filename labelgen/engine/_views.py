@@ -110,13 +110,13 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_encoders)
 
 
-def _write(path: Path, data: bytes, digest: bool) -> tuple[int, str | None]:
-    write_bytes_atomic(path, data)
+def _write(path: Path, data: bytes, digest: bool, root=None) -> tuple[int, str | None]:
+    write_bytes_atomic(path, data, root)
     return len(data), hashlib.sha256(data).hexdigest() if digest else None
 
 
-def _encode_and_write(path: Path, array: np.ndarray, digest: bool) -> tuple[int, str | None]:
-    return _write(path, encode_png(array), digest)
+def _encode_and_write(path: Path, array: np.ndarray, digest: bool, root=None) -> tuple[int, str | None]:
+    return _write(path, encode_png(array), digest, root)
 
 
 class ViewWriter:
@@ -127,7 +127,10 @@ class ViewWriter:
     name), with the mode ``open()`` gives under the current umask. ``folder`` is each domain's
     folder relative to ``root`` with ``{domain}`` in place of the domain name (the building
     layout's is ``"{domain}"``; see :class:`labelgen.batch.Layout`). ``digests``: record each
-    file's SHA-256 (the batch journal's check), else None in its place.
+    file's SHA-256 (the batch journal's check), else None in its place. ``root`` must exist:
+    the folders below it are created as needed, ``root`` itself never (a write into an output
+    folder deleted or moved away meanwhile fails, :class:`~labelgen.core.OutputError` with
+    ``ENOENT``, instead of making it again).
     """
 
     def __init__(self, root, folder: str = "{domain}", digests: bool = False):
@@ -148,12 +151,12 @@ class ViewWriter:
         then point_info."""
         names = list(labels)
         paths = self.paths(point, view, names, point_info=point_info is not None)
-        futures = [_encoders().submit(_encode_and_write, path, labels[name], self.digests)
+        futures = [_encoders().submit(_encode_and_write, path, labels[name], self.digests, self.root)
                    for name, path in zip(names, paths)]
         errors = [fut.exception() for fut in futures]  # every write has ended before any error is raised
         if any(errors):
             raise next(e for e in errors if e is not None)
         results = [fut.result() for fut in futures]
         if point_info is not None:
-            results.append(_write(paths[-1], json_bytes(point_info), self.digests))
+            results.append(_write(paths[-1], json_bytes(point_info), self.digests, self.root))
         return {p.relative_to(self.root).as_posix(): [size, digest] for p, (size, digest) in zip(paths, results)}
