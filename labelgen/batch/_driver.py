@@ -167,8 +167,9 @@ class Batch:
                                               "resolution": job.resolution, "labelgen": self.version})
             done, problem = work.sample_state(Path(spec["sample_dir"]), spec["sample_key"])
             if problem:
-                self.warn(f"{problem}: damaged sampled-cameras file, not trusted; {job.building}'s cameras are "
-                          f"sampled again (the same ones, the sampling being seeded) and its views checked")
+                self.warn(f"{problem[0]}: damaged sampled-cameras file ({problem[1]}), not trusted; "
+                          f"{job.building}'s cameras are sampled again (the same ones: the sampling is seeded) "
+                          f"and its views checked")
             if done != "done":
                 self._queue_start(state, spec)
                 return
@@ -503,10 +504,13 @@ def _remove_stale_parts(batch: Batch) -> None:
 def _drive(batch: Batch, executor, quiet: bool):
     from tqdm import tqdm
 
+    class Bar(tqdm):
+        monitor_interval = 0  # no monitor thread: a process with threads spawns a new local pool, not forks it
+
     window = 2 * batch.workers
     running: dict = {}  # future -> task
     pending = deque(batch.states)  # buildings not planned yet
-    with tqdm(total=0, disable=quiet, unit="view", file=sys.stderr, dynamic_ncols=True) as bar:
+    with Bar(total=0, disable=quiet, unit="view", file=sys.stderr, dynamic_ncols=True) as bar:
         batch.bar = bar
 
         def postfix():

@@ -158,7 +158,7 @@ def check_journal_file(data) -> dict:
     if not isinstance(views, dict) or not views:
         raise ValueError("no records")
     if version == 2 and data.get("sha256") != records_digest(views):
-        raise ValueError("its records do not match their SHA-256 (garbled)")
+        raise ValueError("garbled: its records do not match their SHA-256")
     for name, rec in views.items():
         problem = _check_record(name, rec)
         if problem:
@@ -275,49 +275,49 @@ def sample_manifest(folder: Path) -> dict[str, list]:
     return out
 
 
-def sample_state(folder: Path, key: str) -> tuple[str, str | None]:
+def sample_state(folder: Path, key: str) -> tuple[str, tuple[Path, str] | None]:
     """Whether a building's sampled cameras in ``folder`` are there for ``key``: ``("done",
     None)``; ``("missing", None)`` (never finished, or made with other settings); or
-    ``("damaged", "FILE: problem")`` when its marker ``done.json`` or a file it lists is not what
-    the sampling wrote (truncated, garbled, missing, or a file it does not list)."""
+    ``("damaged", (file, problem))`` when its marker ``done.json`` or a file it lists is not
+    what the sampling wrote (truncated, garbled, missing, or a file it does not list)."""
     marker = folder / "done.json"
     try:
         raw = marker.read_bytes()
     except FileNotFoundError:
         return "missing", None
     except OSError as err:
-        return "damaged", f"{marker}: cannot read: {err.strerror or err}"
+        return "damaged", (marker, f"cannot read: {err.strerror or err}")
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return "damaged", f"{marker}: truncated or not valid JSON"
+        return "damaged", (marker, "truncated or not valid JSON")
     if not isinstance(data, dict) or not isinstance(data.get("key"), str):
-        return "damaged", f"{marker}: not a sample marker"
+        return "damaged", (marker, "not a sample marker")
     if data["key"] != key:
         return "missing", None
     files = data.get("files")
     if (not isinstance(files, dict) or not all(_check_rel(r) for r in files)
             or not all(isinstance(m, list) and len(m) == 2 for m in files.values())):
-        return "damaged", f"{marker}: no valid list of the sample's files"
+        return "damaged", (marker, "no valid list of the sample's files")
     try:
         there = _files_under(folder)
     except OSError as err:
-        return "damaged", f"{folder}: cannot list: {err.strerror or err}"
+        return "damaged", (folder, f"cannot list: {err.strerror or err}")
     for rel, (size, digest) in sorted(files.items()):
         path = folder / rel
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            return "damaged", f"{path}: missing"
+            return "damaged", (path, "missing")
         except OSError as err:
-            return "damaged", f"{path}: cannot read: {err.strerror or err}"
+            return "damaged", (path, f"cannot read: {err.strerror or err}")
         if len(data) != size:
-            return "damaged", f"{path}: {len(data)} bytes, the sampling wrote {size} (truncated or garbled)"
+            return "damaged", (path, f"truncated or garbled: {len(data)} bytes where the sampling wrote {size}")
         if sha256(data) != digest:
-            return "damaged", f"{path}: not the bytes the sampling wrote (garbled)"
+            return "damaged", (path, "garbled: not the bytes the sampling wrote")
     extra = sorted(set(there) - set(files))
     if extra:
-        return "damaged", f"{there[extra[0]]}: not written by the sampling"
+        return "damaged", (there[extra[0]], "not written by the sampling")
     return "done", None
 
 
