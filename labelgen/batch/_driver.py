@@ -147,8 +147,7 @@ class Batch:
             state.finished = time.perf_counter()
 
     def _base_spec(self, job: Job, **kw) -> dict:
-        return {"root": str(self.root), "root_id": self.root_id, "building": job.building,
-                "folder": self.layout.template(job),
+        return {"root": str(self.root), "building": job.building, "folder": self.layout.template(job),
                 "journal": str(self.layout.state(job, "journal")), "params": job.params, **kw}
 
     def _plan_render(self, state: BuildingState):

@@ -377,8 +377,10 @@ def _renderer(spec: dict):
 # -- tasks ---------------------------------------------------------------------------------
 
 def _stop_or(err: OutputError, spec: dict) -> OutputError:
-    """``err`` as the :class:`StopBatch` it means (see :func:`stopping_error`), else itself."""
-    return stopping_error(err, spec["root"], spec.get("root_id")) or err
+    """``err`` as the :class:`StopBatch` it means (see :func:`stopping_error`), else itself.
+    Here the output folder is only checked to exist: a worker on another machine sees it as
+    another device (the driver checks that it is still the same folder)."""
+    return stopping_error(err, spec["root"]) or err
 
 
 def _journal(spec: dict, records: dict, stopping: bool = False) -> None:

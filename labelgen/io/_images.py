@@ -90,8 +90,13 @@ def _make_folders(folder: Path, root) -> None:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(root))
+    try:
+        parts = folder.relative_to(root).parts
+    except ValueError:  # not spelled from root (callers keep files inside it): only root must exist
+        folder.mkdir(parents=True, exist_ok=True)
+        return
     here = root
-    for part in folder.relative_to(root).parts:
+    for part in parts:
         here = here / part
         try:
             here.mkdir()
