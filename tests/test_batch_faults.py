@@ -145,7 +145,7 @@ def _files(root: Path, state: bool = False) -> dict[str, bytes]:
 def journal_views(root: Path) -> dict[str, set[str]]:
     """The views each building's journal records, every record checked true: a journal file as
     labelgen writes it, its files there with the recorded sizes and SHA-256."""
-    from labelgen.batch._work import check_journal_file
+    from labelgen.batch._store import check_journal_file
 
     out: dict[str, set[str]] = {}
     for chunk in (root / ".labelgen" / "journal").rglob("chunk-*.json"):
@@ -582,7 +582,7 @@ def _garble(path: Path, at: float, junk: bytes):
 
 @pytest.mark.slow
 def test_damaged_state_files_are_reported_and_never_trusted(apartments, apartments_ref, tmp_path, record_property):
-    from labelgen.batch._work import write_journal
+    from labelgen.batch._store import write_journal
 
     root = tmp_path / "out"
     shutil.copytree(apartments_ref, root)
@@ -650,7 +650,7 @@ def test_damaged_state_files_are_reported_and_never_trusted(apartments, apartmen
 # -- the pieces, quickly ---------------------------------------------------------------------------
 
 def _journal_text(views) -> dict:
-    from labelgen.batch._work import JOURNAL_VERSION, records_digest
+    from labelgen.batch._store import JOURNAL_VERSION, records_digest
 
     return {"version": JOURNAL_VERSION, "views": views, "sha256": records_digest(views)}
 
@@ -673,7 +673,7 @@ GOOD = {"1_0": {"key": "a" * 64, "files": {"b/normal/x.png": [10, "b" * 64]}, "s
     (_journal_text({"1_0": {"key": "a" * 64, "files": {"x": [1, "b" * 64]}, "skipped": [1]}}), "skipped"),
 ])
 def test_journal_file_checks(data, problem):
-    from labelgen.batch._work import check_journal_file
+    from labelgen.batch._store import check_journal_file
 
     with pytest.raises(ValueError, match=problem):
         check_journal_file(data)
@@ -682,7 +682,7 @@ def test_journal_file_checks(data, problem):
 
 
 def test_read_journal_reports_damaged_files(tmp_path):
-    from labelgen.batch._work import read_journal, view_done, write_journal
+    from labelgen.batch._store import read_journal, view_done, write_journal
 
     root = tmp_path
     (root / "b" / "normal").mkdir(parents=True)
@@ -718,7 +718,7 @@ def test_writes_never_make_the_output_root_again(tmp_path):
 
 
 def test_stopping_errors(tmp_path):
-    from labelgen.batch._work import VANISHED, StopBatch, root_id, stopping_error
+    from labelgen.batch._store import VANISHED, StopBatch, root_id, stopping_error
     from labelgen.core import OutputError
 
     root = tmp_path / "out"
