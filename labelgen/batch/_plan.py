@@ -117,7 +117,7 @@ class Batch:
             state.failures.append(str(err))
             state.planned = True
         except OSError as err:  # an input or the journal vanished or became unreadable meanwhile
-            stop = store.stopping_error(err, self.root, self.root_id) if err.errno in store.STOPPING else None
+            stop = store.stopping_error(err, self.root, self.root_id)
             if stop is not None:
                 self.stop(stop)
             else:

@@ -80,6 +80,17 @@ def _journal(spec: dict, records: dict, stopping: bool = False) -> None:
             raise _stop_or(err, spec) from None
 
 
+def _failed_write(err: OutputError, spec: dict, records: dict) -> str:
+    """A view could not be written: when the output takes no more files, the chunk's finished
+    views (``records``) are journaled as far as possible and :class:`StopBatch` is raised; else
+    the failure message, and the chunk goes on."""
+    err = _stop_or(err, spec)
+    if isinstance(err, StopBatch):
+        _journal(spec, records, stopping=True)
+        raise err from None
+    return str(err)
+
+
 def prepare_building(spec: dict) -> dict:
     """Load a render job's mesh (kept for the chunks), sample its cameras when the job asks,
     and run the per-mesh computations of its tasks (written to the disk cache)."""
@@ -147,11 +158,7 @@ def render_chunk(spec: dict) -> dict:
             labels, skip = render_labels(renderer, cam, tasks, params)
             record = {"key": key, "files": writer.write(cam.point, cam.view, labels, cam.point_info())}
         except OutputError as err:
-            err = _stop_or(err, spec)
-            if isinstance(err, StopBatch):
-                _journal(spec, records, stopping=True)
-                raise err from None
-            failures.append(str(err))
+            failures.append(_failed_write(err, spec, records))
             continue
         except LabelgenError as err:
             failures.append(str(err))
@@ -183,11 +190,7 @@ def derive_chunk(spec: dict) -> dict:
         try:
             record = {"key": key, "files": writer.write(point, view, labels)}
         except OutputError as err:
-            err = _stop_or(err, spec)
-            if isinstance(err, StopBatch):
-                _journal(spec, records, stopping=True)
-                raise err from None
-            failures.append(str(err))
+            failures.append(_failed_write(err, spec, records))
             continue
         except LabelgenError as err:
             failures.append(str(err))
@@ -216,10 +219,7 @@ def validate_job(spec: dict) -> dict:
         inside(root, report)
         write_bytes_atomic(report, data, root)
     except OutputError as err:
-        err = _stop_or(err, spec)
-        if isinstance(err, StopBatch):
-            raise err from None
-        return _result(failures=[str(err)])
+        return _result(failures=[_failed_write(err, spec, {})])
     except LabelgenError as err:
         return _result(failures=[str(err)])
     record = {"key": spec["key"], "files": {report.relative_to(root).as_posix(): [len(data), sha256(data)]}}
