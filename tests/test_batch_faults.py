@@ -1,9 +1,10 @@
 """``labelgen batch`` under faults, with real processes and a real tmpfs (``docs/batch.md``).
 
-- Repeated worker loss: 8 copies of the sample apartment with sampled cameras (about 200 views
-  of two labels at 32 px) on the local pool and on a real ``dask scheduler`` with two ``dask
-  worker --nanny`` processes, a worker process SIGKILLed every few seconds until the batch
-  ends (at least 5 kills); the nanny restarts Dask's, a fresh pool replaces the local one.
+- Repeated worker loss: 8 copies of the sample apartment with sampled cameras (213 views of
+  two labels at 32 px) on the local pool and on a real ``dask scheduler`` with two ``dask
+  worker --nanny`` processes, a worker process SIGKILLed again and again (each time 15 more
+  views are journaled: every second or few) until the batch ends, at least 5 times; the nanny
+  restarts Dask's, a new pool replaces the local one.
 - Full disk: the output on a small tmpfs filled by a ballast file (the "files of other
   buildings"), filling up while render views, derived views and validate reports are
   written, in turn; then a bigger mount.
@@ -90,7 +91,14 @@ def _env(**extra):
 
 
 def _run(jobs, root, *extra) -> subprocess.CompletedProcess:
-    return subprocess.run(_cmd(jobs, root, *extra), env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
+    """The batch run to its end (at most TIMEOUT s); its process group killed after it in any case."""
+    proc = subprocess.Popen(_cmd(jobs, root, *extra), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        _kill_group(proc)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def _summary(root: Path) -> dict:
