@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from test_batch import _kill_group, _pool_workers
+from test_batch import _children, _kill_group, _pool_workers
 from test_batch_dask import _scheduler_address, _wait_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -295,20 +295,9 @@ def _free(path: Path) -> int:
 
 # -- repeated worker loss ----------------------------------------------------------------------
 
-def _children(pid: int) -> list[int]:
+def _nanny_workers(pid: int) -> list[int]:
     """The worker processes a Dask nanny ``pid`` started (its multiprocessing children)."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmd = (d / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == pid and b"multiprocessing" in cmd and b"resource_tracker" not in cmd:
-            out.append(int(d.name))
-    return out
+    return [child for child, cmd in _children(pid) if b"multiprocessing" in cmd and b"resource_tracker" not in cmd]
 
 
 def _kill_repeatedly(proc: subprocess.Popen, root: Path, victim, after: int) -> int:
@@ -407,7 +396,7 @@ def test_dask_nanny_workers_killed_again_and_again(apartments, apartments_ref, t
                     return None
                 for w in sorted(held, key=held.get, reverse=True):
                     nanny = nanny_pids.get(info.get(w, {}).get("nanny"))
-                    pid = next((p for p in _children(nanny) if p not in killed), None) if nanny else None
+                    pid = next((p for p in _nanny_workers(nanny) if p not in killed), None) if nanny else None
                     if pid is not None:
                         killed.append(pid)
                         return pid
@@ -513,6 +502,20 @@ def test_full_disk_stops_with_one_line_and_resumes(mixed, mixed_ref, tmp_path, r
 
 # -- read-only and vanished output folder ----------------------------------------------------------
 
+def _stopped_by(jobs, root, fault, log: Path) -> str:
+    """Start the batch, call ``fault()`` once 10 views are journaled; the batch must stop with
+    exit status 1 and one line on stderr, returned."""
+    proc = _start_batch(jobs, root, "--workers", "2", log=log)
+    try:
+        _wait_journaled(proc, root, 10)
+        fault()
+        proc.wait(timeout=TIMEOUT)
+    finally:
+        _kill_group(proc)
+    assert proc.returncode == 1, log.read_text()
+    return _one_line(log.read_text())
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="tmpfs is Linux's")
 def test_read_only_or_vanished_output_folder(apartments, apartments_ref, tmp_path, record_property):
@@ -521,16 +524,8 @@ def test_read_only_or_vanished_output_folder(apartments, apartments_ref, tmp_pat
     mount = tmp_path / "mnt"
     root = mount / "out"
     with tmpfs(mount, "64m"):
-        proc = _start_batch(apartments, root, "--workers", "2", log=tmp_path / "ro.log")
-        try:
-            _wait_journaled(proc, root, 10)
-            _remount(mount, "ro")
-            faults += 1
-            proc.wait(timeout=TIMEOUT)
-        finally:
-            _kill_group(proc)
-        assert proc.returncode == 1, (tmp_path / "ro.log").read_text()
-        line = _one_line((tmp_path / "ro.log").read_text())
+        line = _stopped_by(apartments, root, lambda: _remount(mount, "ro"), tmp_path / "ro.log")
+        faults += 1
         assert line.startswith(f"labelgen: error: {root}: read-only file system"), line
         assert check_partial_state(root, apartments_ref) >= 10
         # a read-only output at the start: one line, exit 1 too
@@ -547,16 +542,8 @@ def test_read_only_or_vanished_output_folder(apartments, apartments_ref, tmp_pat
     # make it again, and the same command finishes the batch once it is back
     root = tmp_path / "disk" / "out"
     moved = tmp_path / "disk" / "moved"
-    proc = _start_batch(apartments, root, "--workers", "2", log=tmp_path / "gone.log")
-    try:
-        _wait_journaled(proc, root, 10)
-        os.rename(root, moved)
-        faults += 1
-        proc.wait(timeout=TIMEOUT)
-    finally:
-        _kill_group(proc)
-    assert proc.returncode == 1, (tmp_path / "gone.log").read_text()
-    line = _one_line((tmp_path / "gone.log").read_text())
+    line = _stopped_by(apartments, root, lambda: os.rename(root, moved), tmp_path / "gone.log")
+    faults += 1
     assert line.startswith(f"labelgen: error: {root}: output folder vanished"), line
     assert not root.exists(), "the batch made the vanished output folder again"
     assert check_partial_state(moved, apartments_ref) >= 10
