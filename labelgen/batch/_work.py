@@ -150,7 +150,7 @@ def render_chunk(spec: dict) -> dict:
     renderer = _renderer(spec)
     tasks = spec["tasks"] if spec["tasks"] is not None else default_render_tasks(renderer.mesh)
     params = resolve_params(spec["params"])
-    writer = ViewWriter(spec["root"], spec["folder"], digests=True)
+    writer = ViewWriter(spec["root"], spec["folder"], digests=True, make_root=False)
     skipped: Counter = Counter()
     failures, done, records, files = [], [], {}, 0
     for name, cam, key in spec["views"]:
@@ -178,7 +178,7 @@ def derive_chunk(spec: dict) -> dict:
     from labelgen.engine import ViewWriter, derive_labels, resolve_params
 
     params = resolve_params(spec["params"])
-    writer = ViewWriter(spec["root"], spec["folder"], digests=True)
+    writer = ViewWriter(spec["root"], spec["folder"], digests=True, make_root=False)
     skipped: Counter = Counter()
     failures, done, records, files = [], [], {}, 0
     for name, (inputs, point, view), key in spec["views"]:
