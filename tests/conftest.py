@@ -103,3 +103,25 @@ def apartment_curvature(apartment_mesh):
     for array in curvature.values():
         array.setflags(write=False)
     return curvature
+
+
+_FAULT_FIGURES = ("faults", "views_lost", "views_duplicated", "views_corrupt")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The figures the batch fault tests record (tests/test_batch_faults.py): faults injected,
+    and views lost, duplicated and corrupt (each must be 0)."""
+    rows = []
+    for reports in terminalreporter.stats.values():
+        for rep in reports:
+            props = dict(getattr(rep, "user_properties", ()) or ())
+            if getattr(rep, "when", None) == "call" and "faults" in props:
+                rows.append((rep.nodeid.split("::")[-1], rep.duration, props))
+    if not rows:
+        return
+    terminalreporter.write_sep("-", "batch fault tests")
+    for name, duration, p in sorted(rows):
+        more = "".join(f", {k} {v}" for k, v in p.items() if k not in _FAULT_FIGURES)
+        terminalreporter.write_line(f"{name} ({duration:.0f} s): {p['faults']} faults injected; views lost "
+                                    f"{p['views_lost']}, duplicated {p['views_duplicated']}, corrupt "
+                                    f"{p['views_corrupt']}{more}")

@@ -261,14 +261,9 @@ def test_sigkill_then_rerun_dask_localcluster(uninterrupted, jobs_file, tmp_path
     _check_resumed(summary, root, uninterrupted[0])
 
 
-def _pool_workers(pid: int) -> list[int]:
-    """Process ids of the pool workers among the children of ``pid``: spawned ones run
-    ``spawn_main``, forked ones have their parent's command line."""
+def _children(pid: int) -> list[tuple[int, bytes]]:
+    """(process id, command line) of each child process of ``pid`` (from /proc)."""
     out = []
-    try:
-        parent = (Path("/proc") / str(pid) / "cmdline").read_bytes()
-    except OSError:
-        return out
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
             continue
@@ -277,9 +272,19 @@ def _pool_workers(pid: int) -> list[int]:
             cmd = (d / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == pid and (b"spawn_main" in cmd or cmd == parent):
-            out.append(int(d.name))
+        if ppid == pid:
+            out.append((int(d.name), cmd))
     return out
+
+
+def _pool_workers(pid: int) -> list[int]:
+    """Process ids of the pool workers among the children of ``pid``: spawned ones run
+    ``spawn_main``, forked ones have their parent's command line."""
+    try:
+        parent = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return []
+    return [child for child, cmd in _children(pid) if b"spawn_main" in cmd or cmd == parent]
 
 
 @pytest.mark.slow

@@ -43,10 +43,15 @@ class LocalExecutor:
     def recover(self, running: dict) -> list:
         """After a task's worker was lost: a dead worker breaks the whole pool, so the pool is
         replaced and every task still in flight (``running``, future -> task, emptied) is
-        returned, to run again."""
+        returned, to run again.
+
+        The broken pool has already stopped its other workers (SIGTERM); waiting for its
+        manager thread to end (it joins them) leaves this process without threads, so that the
+        new workers are forked again (milliseconds) rather than spawned (seconds each), and
+        no worker of the old pool still writes when the new one starts."""
         tasks = list(running.values())
         running.clear()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = self._start()
         return tasks
 

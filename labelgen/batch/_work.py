@@ -1,14 +1,14 @@
-"""The work of ``labelgen batch`` that runs on workers, and its journal.
+"""The work of ``labelgen batch`` that runs on workers.
 
 A chunk is a few views of one building. A worker computes each view, writes every file of it
 under a temporary name and renames it into place (:func:`labelgen.io._images.write_bytes_atomic`),
 and, once every view of the chunk is written, records them in one journal file of the chunk
-(written the same way): ``ROOT/.labelgen/journal/{component}/{building}/chunk-{hash}.json``
-with, per view, the key of its inputs and parameters and each file's path (relative to ROOT),
-size and SHA-256. A view counts as done when a journal record with the current key lists it
-and every file is there with the recorded size; anything else is computed again, so a worker
-or driver killed at any moment costs at most the views of the chunks in flight. Writing a file
-twice (a chunk re-run after its worker was lost) writes the same bytes under the same name.
+(:func:`labelgen.batch._store.write_journal`), so a worker or driver killed at any moment costs
+at most the views of the chunks in flight. Writing a file twice (a chunk re-run after its worker
+was lost) writes the same bytes under the same name. A write that fails because the output takes
+no more files (no space left, read-only, no permission, the output folder gone) stops the chunk
+with :class:`~labelgen.batch._store.StopBatch` (the views it finished journaled where possible),
+and the driver stops the batch.
 
 Only plain data and module-level functions cross process boundaries, so the same tasks run
 in a :class:`~concurrent.futures.ProcessPoolExecutor` and on Dask workers. Each worker process
@@ -17,86 +17,15 @@ building it worked on (:func:`labelgen.engine.renderer_for`).
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import sys
 from collections import Counter
 from pathlib import Path
 
-from labelgen.core._errors import LabelgenError
+from labelgen.batch._store import StopBatch, sample_manifest, sample_state, sha256, stopping_error, write_journal
+from labelgen.core._errors import LabelgenError, OutputError
 from labelgen.engine._views import json_bytes
 from labelgen.io._images import write_bytes_atomic
 from labelgen.core._paths import inside
-
-JOURNAL_VERSION = 1
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def key_of(obj) -> str:
-    """A stable hash of a JSON-able description (sorted keys)."""
-    return sha256(json.dumps(obj, sort_keys=True, default=str).encode())
-
-
-# -- journal -------------------------------------------------------------------------------
-
-def read_journal(folder: Path) -> dict[str, list[dict]]:
-    """Every record under a building's journal folder, by view ``"P_V"`` (unreadable files,
-    which only a damaged disk makes since they are written atomically, are ignored)."""
-    out: dict[str, list[dict]] = {}
-    if not folder.is_dir():
-        return out
-    for path in sorted(folder.glob("chunk-*.json")):
-        try:
-            data = json.loads(path.read_text())
-            views = data["views"] if data.get("version") == JOURNAL_VERSION else {}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            continue
-        for name, rec in views.items():
-            if isinstance(rec, dict):
-                out.setdefault(name, []).append(rec)
-    return out
-
-
-def view_done(root: Path, records: list[dict] | None, key: str) -> dict | None:
-    """The record showing the view done for ``key`` (its files all there, sizes as recorded)."""
-    for rec in records or ():
-        if rec.get("key") != key or not isinstance(rec.get("files"), dict):
-            continue
-        try:
-            if all((root / rel).stat().st_size == meta[0] for rel, meta in rec["files"].items()):
-                return rec
-        except (OSError, TypeError, IndexError):
-            continue
-    return None
-
-
-def write_journal(folder: Path, views: dict[str, dict]) -> None:
-    """Record finished views in a new chunk journal file (atomic)."""
-    if not views:
-        return
-    name = "chunk-" + key_of(sorted((v, r["key"]) for v, r in views.items()))[:24] + ".json"
-    write_bytes_atomic(folder / name, json_bytes({"version": JOURNAL_VERSION, "views": views}))
-
-
-def remove_stale_parts(folder: Path) -> int:
-    """Delete temporary ``.NAME.XXXX.part`` files a killed writer left in ``folder``."""
-    n = 0
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return 0
-    for e in entries:
-        if e.name.startswith(".") and e.name.endswith(".part") and e.is_file(follow_symlinks=False):
-            try:
-                os.unlink(e.path)
-                n += 1
-            except OSError:
-                pass
-    return n
 
 
 def peak_rss_mb() -> float:
@@ -134,6 +63,34 @@ def _renderer(spec: dict):
 
 # -- tasks ---------------------------------------------------------------------------------
 
+def _stop_or(err: OutputError, spec: dict) -> OutputError:
+    """``err`` as the :class:`StopBatch` it means (see :func:`stopping_error`), else itself.
+    Here the output folder is only checked to exist: a worker on another machine sees it as
+    another device (the driver checks that it is still the same folder)."""
+    return stopping_error(err, spec["root"]) or err
+
+
+def _journal(spec: dict, records: dict, stopping: bool = False) -> None:
+    """Record the chunk's finished views; when the chunk is ``stopping`` already, as far as the
+    output still takes files (else those views are simply computed again next time)."""
+    try:
+        write_journal(Path(spec["journal"]), records, spec["root"])
+    except OutputError as err:
+        if not stopping:
+            raise _stop_or(err, spec) from None
+
+
+def _failed_write(err: OutputError, spec: dict, records: dict) -> str:
+    """A view could not be written: when the output takes no more files, the chunk's finished
+    views (``records``) are journaled as far as possible and :class:`StopBatch` is raised; else
+    the failure message, and the chunk goes on."""
+    err = _stop_or(err, spec)
+    if isinstance(err, StopBatch):
+        _journal(spec, records, stopping=True)
+        raise err from None
+    return str(err)
+
+
 def prepare_building(spec: dict) -> dict:
     """Load a render job's mesh (kept for the chunks), sample its cameras when the job asks,
     and run the per-mesh computations of its tasks (written to the disk cache)."""
@@ -144,36 +101,45 @@ def prepare_building(spec: dict) -> dict:
     _configure_cache(spec)
     mesh = _renderer(spec).mesh
     if spec.get("sample") is not None:
-        _sample(mesh, spec)
+        try:
+            _sample(mesh, spec)
+        except OutputError as err:
+            raise _stop_or(err, spec) from None
     tasks = spec["tasks"] if spec["tasks"] is not None else default_render_tasks(mesh)
     mesh_cache.prepare(mesh, tasks, resolve_params(spec["params"]))
     return {"tasks": tasks, "peak_rss_mb": peak_rss_mb()}
 
 
 def _sample(mesh, spec):
-    """Sample cameras into ``spec["sample_dir"]`` unless a finished sample with the same key is
-    there; the ``done.json`` marker is written last, so a killed sample is done again."""
+    """Sample cameras into ``spec["sample_dir"]`` unless a finished, undamaged sample with the
+    same key is there (:func:`sample_state`); the ``done.json`` marker, with the size and
+    SHA-256 of every file of the sample, is written last, so a killed sample is done again."""
     import shutil
 
     from labelgen.camera._cameras import parse_resolution
     from labelgen.sample._sampling import SampleConfig, sample_building, write_sample
 
     folder = Path(spec["sample_dir"])
-    marker = folder / "done.json"
-    try:
-        if json.loads(marker.read_text()).get("key") == spec["sample_key"]:
-            return
-    except (OSError, ValueError, AttributeError):
-        pass
+    if sample_state(folder, spec["sample_key"])[0] == "done":
+        return
+    root = spec["root"]
     if folder.exists():
-        shutil.rmtree(inside(spec["root"], folder))
+        try:
+            shutil.rmtree(inside(root, folder))
+        except OSError as err:
+            raise OutputError(err.filename or folder, f"cannot remove: {err.strerror or err}", err.errno) from None
     kw = dict(spec["sample"])
     cfg = SampleConfig(**kw)
     if spec.get("resolution") is not None:
         cfg.resolution = parse_resolution(spec["resolution"])
     result = sample_building(mesh, cfg)
-    write_sample(result, folder)
-    write_bytes_atomic(marker, json_bytes({"key": spec["sample_key"], "warnings": result.warnings}))
+    write_sample(result, folder, root=root)
+    try:
+        files = sample_manifest(folder)
+    except OSError as err:
+        raise OutputError(err.filename or folder, f"cannot read back: {err.strerror or err}", err.errno) from None
+    write_bytes_atomic(folder / "done.json", json_bytes({"key": spec["sample_key"], "warnings": result.warnings,
+                                                         "files": files}), root)
 
 
 def render_chunk(spec: dict) -> dict:
@@ -184,13 +150,16 @@ def render_chunk(spec: dict) -> dict:
     renderer = _renderer(spec)
     tasks = spec["tasks"] if spec["tasks"] is not None else default_render_tasks(renderer.mesh)
     params = resolve_params(spec["params"])
-    writer = ViewWriter(spec["root"], spec["folder"], digests=True)
+    writer = ViewWriter(spec["root"], spec["folder"], digests=True, make_root=False)
     skipped: Counter = Counter()
     failures, done, records, files = [], [], {}, 0
     for name, cam, key in spec["views"]:
         try:
             labels, skip = render_labels(renderer, cam, tasks, params)
             record = {"key": key, "files": writer.write(cam.point, cam.view, labels, cam.point_info())}
+        except OutputError as err:
+            failures.append(_failed_write(err, spec, records))
+            continue
         except LabelgenError as err:
             failures.append(str(err))
             continue
@@ -199,7 +168,7 @@ def render_chunk(spec: dict) -> dict:
         files += len(record["files"])
         records[name] = record
         done.append(name)
-    write_journal(Path(spec["journal"]), records)
+    _journal(spec, records)
     return _result(len(done), files, skipped, failures, done)
 
 
@@ -209,7 +178,7 @@ def derive_chunk(spec: dict) -> dict:
     from labelgen.engine import ViewWriter, derive_labels, resolve_params
 
     params = resolve_params(spec["params"])
-    writer = ViewWriter(spec["root"], spec["folder"], digests=True)
+    writer = ViewWriter(spec["root"], spec["folder"], digests=True, make_root=False)
     skipped: Counter = Counter()
     failures, done, records, files = [], [], {}, 0
     for name, (inputs, point, view), key in spec["views"]:
@@ -220,6 +189,9 @@ def derive_chunk(spec: dict) -> dict:
             continue
         try:
             record = {"key": key, "files": writer.write(point, view, labels)}
+        except OutputError as err:
+            failures.append(_failed_write(err, spec, records))
+            continue
         except LabelgenError as err:
             failures.append(str(err))
             continue
@@ -229,7 +201,7 @@ def derive_chunk(spec: dict) -> dict:
         if not summary.failures:  # a view with an unusable input file is tried again next time
             records[name] = record
             done.append(name)
-    write_journal(Path(spec["journal"]), records)
+    _journal(spec, records)
     return _result(len(done), files, skipped, failures, done)
 
 
@@ -245,9 +217,11 @@ def validate_job(spec: dict) -> dict:
                                    fit=spec.get("fit", False), workers=1)
         data = json_bytes({"building": spec["building"], "path": spec["path"], "results": result.records})
         inside(root, report)
-        write_bytes_atomic(report, data)
+        write_bytes_atomic(report, data, root)
+    except OutputError as err:
+        return _result(failures=[_failed_write(err, spec, {})])
     except LabelgenError as err:
         return _result(failures=[str(err)])
     record = {"key": spec["key"], "files": {report.relative_to(root).as_posix(): [len(data), sha256(data)]}}
-    write_journal(Path(spec["journal"]), {"validate": record})
+    _journal(spec, {"validate": record})
     return _result(1, 1, done=["validate"])

@@ -20,3 +20,18 @@ class LabelgenError(ValueError):
 
     def __reduce__(self):  # picklable, so it crosses process pools and Dask workers intact
         return (type(self), (self.where, self.problem))
+
+
+class OutputError(LabelgenError):
+    """A file could not be written (no space left, a read-only or vanished folder, no
+    permission, ...): ``errno`` says why (None when not from the operating system). A failure
+    of the machine rather than bad input: exit status 1."""
+
+    exit_status = 1
+
+    def __init__(self, where: str | os.PathLike | None, problem: str, errno: int | None = None):
+        super().__init__(where, problem)
+        self.errno = errno
+
+    def __reduce__(self):
+        return (type(self), (self.where, self.problem, self.errno))

@@ -115,13 +115,13 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_encoders)
 
 
-def _write(path: Path, data: bytes, digest: bool) -> tuple[int, str | None]:
-    write_bytes_atomic(path, data)
+def _write(path: Path, data: bytes, digest: bool, root=None) -> tuple[int, str | None]:
+    write_bytes_atomic(path, data, root)
     return len(data), hashlib.sha256(data).hexdigest() if digest else None
 
 
-def _encode_and_write(path: Path, array: np.ndarray, digest: bool) -> tuple[int, str | None]:
-    return _write(path, encode_png(array), digest)
+def _encode_and_write(path: Path, array: np.ndarray, digest: bool, root=None) -> tuple[int, str | None]:
+    return _write(path, encode_png(array), digest, root)
 
 
 class ViewWriter:
@@ -132,13 +132,17 @@ class ViewWriter:
     name), with the mode ``open()`` gives under the current umask. ``folder`` is each domain's
     folder relative to ``root`` with ``{domain}`` in place of the domain name (the building
     layout's is ``"{domain}"``; see :class:`labelgen.batch.Layout`). ``digests``: record each
-    file's SHA-256 (the batch journal's check), else None in its place.
+    file's SHA-256 (the batch journal's check), else None in its place. ``make_root``: create
+    ``root`` when it is missing; False: it must exist, and only the folders below it are
+    created (a write into an output folder deleted or moved away meanwhile fails,
+    :class:`~labelgen.core.OutputError` with ``ENOENT``, instead of making it again).
     """
 
-    def __init__(self, root, folder: str = "{domain}", digests: bool = False):
+    def __init__(self, root, folder: str = "{domain}", digests: bool = False, make_root: bool = True):
         self.root = Path(root)
         self.folder = folder
         self.digests = digests
+        self._keep = None if make_root else self.root  # the folder write_bytes_atomic never creates
 
     def paths(self, point, view, domains, point_info: bool = True) -> list[Path]:
         """The files a view's ``domains`` (and point_info) go to (identifiers checked)."""
@@ -153,12 +157,12 @@ class ViewWriter:
         then point_info."""
         names = list(labels)
         paths = self.paths(point, view, names, point_info=point_info is not None)
-        futures = [_encoders().submit(_encode_and_write, path, labels[name], self.digests)
+        futures = [_encoders().submit(_encode_and_write, path, labels[name], self.digests, self._keep)
                    for name, path in zip(names, paths)]
         errors = [fut.exception() for fut in futures]  # every write has ended before any error is raised
         if any(errors):
             raise next(e for e in errors if e is not None)
         results = [fut.result() for fut in futures]
         if point_info is not None:
-            results.append(_write(paths[-1], json_bytes(point_info), self.digests))
+            results.append(_write(paths[-1], json_bytes(point_info), self.digests, self._keep))
         return {p.relative_to(self.root).as_posix(): [size, digest] for p, (size, digest) in zip(paths, results)}

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from labelgen.core._errors import LabelgenError
+from labelgen.core._errors import LabelgenError, OutputError
 from labelgen.core._limits import check_image_size, png_size
 
 # OpenCV's thread count and log level are set by labelgen.core._runtime.configure, not on import.
@@ -39,13 +39,20 @@ def _create_temporary(folder: Path, name: str) -> tuple[int, Path]:
     raise FileExistsError(errno.EEXIST, "no free temporary file name", str(folder))
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, root: str | os.PathLike | None = None) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder.
 
     The data goes to a new file ``.{name}.{random}.part`` beside ``path``, which is then renamed
     onto ``path``: no reader ever sees a partial file under the final name, and an interrupted
     write leaves at most a ``.part`` file. Every file labelgen writes (labels, point_info,
-    reports, the batch journal, the per-mesh cache) goes through this function.
+    reports, the batch journal, the per-mesh cache) goes through this function. A write that
+    fails (no space left, a read-only folder, ...) removes its temporary file and raises
+    :class:`~labelgen.core.OutputError` with the ``errno``.
+
+    ``root``: an output folder that ``path`` lies in and that must exist: missing folders
+    are created below it, never it, so that an output folder deleted or moved away while a job
+    runs is not silently made again (the write fails with ``ENOENT``). Without ``root``, every
+    missing folder above ``path`` is created.
 
     The file gets the mode ``open(path, "w")`` would give it: 0666 less the process's umask
     (0644 under umask 022, 0640 under 027), or what the folder's default ACL gives. The
@@ -58,10 +65,10 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_folders(path.parent, root)
         fd, tmp = _create_temporary(path.parent, path.name)
     except OSError as err:
-        raise LabelgenError(path, f"cannot write: {err.strerror or err}") from None
+        raise OutputError(path, f"cannot write: {err.strerror or err}", err.errno) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -72,8 +79,30 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
         except OSError:
             pass
         if isinstance(err, OSError):
-            raise LabelgenError(path, f"cannot write: {err.strerror or err}") from None
+            raise OutputError(path, f"cannot write: {err.strerror or err}", err.errno) from None
         raise
+
+
+def _make_folders(folder: Path, root) -> None:
+    """Create ``folder`` and the missing folders above it (below ``root`` only, when given)."""
+    if root is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        return
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(root))
+    try:
+        parts = folder.relative_to(root).parts
+    except ValueError:  # not spelled from root (callers keep files inside it): only root must exist
+        folder.mkdir(parents=True, exist_ok=True)
+        return
+    here = root
+    for part in parts:
+        here = here / part
+        try:
+            here.mkdir()
+        except FileExistsError:
+            pass
 
 
 def read_json(path: str | os.PathLike):
@@ -102,9 +131,9 @@ def check_writable(folder: str | os.PathLike, what: str = "output folder") -> Pa
     return folder
 
 
-def write_json(path: str | os.PathLike, obj) -> None:
-    """Write ``obj`` as JSON (keys in insertion order, atomic)."""
-    write_bytes_atomic(path, (json.dumps(obj, indent=1) + "\n").encode())
+def write_json(path: str | os.PathLike, obj, root: str | os.PathLike | None = None) -> None:
+    """Write ``obj`` as JSON (keys in insertion order, atomic; ``root``: see :func:`write_bytes_atomic`)."""
+    write_bytes_atomic(path, (json.dumps(obj, indent=1) + "\n").encode(), root)
 
 
 # PNG as OpenCV (libpng) writes it with IMWRITE_PNG_COMPRESSION 3 and the "sub" filter, byte

@@ -364,8 +364,10 @@ def sample_building(mesh, cfg: SampleConfig | None = None, scene: RaycastScene |
 def _box_dict(b) -> dict[str, list[float]]:
     return {ax: [float(b[i, 0]), float(b[i, 1])] for i, ax in enumerate("xyz")}
 
-def write_sample(result: SampleResult, out, resolution=None) -> int:
-    """Write point_info/, nonfixated/ and camera_poses.json under ``out``; returns files written."""
+def write_sample(result: SampleResult, out, resolution=None, root=None) -> int:
+    """Write point_info/, nonfixated/ and camera_poses.json under ``out``; returns files written.
+    ``root``: an existing folder that ``out`` lies in and that is never created (see
+    :func:`labelgen.io.write_bytes_atomic`)."""
     from labelgen.io._images import write_json
     from labelgen.engine._layout import label_path, point_info_path
     from labelgen.core._paths import inside
@@ -375,13 +377,13 @@ def write_sample(result: SampleResult, out, resolution=None) -> int:
     written = set()
     for info in result.views:
         path = point_info_path(out, info["point_uuid"], info["view_id"])
-        write_json(path, info)
+        write_json(path, info, root)
         written.add(path.name)
         n += 1
     for nf in result.nonfixated:
         path = label_path(out, "nonfixated", nf["point_uuid"], "all", "json").with_name(
             f"point_{nf['point_uuid']}_view_all_domain_nonfixatedpose.json")
-        write_json(path, nf)
+        write_json(path, nf, root)
         written.add(path.name)
         n += 1
     stale = [p for sub in ("point_info", "nonfixated") for p in sorted((out / sub).glob("*.json"))
@@ -391,5 +393,6 @@ def write_sample(result: SampleResult, out, resolution=None) -> int:
                                f"(e.g. {stale[0]}); remove them before rendering")
     fovs = [v["field_of_view_rads"] for v in result.views]
     res = result.views[0]["resolution"] if result.views else resolution
-    write_json(inside(out, out / "camera_poses.json"), result.camera_poses(float(np.median(fovs)) if fovs else None, res))
+    write_json(inside(out, out / "camera_poses.json"), result.camera_poses(float(np.median(fovs)) if fovs else None, res),
+               root)
     return n + 1
