@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -148,8 +149,11 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def fresh_process():
+    # a training script's fresh process: none of the settings the in-process command line runs of
+    # the other tests gave this one (NUMBA_THREADING_LAYER)
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
     res = subprocess.run([sys.executable, "-c", _FRESH, str(APARTMENT), str(CAMERAS)], capture_output=True,
-                         text=True, timeout=600, cwd=REPO)
+                         text=True, timeout=600, cwd=REPO, env=env)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)
 

@@ -220,7 +220,13 @@ def _drive(batch: Batch, executor, quiet: bool):
                     continue
                 else:
                     break
-                running[executor.submit(task.fn, task.spec)] = task
+                try:
+                    running[executor.submit(task.fn, task.spec)] = task
+                except Exception as err:  # noqa: BLE001 - a worker died since the last wait: the pool broke
+                    if not executor.lost(err):
+                        raise
+                    (batch.starts if task.kind == "prepare" else batch.chunks).appendleft(task)  # never ran
+                    _recover(batch, executor, running)
             if not running:
                 break
             finished = executor.wait(list(running), timeout=1.0)
@@ -246,11 +252,17 @@ def _drive(batch: Batch, executor, quiet: bool):
                     batch.handle(task, error=str(err))
                 else:
                     batch.handle(task, error=f"{task.state.job.label}: {task.kind} failed: {type(err).__name__}: {err}")
-            if lost:  # the executor says which other tasks in flight the lost worker took with it
-                for task in executor.recover(running):
-                    if batch.stopped is None:
-                        batch.lose(task, failed=False)
-                    else:
-                        batch.handle(task, stopped=True)
+            if lost:
+                _recover(batch, executor, running)
             postfix()
         batch.bar = None
+
+
+def _recover(batch: Batch, executor, running: dict):
+    """After a worker was lost: the executor says which other tasks in flight the lost worker
+    took with it (a local pool: all of them; Dask: none); they run again, or end with a stop."""
+    for task in executor.recover(running):
+        if batch.stopped is None:
+            batch.lose(task, failed=False)
+        else:
+            batch.handle(task, stopped=True)
