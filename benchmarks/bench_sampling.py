@@ -139,4 +139,7 @@ def main():
 
 
 if __name__ == "__main__":
+    from labelgen.core import configure
+
+    configure()  # the command line's process settings (Numba's OpenMP layer, one OpenCV thread)
     main()
