@@ -91,6 +91,19 @@ def _failed_write(err: OutputError, spec: dict, records: dict) -> str:
     return str(err)
 
 
+def _attempt(make, spec: dict, records: dict, failures: list):
+    """``make()`` (a view's journal record), or None when it raised: its failure goes to
+    ``failures``, and :class:`StopBatch` is raised when the output takes no more files
+    (:func:`_failed_write`)."""
+    try:
+        return make()
+    except OutputError as err:
+        failures.append(_failed_write(err, spec, records))
+    except LabelgenError as err:
+        failures.append(str(err))
+    return None
+
+
 def prepare_building(spec: dict) -> dict:
     """Load a render job's mesh (kept for the chunks), sample its cameras when the job asks,
     and run the per-mesh computations of its tasks (written to the disk cache)."""
@@ -153,18 +166,16 @@ def render_chunk(spec: dict) -> dict:
     writer = ViewWriter(spec["root"], spec["folder"], digests=True, make_root=False)
     skipped: Counter = Counter()
     failures, done, records, files = [], [], {}, 0
+    def view(cam, key):
+        labels, skip = render_labels(renderer, cam, tasks, params)
+        return {"key": key, "files": writer.write(cam.point, cam.view, labels, cam.point_info()),
+                "skipped": dict(skip)}
+
     for name, cam, key in spec["views"]:
-        try:
-            labels, skip = render_labels(renderer, cam, tasks, params)
-            record = {"key": key, "files": writer.write(cam.point, cam.view, labels, cam.point_info())}
-        except OutputError as err:
-            failures.append(_failed_write(err, spec, records))
+        record = _attempt(lambda: view(cam, key), spec, records, failures)
+        if record is None:
             continue
-        except LabelgenError as err:
-            failures.append(str(err))
-            continue
-        record["skipped"] = dict(skip)
-        skipped.update(_skip_key(t, r) for t, r in skip.items())
+        skipped.update(_skip_key(t, r) for t, r in record["skipped"].items())
         files += len(record["files"])
         records[name] = record
         done.append(name)
@@ -187,13 +198,8 @@ def derive_chunk(spec: dict) -> dict:
         failures.extend(summary.failures)
         if summary.failures and not labels:
             continue
-        try:
-            record = {"key": key, "files": writer.write(point, view, labels)}
-        except OutputError as err:
-            failures.append(_failed_write(err, spec, records))
-            continue
-        except LabelgenError as err:
-            failures.append(str(err))
+        record = _attempt(lambda: {"key": key, "files": writer.write(point, view, labels)}, spec, records, failures)
+        if record is None:
             continue
         record["skipped"] = {t: r for (t, r) in summary.skipped}
         skipped.update(_skip_key(t, r) for (t, r), n in summary.skipped.items() for _ in range(n))
