@@ -34,6 +34,19 @@ def reference() -> Path:
     return ref
 
 
+@pytest.fixture
+def view(reference, tmp_path):
+    """A writable copy of the shipped Taskonomy view (a flat folder of one view's files)."""
+    import shutil
+
+    dst = tmp_path / "building"
+    shutil.copytree(reference / "taskonomy", dst)
+    for p in dst.iterdir():
+        p.chmod(0o644)
+    dst.chmod(0o755)
+    return dst
+
+
 def box_mesh(lo, hi):
     """Vertices and faces of an axis-aligned box (outward right-hand winding)."""
     import trimesh

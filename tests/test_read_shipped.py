@@ -115,15 +115,6 @@ def test_other_mismatches_name_expected_and_found(tmp_path):
     assert str(err.value).count("\n") == 0 and str(junk) in str(err.value)
 
 
-@pytest.fixture
-def view(reference, tmp_path):
-    dst = tmp_path / "building"
-    shutil.copytree(reference / "taskonomy", dst)
-    for p in dst.iterdir():
-        p.chmod(0o644)
-    return dst
-
-
 def test_validate_and_derive_read_rgba_and_jpeg_rgb(view, tmp_path, capsys):
     rgb = read_png(view / f"{PREFIX}rgb.png")
     # RGBA with an opaque alpha: every label made from it is the same as from the RGB

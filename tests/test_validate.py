@@ -75,15 +75,6 @@ def test_pearson_matches_numpy():
 
 # -- the shipped view -------------------------------------------------------------------
 
-@pytest.fixture
-def view(reference, tmp_path):
-    """A writable copy of the shipped Taskonomy view (flat folder)."""
-    dst = tmp_path / "building"
-    shutil.copytree(reference / "taskonomy", dst)
-    for p in dst.iterdir():
-        p.chmod(0o644)
-    dst.chmod(0o755)
-    return dst
 
 
 def _run(args, capsys):
